@@ -1,0 +1,117 @@
+"""Session-wide test environment, prepared before pytest-qt creates the QApplication.
+
+* Xvfb on a free display (QT_QPA_PLATFORM=xcb) so tray tests see a real X server; without Xvfb the
+  platform is offscreen and X tests skip (fail in CI) with the reason.
+* a hermetic private session bus (tests/infra/test-session-bus.conf: no service activation), so
+  notification and SNI tests never touch a developer's desktop session.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.infra.netns import NetNS
+from tests.infra.require import require_root, require_tools
+
+ROOT = Path(__file__).resolve().parent.parent
+INFRA = Path(__file__).resolve().parent / "infra"
+
+
+def _start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
+    r, w = os.pipe()
+    p = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(w), "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
+        pass_fds=(w,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(w)
+    num = b""
+    while not num.endswith(b"\n"):
+        chunk = os.read(r, 16)
+        if not chunk:
+            raise RuntimeError("Xvfb died")
+        num += chunk
+    os.close(r)
+    return p, ":" + num.decode().strip()
+
+
+def _start_bus() -> tuple[subprocess.Popen[str], str]:
+    p = subprocess.Popen(
+        [
+            "dbus-daemon",
+            f"--config-file={INFRA / 'test-session-bus.conf'}",
+            "--nofork",
+            "--nopidfile",
+            "--print-address=1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,  # as root it warns "Failed to set fd limit": harmless
+        text=True,
+    )
+    assert p.stdout is not None
+    return p, p.stdout.readline().strip()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    procs: list[subprocess.Popen[object]] = []
+    config._mtt_procs = procs  # type: ignore[attr-defined]
+    os.environ["NO_AT_BRIDGE"] = "1"  # keep GTK hosts (trayer, gtk-sni-tray, dunst) off at-spi
+    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+    if shutil.which("Xvfb") and os.environ.get("TEST_DISPLAY", "xvfb") == "xvfb":
+        p, disp = _start_xvfb()
+        procs.append(p)  # type: ignore[arg-type]
+        os.environ["DISPLAY"] = disp
+        os.environ["QT_QPA_PLATFORM"] = "xcb"
+    else:
+        os.environ.pop("DISPLAY", None)
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    if shutil.which("dbus-daemon"):
+        bus, addr = _start_bus()
+        procs.append(bus)  # type: ignore[arg-type]
+        os.environ["DBUS_SESSION_BUS_ADDRESS"] = addr
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return (
+        f"env: QT_QPA_PLATFORM={os.environ.get('QT_QPA_PLATFORM')} DISPLAY={os.environ.get('DISPLAY')} "
+        f"session-bus={os.environ.get('DBUS_SESSION_BUS_ADDRESS')} uid={os.geteuid()} CI={os.environ.get('CI')}"
+    )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for p in reversed(getattr(config, "_mtt_procs", [])):
+        p.terminate()
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+@pytest.fixture
+def netns() -> Iterator[NetNS]:
+    """A fresh, empty network namespace (loopback up). Needs root and iproute2."""
+    require_root()
+    require_tools("ip")
+    ns = NetNS()
+    try:
+        yield ns
+    finally:
+        ns.delete()
+
+
+def wait_for(pred: object, timeout: float = 10.0, what: str = "condition") -> None:
+    """Poll a predicate in tests that have no event to wait on (never used by product code)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():  # type: ignore[operator]
+            return
+        time.sleep(0.02)
+    raise TimeoutError(what)

@@ -1,0 +1,34 @@
+"""The contract between the unprivileged app and the root helper (DESIGN.md, "Helper contract").
+
+Stdlib only: the helper imports this module.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+# Bump when verbs, options or the status JSON change incompatibly; doctor compares it with the app's.
+PROTOCOL_VERSION = 1
+
+TABLE_FAMILY = "inet"
+TABLE_NAME = "mullvad-tailscale"
+
+VERBS = ("status", "refresh", "enable", "disable", "restore", "version")
+MODES = ("direct", "private")
+OPTIONS = ("containers", "exit-via-mullvad")
+
+ACTION_PREFIX = "io.github.mullvad-tailscale-tray.bypass."
+ACTIONS = {verb: ACTION_PREFIX + verb for verb in ("status", "refresh", "enable", "disable")}
+
+
+class Exit(IntEnum):
+    """Helper exit codes. pkexec adds 126 (dialog dismissed) and 127 (not authorized / no agent)."""
+
+    OK = 0
+    USAGE = 2
+    NOT_ROOT = 3
+    NFT_MISSING = 4
+    NFT_REJECTED = 5
+    PRECONDITION = 6
+    PKEXEC_DISMISSED = 126
+    PKEXEC_NOT_AUTHORIZED = 127

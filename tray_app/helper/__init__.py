@@ -1,0 +1,1 @@
+"""The root helper. Stdlib only; imports nothing from Qt, sources or ui (DESIGN.md, "Layers")."""

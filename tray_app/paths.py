@@ -1,0 +1,25 @@
+"""Installed locations and fixed names (DESIGN.md, "Names" and "Files on disk")."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+HELPER_PATH = "/usr/libexec/mullvad-tailscale-tray/bypass-helper"
+STATE_DIR = "/var/lib/mullvad-tailscale-tray"
+STATE_FILE = STATE_DIR + "/bypass.json"
+BOOT_UNIT = "mullvad-tailscale-bypass.service"
+POLKIT_POLICY = "/usr/share/polkit-1/actions/io.github.mullvad-tailscale-tray.policy"
+
+TAILSCALE_SOCKETS = ("/run/tailscale/tailscaled.sock", "/var/run/tailscale/tailscaled.sock")
+
+
+def config_dir() -> Path:
+    """$XDG_CONFIG_HOME/mullvad-tailscale-tray (user settings; never written by the helper)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "mullvad-tailscale-tray"
+
+
+def autostart_file() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "autostart" / "mullvad-tailscale-tray.desktop"

@@ -1,0 +1,1 @@
+"""Qt tray UI: renders the Snapshot, forwards user actions to the controller."""
