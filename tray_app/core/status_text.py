@@ -1,0 +1,144 @@
+"""Human text for `status` and `watch` (pure: no Qt, no I/O).
+
+One line per part, readable at a glance:
+
+    Mullvad: connected to se-got-wg-001 (Gothenburg, Sweden), lockdown off
+    Tailscale: running as laptop (100.101.102.103) on example.ts.net, 3/5 devices online
+    Bypass: on (direct)
+"""
+
+from __future__ import annotations
+
+from tray_app.core.model import (
+    BypassState,
+    BypassStatus,
+    MullvadState,
+    MullvadStatus,
+    Snapshot,
+    TailscaleState,
+    TailscaleStatus,
+)
+from tray_app.core.snapshot_fold import PartStatus
+
+OPERATOR_HINT = "changing Tailscale needs operator rights: run `sudo tailscale set --operator=$USER`"
+BYPASS_HINT = "the tailnet is cut off while Mullvad is connected: run `mullvad-tailscale-tray bypass on`"
+
+
+def _with_detail(text: str, detail: str | None) -> str:
+    return f"{text} ({detail})" if detail else text
+
+
+def _relay_and_place(m: MullvadStatus) -> str:
+    if m.relay and m.location:
+        return f" to {m.relay} ({m.location})"
+    if m.relay:
+        return f" to {m.relay}"
+    if m.location:
+        return f" in {m.location}"
+    return ""
+
+
+def _lockdown(m: MullvadStatus) -> str:
+    if m.lockdown is None:
+        return ""
+    return ", lockdown on" if m.lockdown else ", lockdown off"
+
+
+def mullvad_text(m: MullvadStatus) -> str:
+    s = m.state
+    if s in (MullvadState.CONNECTED, MullvadState.CONNECTING):
+        return f"Mullvad: {s.value}{_relay_and_place(m)}{_lockdown(m)}"
+    if s is MullvadState.DISCONNECTED:
+        blocked = ", internet blocked" if m.blocked else ""
+        return f"Mullvad: disconnected{_lockdown(m)}{blocked}"
+    if s is MullvadState.DISCONNECTING:
+        return "Mullvad: disconnecting"
+    if s is MullvadState.ERROR:
+        if m.block_failure:
+            head = "Mullvad: error, and blocking FAILED: traffic may leak"
+        else:
+            head = "Mullvad: error, internet blocked" if m.blocked else "Mullvad: error"
+        return _with_detail(head, m.detail)
+    return _with_detail("Mullvad: unavailable", m.detail)
+
+
+def _main_ip(ips: tuple[str, ...]) -> str | None:
+    v4 = [ip for ip in ips if ":" not in ip]
+    return (v4 or list(ips))[0] if ips else None
+
+
+def tailscale_text(t: TailscaleStatus) -> str:
+    s = t.state
+    if s is TailscaleState.RUNNING:
+        parts = ["Tailscale: running"]
+        if t.self_node:
+            ip = _main_ip(t.self_node.ips)
+            host = t.self_node.host or t.self_node.dns_name.split(".")[0]
+            parts.append(f" as {host}" + (f" ({ip})" if ip else ""))
+        if t.tailnet:
+            parts.append(f" on {t.tailnet}")
+        parts.append(f", {t.peers_online}/{t.peers_total} devices online")
+        if t.exit_node:
+            parts.append(f", exit node {t.exit_node.name}" + ("" if t.exit_node.online else " (offline)"))
+        text = "".join(parts)
+    elif s is TailscaleState.STARTING:
+        text = "Tailscale: starting"
+    elif s is TailscaleState.STOPPED:
+        text = "Tailscale: stopped"
+    elif s is TailscaleState.NEEDS_LOGIN:
+        text = "Tailscale: needs login" + (f" at {t.auth_url}" if t.auth_url else ": run `tailscale up`")
+    elif s is TailscaleState.NEEDS_MACHINE_AUTH:
+        text = "Tailscale: waiting for the tailnet admin to approve this device"
+    elif s is TailscaleState.NO_STATE:
+        text = "Tailscale: not logged in yet: run `tailscale up`"
+    else:
+        return _with_detail("Tailscale: unavailable", t.detail)
+    text = _with_detail(text, t.detail)
+    if t.health:
+        text += "; health: " + "; ".join(t.health)
+    if t.can_write is False:
+        text += "; " + OPERATOR_HINT
+    return text
+
+
+def bypass_text(b: BypassStatus) -> str:
+    s = b.state
+    if s is BypassState.ON:
+        inside = ", ".join([b.mode or "mode unknown", *b.options])
+        return _with_detail(f"Bypass: on ({inside})", b.detail)
+    if s is BypassState.OFF:
+        return _with_detail("Bypass: off", b.detail)
+    if s is BypassState.DRIFTED:
+        head = f"Bypass: drifted ({b.mode})" if b.mode else "Bypass: drifted"
+        return f"{head}: {b.detail or 'the rules differ from what they should be; run `mullvad-tailscale-tray bypass on`'}"
+    return _with_detail("Bypass: unknown", b.detail)
+
+
+def part_text(value: PartStatus) -> str:
+    if isinstance(value, MullvadStatus):
+        return mullvad_text(value)
+    if isinstance(value, TailscaleStatus):
+        return tailscale_text(value)
+    return bypass_text(value)
+
+
+def bypass_needed(snap: Snapshot) -> bool:
+    """Mullvad is up and Tailscale runs, but nothing lets the tailnet through."""
+    return (
+        snap.mullvad.state in (MullvadState.CONNECTED, MullvadState.CONNECTING)
+        and snap.tailscale.state is TailscaleState.RUNNING
+        and snap.bypass.state is BypassState.OFF
+    )
+
+
+def status_lines(snap: Snapshot) -> list[str]:
+    """The three lines of `status`, plus a hint when the tailnet is cut off."""
+    lines = [mullvad_text(snap.mullvad), tailscale_text(snap.tailscale), bypass_text(snap.bypass)]
+    if bypass_needed(snap):
+        lines.append("Hint: " + BYPASS_HINT)
+    return lines
+
+
+def watch_line(stamp: str, value: PartStatus) -> str:
+    """One `watch` line: a local time stamp and the part that changed."""
+    return f"{stamp} {part_text(value)}"
