@@ -256,3 +256,11 @@ def test_rule_order_reversed_pair_fails() -> None:
 @pytest.mark.parametrize("garbage", [None, {}, "x", [1, "a", {"priority": "high"}], [{"no": "priority"}]])
 def test_parse_ip_rules_tolerates_garbage(garbage: object) -> None:
     assert d.parse_ip_rules(4, garbage) == ()
+
+
+def test_parse_mullvad_dns_get() -> None:
+    default = "Custom DNS: no\nBlock ads: true\nBlock trackers: false\nBlock malware: true\n"
+    assert d.parse_mullvad_dns(default) == ("ads", "malware")
+    assert d.parse_mullvad_dns("Custom DNS: yes\nServers:\n94.140.14.14\n") == ()
+    assert d.parse_mullvad_dns("Error: Management RPC server or client error\n") is None
+    assert d.parse_mullvad_dns("") is None

@@ -130,6 +130,24 @@ def parse_ip_rules(family: int, data: object) -> tuple[IpRule, ...]:
     return tuple(rules)
 
 
+def parse_mullvad_dns(text: str) -> tuple[str, ...] | None:
+    """`mullvad dns get` -> the content blockers switched on (empty with custom DNS); None if unreadable.
+
+    The format is `Custom DNS: no` followed by `Block ads: true` lines (mullvad-cli `cmds/dns.rs`).
+    """
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines or not lines[0].startswith("Custom DNS:"):
+        return None
+    if lines[0].split(":", 1)[1].strip() == "yes":
+        return ()
+    blockers: list[str] = []
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        if name.startswith("Block ") and value.strip() == "true":
+            blockers.append(name.removeprefix("Block ").strip())
+    return tuple(blockers)
+
+
 def _hex(value: object) -> int | None:
     if isinstance(value, int):
         return value
