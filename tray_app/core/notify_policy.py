@@ -1,0 +1,379 @@
+"""Which desktop notifications a stream of Snapshots deserves (pure: no Qt, no clock of its own).
+
+Rules (issue 4, DESIGN.md "Notifications"):
+* debounce: a change is announced only once its state has held for `settle` seconds, so
+  connecting -> connected gives one "connected", and a blip that returns to the announced state gives nothing;
+* flap suppression: a subject that changed `flap_count` times within `flap_window` must hold still for
+  `flap_settle` before anything is said about it; a flap that ends where it began says nothing at all;
+* replace-by-id: every notice names a slot ("mullvad", "tailscale", ...); the sender replaces the previous
+  notification of that slot instead of stacking a new one;
+* quieter for changes the user just asked for (low urgency, transient);
+* categories the user can mute; the Mullvad leak warning is never muted (it is the one thing that must reach
+  the user);
+* no notification for the state found at start-up, except the tailnet-cut-off suggestion, which is a
+  problem the user can fix with one click.
+
+The caller feeds `observe(snapshot, now)`, calls `poll(now)` at `next_deadline()` and sends what it returns.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from enum import IntEnum, StrEnum
+
+from tray_app.core.model import BypassState, MullvadState, Snapshot, TailscaleState
+from tray_app.core.tooltip import this_device_ip
+
+
+class Category(StrEnum):
+    MULLVAD = "mullvad"
+    TAILSCALE = "tailscale"
+    BYPASS = "bypass"
+    SUGGEST = "suggest"
+
+
+CATEGORY_LABELS = {
+    Category.MULLVAD: "Mullvad connection changes",
+    Category.TAILSCALE: "Tailscale changes and exit node",
+    Category.BYPASS: "Bypass on, off or lost",
+    Category.SUGGEST: "Suggestions (turn on the bypass)",
+}
+
+
+class Urgency(IntEnum):
+    """The freedesktop notification urgency hint."""
+
+    LOW = 0
+    NORMAL = 1
+    CRITICAL = 2
+
+
+class Subject(StrEnum):
+    MULLVAD = "mullvad"
+    TAILSCALE = "tailscale"
+    EXIT_NODE = "exitnode"
+    BYPASS = "bypass"
+    SUGGEST = "suggest"
+
+
+# Action ids the UI understands; the notification sender passes them through unchanged.
+ACTION_ENABLE_BYPASS = "enable-bypass"
+ACTION_RESTORE_BYPASS = "restore-bypass"
+ACTION_REPAIR_BYPASS = "repair-bypass"
+ACTION_NEVER_SUGGEST = "never-suggest"
+ACTION_LOGIN = "tailscale-login"
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    id: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    slot: str  # same slot replaces the previous notification
+    category: Category
+    summary: str
+    body: str
+    urgency: Urgency = Urgency.NORMAL
+    actions: tuple[Action, ...] = ()
+    transient: bool = False  # a change the user just made: shown briefly, not kept in history
+
+
+@dataclass(frozen=True, slots=True)
+class Withdraw:
+    """Close the notification of a slot: what it said is no longer true."""
+
+    slot: str
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyConfig:
+    settle: float = 1.5
+    flap_window: float = 60.0
+    flap_count: int = 4
+    flap_settle: float = 30.0
+    user_window: float = 20.0  # a change within this long after the user's action counts as theirs
+
+
+@dataclass
+class _Track:
+    announced: Hashable = None  # None until the first settled value (the start-up baseline)
+    baselined: bool = False
+    pending: Hashable = None
+    pending_since: float = 0.0
+    last_seen: Hashable = None
+    changes: deque[float] = field(default_factory=deque)
+    user_at: float | None = None
+    snapshot: Snapshot | None = None  # the snapshot that produced `pending`, for the notice's text
+
+
+def _mullvad_facet(s: Snapshot) -> Hashable:
+    m = s.mullvad
+    if m.state in (MullvadState.CONNECTING, MullvadState.DISCONNECTING):
+        return None  # in motion: wait for where it lands
+    if m.state is MullvadState.ERROR:
+        return ("leaking",) if m.block_failure else ("blocked",)
+    if m.state is MullvadState.DISCONNECTED:
+        return ("blocked",) if m.blocked else ("disconnected",)
+    if m.state is MullvadState.CONNECTED:
+        return ("connected", m.relay)
+    return ("unavailable",)
+
+
+def _tailscale_facet(s: Snapshot) -> Hashable:
+    t = s.tailscale.state
+    if t is TailscaleState.STARTING:
+        return None
+    if t in (TailscaleState.NEEDS_LOGIN, TailscaleState.NEEDS_MACHINE_AUTH, TailscaleState.NO_STATE):
+        return ("needs_login",)
+    return (t.value,)
+
+
+def _exit_node_facet(s: Snapshot) -> Hashable:
+    t = s.tailscale
+    if t.state is not TailscaleState.RUNNING:
+        return None  # only meaningful while running; "Tailscale stopped" says the rest
+    return ("exit", t.exit_node.name if t.exit_node else None)
+
+
+def _bypass_facet(s: Snapshot) -> Hashable:
+    b = s.bypass
+    if b.state is BypassState.UNKNOWN:
+        return None
+    if b.state is BypassState.ON:
+        return ("on", b.mode)
+    return (b.state.value,)
+
+
+def _cut_off(s: Snapshot) -> bool:
+    return (
+        s.mullvad.state is MullvadState.CONNECTED
+        and s.tailscale.state is TailscaleState.RUNNING
+        and s.bypass.state is BypassState.OFF
+    )
+
+
+class NotifyPolicy:
+    def __init__(self, config: PolicyConfig | None = None) -> None:
+        self.config = config or PolicyConfig()
+        self.enabled = True
+        self.muted: frozenset[Category] = frozenset()
+        self.bypass_wanted = False  # the user consented to the bypass and has not turned it off
+        self._facets: dict[Subject, Callable[[Snapshot], Hashable]] = {
+            Subject.MULLVAD: _mullvad_facet,
+            Subject.TAILSCALE: _tailscale_facet,
+            Subject.EXIT_NODE: _exit_node_facet,
+            Subject.BYPASS: _bypass_facet,
+        }
+        self._tracks = {subject: _Track() for subject in Subject}
+        self._last: Snapshot | None = None
+
+    # -- inputs ---------------------------------------------------------------------------------------
+
+    def user_initiated(self, subject: Subject, now: float) -> None:
+        """The user just asked for a change of `subject` (menu, notification action)."""
+        self._tracks[subject].user_at = now
+
+    def observe(self, snapshot: Snapshot, now: float) -> None:
+        self._last = snapshot
+        for subject, facet in self._facets.items():
+            self._see(self._tracks[subject], facet(snapshot), snapshot, now)
+        suggest = _cut_off(snapshot) and not self.bypass_wanted
+        self._see(self._tracks[Subject.SUGGEST], suggest, snapshot, now)
+
+    def _see(self, track: _Track, value: Hashable, snapshot: Snapshot, now: float) -> None:
+        if value != track.last_seen:
+            track.changes.append(now)
+            track.last_seen = value
+        while track.changes and now - track.changes[0] > self.config.flap_window:
+            track.changes.popleft()
+        if value is None:
+            track.pending = None  # transient state: restart the settle clock when it lands
+            return
+        if value != track.pending:
+            track.pending = value
+            track.pending_since = now
+        track.snapshot = snapshot
+
+    # -- outputs --------------------------------------------------------------------------------------
+
+    def _settle_for(self, track: _Track) -> float:
+        if len(track.changes) >= self.config.flap_count:
+            return self.config.flap_settle
+        return self.config.settle
+
+    def next_deadline(self) -> float | None:
+        """When `poll` may have something to say; None when nothing is pending."""
+        deadlines = [
+            t.pending_since + self._settle_for(t)
+            for t in self._tracks.values()
+            if t.pending is not None and (t.pending != t.announced or not t.baselined)
+        ]
+        return min(deadlines) if deadlines else None
+
+    def poll(self, now: float) -> list[Notice | Withdraw]:
+        out: list[Notice | Withdraw] = []
+        for subject, track in self._tracks.items():
+            if track.pending is None or (track.baselined and track.pending == track.announced):
+                continue
+            if now - track.pending_since < self._settle_for(track) - 1e-9:
+                continue
+            old, new = track.announced, track.pending
+            first = not track.baselined
+            track.announced, track.baselined = new, True
+            if track.snapshot is None:  # cannot happen: a pending value always comes with its snapshot
+                continue
+            user = track.user_at is not None and now - track.user_at <= self.config.user_window
+            for item in self._render(subject, old, new, first=first, user=user, s=track.snapshot):
+                if isinstance(item, Notice) and not self._allowed(item):
+                    continue
+                out.append(item)
+        return out
+
+    def _allowed(self, notice: Notice) -> bool:
+        if notice.urgency is Urgency.CRITICAL:
+            return True
+        return self.enabled and notice.category not in self.muted
+
+    # -- texts ----------------------------------------------------------------------------------------
+
+    def _render(
+        self, subject: Subject, old: Hashable, new: Hashable, *, first: bool, user: bool, s: Snapshot
+    ) -> list[Notice | Withdraw]:
+        if subject is Subject.SUGGEST:
+            if new:
+                return [_suggestion()]
+            return [] if first else [Withdraw(Subject.SUGGEST.value)]
+        if first:
+            # the state found at start-up is not news, but a leak is always worth saying
+            if subject is Subject.MULLVAD and new == ("leaking",):
+                return [_mullvad_notice(new, s)]
+            return []
+        if subject is Subject.MULLVAD:
+            notice = _mullvad_notice(new, s)
+        elif subject is Subject.TAILSCALE:
+            notice = _tailscale_notice(new, s)
+        elif subject is Subject.EXIT_NODE:
+            notice = _exit_node_notice(new)
+        else:
+            notice = self._bypass_notice(old, new, user, s)
+        if user and notice.urgency is not Urgency.CRITICAL:
+            notice = Notice(
+                notice.slot,
+                notice.category,
+                notice.summary,
+                notice.body,
+                Urgency.LOW,
+                notice.actions,
+                transient=True,
+            )
+        return [notice]
+
+    def _bypass_notice(self, old: Hashable, new: Hashable, user: bool, s: Snapshot) -> Notice:
+        slot, cat = Subject.BYPASS.value, Category.BYPASS
+        if new == ("off",):
+            if old is not None and old[0] in ("on", "drifted") and self.bypass_wanted and not user:  # type: ignore[index]
+                return Notice(
+                    slot,
+                    cat,
+                    "Bypass lost",
+                    "The bypass table disappeared, so the tailnet is cut off while Mullvad is connected.",
+                    Urgency.NORMAL,
+                    (Action(ACTION_RESTORE_BYPASS, "Restore bypass"),),
+                )
+            return Notice(slot, cat, "Bypass off", "Tailnet traffic follows Mullvad's rules again.")
+        if new == ("drifted",):
+            return Notice(
+                slot,
+                cat,
+                "Bypass out of date",
+                s.bypass.detail or "The bypass rules no longer match Tailscale's routes.",
+                Urgency.NORMAL,
+                (Action(ACTION_REPAIR_BYPASS, "Repair"),),
+            )
+        mode = s.bypass.mode or "direct"
+        body = (
+            "Tailnet traffic goes around Mullvad; peers see this device's real IP."
+            if mode == "direct"
+            else "Tailnet traffic goes around Mullvad; Tailscale's own traffic stays in the tunnel."
+        )
+        return Notice(slot, cat, f"Bypass on ({mode})", body)
+
+
+def _suggestion() -> Notice:
+    return Notice(
+        Subject.SUGGEST.value,
+        Category.SUGGEST,
+        "Tailnet cut off",
+        "Mullvad connected and your tailnet is cut off: turn on the bypass?",
+        Urgency.NORMAL,
+        (Action(ACTION_ENABLE_BYPASS, "Turn on bypass"), Action(ACTION_NEVER_SUGGEST, "Don't ask again")),
+    )
+
+
+def _mullvad_notice(new: Hashable, s: Snapshot) -> Notice:
+    m = s.mullvad
+    slot, cat = Subject.MULLVAD.value, Category.MULLVAD
+    kind = new[0]  # type: ignore[index]
+    if kind == "connected":
+        city = m.location.split(",")[0].strip() if m.location else None
+        body = ", ".join(p for p in (m.relay, city) if p) or "Your traffic goes through Mullvad."
+        return Notice(slot, cat, "Mullvad connected", body)
+    if kind == "disconnected":
+        return Notice(slot, cat, "Mullvad disconnected", "Your traffic no longer goes through Mullvad.")
+    if kind == "blocked":
+        if m.state is MullvadState.DISCONNECTED:
+            body = "Lockdown mode blocks all traffic until Mullvad connects."
+        else:
+            body = (m.detail + ". " if m.detail else "") + "Traffic is blocked until Mullvad connects."
+        return Notice(slot, cat, "Mullvad is blocking traffic", body)
+    if kind == "leaking":
+        body = (m.detail + ". " if m.detail else "") + (
+            "Mullvad failed to block traffic: it may leave this device unprotected. "
+            "Reconnect, or restart the daemon: `sudo systemctl restart mullvad-daemon`."
+        )
+        return Notice(slot, cat, "Mullvad could not block traffic", body, Urgency.CRITICAL)
+    return Notice(
+        slot,
+        cat,
+        "Mullvad not available",
+        m.detail or "The Mullvad daemon is not running: `sudo systemctl start mullvad-daemon`.",
+        Urgency.LOW,
+    )
+
+
+def _tailscale_notice(new: Hashable, s: Snapshot) -> Notice:
+    t = s.tailscale
+    slot, cat = Subject.TAILSCALE.value, Category.TAILSCALE
+    kind = new[0]  # type: ignore[index]
+    if kind == "running":
+        ip = this_device_ip(t)
+        body = ", ".join(p for p in (t.tailnet, f"this device {ip}" if ip else None) if p)
+        return Notice(slot, cat, "Tailscale running", body or "This device is on the tailnet.")
+    if kind == "stopped":
+        return Notice(slot, cat, "Tailscale stopped", "This device is off the tailnet.")
+    if kind == "needs_login":
+        actions = (Action(ACTION_LOGIN, "Log in"),) if t.auth_url else ()
+        body = "Log in to put this device back on the tailnet" + (
+            "." if t.auth_url else ": run `tailscale login`."
+        )
+        return Notice(slot, cat, "Tailscale needs login", body, Urgency.NORMAL, actions)
+    return Notice(
+        slot,
+        cat,
+        "Tailscale not available",
+        t.detail or "tailscaled is not running: `sudo systemctl start tailscaled`.",
+        Urgency.LOW,
+    )
+
+
+def _exit_node_notice(new: Hashable) -> Notice:
+    name = new[1]  # type: ignore[index]
+    slot, cat = Subject.EXIT_NODE.value, Category.TAILSCALE
+    if name:
+        return Notice(slot, cat, f"Exit node: {name}", "Internet traffic leaves through this exit node.")
+    return Notice(slot, cat, "Exit node off", "Internet traffic no longer uses a Tailscale exit node.")

@@ -1,0 +1,121 @@
+"""Draws the tray icon for an IconSpec from the SVG parts in `resources/icons/parts/`.
+
+Each part has a `body` group (drawn in its colour), an optional `cut` group (a glyph: white in the colour
+style, knocked out of the body in the monochrome styles) and, for badge and mark, a `halo` group knocked out
+of whatever lies below so the badge stands apart from the shield at 16 px.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from functools import cache
+from pathlib import Path
+
+from PyQt6.QtCore import QByteArray, Qt
+from PyQt6.QtGui import QIcon, QImage, QPainter, QPalette, QPixmap
+from PyQt6.QtSvg import QSvgRenderer
+from PyQt6.QtWidgets import QApplication
+
+from tray_app.core.icon_choice import IconSpec, Mark, Style
+
+SIZES = (16, 22, 24, 32, 48, 64)
+CANVAS = 64.0
+_MONO_FG = {Style.LIGHT_PANEL: "#202020", Style.DARK_PANEL: "#f2f2f2"}
+_HEX = re.compile(r"#[0-9a-fA-F]{6}\b")
+
+
+def parts_dir() -> Path:
+    """The SVG parts: $MTT_RESOURCES, the checkout's resources/, or the installed share directory."""
+    candidates = []
+    if os.environ.get("MTT_RESOURCES"):
+        candidates.append(Path(os.environ["MTT_RESOURCES"]) / "icons" / "parts")
+    candidates += [
+        Path(__file__).resolve().parents[2] / "resources" / "icons" / "parts",
+        Path(sys.prefix) / "share" / "mullvad-tailscale-tray" / "icons" / "parts",
+        Path("/usr/local/share/mullvad-tailscale-tray/icons/parts"),
+        Path("/usr/share/mullvad-tailscale-tray/icons/parts"),
+    ]
+    for c in candidates:
+        if (c / "main-connected.svg").is_file():
+            return c
+    raise FileNotFoundError(
+        "icon sources not found in " + ", ".join(map(str, candidates)) + ": reinstall mullvad-tailscale-tray"
+    )
+
+
+def app_icon_path() -> Path:
+    return parts_dir().parents[0] / "hicolor" / "scalable" / "apps" / "mullvad-tailscale-tray.svg"
+
+
+@cache
+def _renderer(name: str, style: Style) -> QSvgRenderer:
+    text = (parts_dir() / f"{name}.svg").read_text(encoding="utf-8")
+    if style is not Style.COLOUR:
+        text = _HEX.sub(_MONO_FG[style], text)
+    return QSvgRenderer(QByteArray(text.encode()))
+
+
+def _draw(p: QPainter, r: QSvgRenderer, element: str, scale: float, mode: QPainter.CompositionMode) -> None:
+    if not r.elementExists(element):
+        return
+    p.setCompositionMode(mode)
+    p.save()
+    p.scale(scale, scale)
+    r.render(p, element, r.boundsOnElement(element))
+    p.restore()
+
+
+def _draw_part(p: QPainter, name: str, style: Style, scale: float) -> None:
+    r = _renderer(name, style)
+    src_over = QPainter.CompositionMode.CompositionMode_SourceOver
+    knock = QPainter.CompositionMode.CompositionMode_DestinationOut
+    _draw(p, r, "halo", scale, knock)
+    _draw(p, r, "body", scale, src_over)
+    _draw(p, r, "cut", scale, src_over if style is Style.COLOUR else knock)
+    p.setCompositionMode(src_over)
+
+
+def render(spec: IconSpec, size: int, style: Style = Style.COLOUR) -> QImage:
+    img = QImage(size, size, QImage.Format.Format_ARGB32_Premultiplied)
+    img.fill(Qt.GlobalColor.transparent)
+    p = QPainter(img)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    scale = size / CANVAS
+    _draw_part(p, f"main-{spec.main.value}", style, scale)
+    _draw_part(p, f"badge-{spec.badge.value}", style, scale)
+    if spec.mark is not Mark.NONE:
+        _draw_part(p, f"mark-{spec.mark.value}", style, scale)
+    p.end()
+    return img
+
+
+_icons: dict[tuple[str, Style], QIcon] = {}
+
+
+def icon(spec: IconSpec, style: Style = Style.COLOUR) -> QIcon:
+    """A QIcon with crisp pixmaps for every common tray size (cached: a state change costs a lookup)."""
+    key = (spec.key, style)
+    if key not in _icons:
+        ic = QIcon()
+        for s in SIZES:
+            ic.addPixmap(QPixmap.fromImage(render(spec, s, style)))
+        _icons[key] = ic
+    return _icons[key]
+
+
+def resolve_style(setting: str) -> Style:
+    """ "auto" picks colour; "light"/"dark" name the panel for the monochrome icon."""
+    try:
+        return Style(setting)
+    except ValueError:
+        return Style.COLOUR
+
+
+def panel_is_dark() -> bool:
+    """Best guess from the application palette (used only to preview the monochrome choice)."""
+    app = QApplication.instance()
+    if not isinstance(app, QApplication):
+        return False
+    return app.palette().color(QPalette.ColorRole.Window).lightness() < 128
