@@ -1,0 +1,102 @@
+"""`mullvad-tailscale-tray bypass on|off|status`: the bypass from a terminal, without Qt.
+
+Runs the root helper through pkexec (directly when already root). pkexec's text agent can ask for the
+password in this terminal when the desktop has no polkit agent. One line per outcome; the exit code is
+the helper's contract code (core.protocol.Exit), pkexec's 126/127, or 1 for an answer nobody understood.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from tray_app.core.bypass_reply import HelperResult
+from tray_app.core.model import BypassState, BypassStatus
+from tray_app.core.protocol import Exit
+from tray_app.sources.bypass_run import EnableOptions, run_helper
+
+_PROG = "mullvad-tailscale-tray"
+
+
+def _describe(mode: str | None, options: tuple[str, ...] | list[str]) -> str:
+    words = [f"{mode or 'direct'} mode", *(o.replace("-", " ") for o in options)]
+    return ", ".join(words)
+
+
+def _status_line(status: BypassStatus) -> str:
+    if status.state is BypassState.ON:
+        line = f"bypass: on ({_describe(status.mode, status.options)})"
+    elif status.state is BypassState.DRIFTED:
+        line = f"bypass: drifted ({_describe(status.mode, status.options)})"
+    else:
+        line = f"bypass: {status.state.value}"
+    if status.detail:
+        line += f" - {status.detail}"
+    if status.split_tunnel_accept is False:
+        line += (
+            "\nwarning: Mullvad's firewall has no split-tunnel accept rule (ct mark 0x00000f41), so the bypass "
+            "cannot let traffic past it: update Mullvad, then reconnect it"
+        )
+    return line
+
+
+def _warnings(result: HelperResult) -> None:
+    """Pass on what the helper warned about while it still succeeded (e.g. a missing precondition)."""
+    for raw in result.stderr.splitlines():
+        line = raw.strip()
+        if line.lower().startswith("warning"):
+            print(f"{_PROG}: {line}", file=sys.stderr)
+
+
+def _fail(result: HelperResult) -> int:
+    if result.problem is None:  # a status that parsed but carried no state: cannot happen, say so anyway
+        print(f"{_PROG}: the bypass helper gave no answer", file=sys.stderr)
+        return 1
+    print(f"{_PROG}: {result.problem.message}", file=sys.stderr)
+    return result.problem.code
+
+
+def run(args: argparse.Namespace) -> int:
+    action: str = args.action
+    options = EnableOptions(
+        mode=args.mode, containers=args.containers, exit_via_mullvad=args.exit_via_mullvad
+    )
+    if action != "on" and (args.mode or args.containers or args.exit_via_mullvad):
+        print(
+            f"{_PROG}: --mode, --containers and --exit-via-mullvad go with `bypass on` only",
+            file=sys.stderr,
+        )
+        return int(Exit.USAGE)
+    if args.json and action != "status":
+        print(f"{_PROG}: --json goes with `bypass status` only", file=sys.stderr)
+        return int(Exit.USAGE)
+
+    if action == "on":
+        result = run_helper("enable", options)
+        if not result.ok:
+            return _fail(result)
+        _warnings(result)
+        chosen = [
+            n
+            for n, on in (("containers", args.containers), ("exit-via-mullvad", args.exit_via_mullvad))
+            if on
+        ]
+        print(f"bypass on ({_describe(options.mode, chosen)})")
+        return 0
+    if action == "off":
+        result = run_helper("disable")
+        if not result.ok:
+            return _fail(result)
+        _warnings(result)
+        print("bypass off")
+        return 0
+
+    result = run_helper("status")
+    if not result.ok or result.status is None:
+        return _fail(result)
+    if args.json:
+        print(json.dumps(result.raw, sort_keys=True))
+    else:
+        print(_status_line(result.status))
+    return 0

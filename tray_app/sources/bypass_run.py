@@ -1,0 +1,122 @@
+"""Run the root bypass helper: how to call it, and a blocking run for the CLI and doctor (no Qt).
+
+As root the installed helper runs directly; otherwise through `pkexec`, which asks polkit for the action
+of the verb (polkit/io.github.mullvad-tailscale-tray.policy). `version` needs no privilege and never goes
+through pkexec. The tray uses the same argv through QProcess (`bypass_client.BypassClient`).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tray_app.core.bypass_reply import HelperResult, make_result
+from tray_app.core.helper_errors import launch_failure
+from tray_app.core.protocol import MODES, VERBS
+from tray_app.paths import HELPER_PATH
+
+PKEXEC = "/usr/bin/pkexec"  # absolute: pkexec's policy lookup is by the helper's path, ours by pkexec's
+# pkexec clears the environment anyway; the direct (root) run gets the same clean one.
+CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+
+
+@dataclass(frozen=True, slots=True)
+class EnableOptions:
+    mode: str | None = None  # None: the helper's default (direct)
+    containers: bool = False
+    exit_via_mullvad: bool = False
+
+    def argv(self) -> list[str]:
+        out: list[str] = []
+        if self.mode is not None:
+            if self.mode not in MODES:
+                raise ValueError(f"unknown bypass mode {self.mode!r}")
+            out += ["--mode", self.mode]
+        if self.containers:
+            out.append("--containers")
+        if self.exit_via_mullvad:
+            out.append("--exit-via-mullvad")
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class HelperCommand:
+    """How to reach the helper. `prefix` wraps the whole command (tests: `ip netns exec NS runuser ...`)."""
+
+    helper: str = HELPER_PATH
+    pkexec: str = PKEXEC
+    use_pkexec: bool | None = None  # None: only when not root
+    prefix: tuple[str, ...] = ()
+
+    def via_pkexec(self, verb: str) -> bool:
+        if verb == "version":
+            return False
+        return self.use_pkexec if self.use_pkexec is not None else os.geteuid() != 0
+
+    def argv(self, verb: str, options: EnableOptions | None = None) -> list[str]:
+        if verb not in VERBS:
+            raise ValueError(f"unknown helper verb {verb!r}")
+        if options is not None and verb != "enable":
+            raise ValueError("options only go with `enable`")
+        args = [self.helper, verb, *(options.argv() if options else [])]
+        if self.via_pkexec(verb):
+            args = [self.pkexec, *args]
+        return [*self.prefix, *args]
+
+    def program(self, verb: str) -> str:
+        """The program whose absence would make the run fail before anything happened."""
+        if self.prefix:
+            return self.prefix[0]
+        return self.pkexec if self.via_pkexec(verb) else self.helper
+
+
+def run_helper(
+    verb: str,
+    options: EnableOptions | None = None,
+    *,
+    command: HelperCommand | None = None,
+    timeout: float | None = None,
+) -> HelperResult:
+    """Run one verb and wait. stdin stays the caller's so pkexec's text agent can ask in a terminal."""
+    command = command or HelperCommand()
+    argv = command.argv(verb, options)
+    via = command.via_pkexec(verb)
+    try:
+        proc = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+            env=CLEAN_ENV if not via and not command.prefix else None,
+            check=False,
+        )
+    except (FileNotFoundError, PermissionError) as exc:
+        problem = launch_failure(command.program(verb), exc.strerror or str(exc))
+        return HelperResult(verb, problem.code, via_pkexec=via, problem=problem)
+    except subprocess.TimeoutExpired:
+        return make_result(verb, -9, "", f"no answer within {timeout:g} s", via_pkexec=via)
+    return make_result(verb, proc.returncode, proc.stdout, proc.stderr, via_pkexec=via)
+
+
+def run_helper_sync(argv: Sequence[str], *, timeout: float | None = 30) -> HelperResult:
+    """`run_helper` from a word list, e.g. `["status"]` or `["enable", "--mode", "private"]` (doctor)."""
+    if not argv:
+        raise ValueError("no helper verb")
+    verb, rest = argv[0], list(argv[1:])
+    options = None
+    if verb == "enable":
+        mode = None
+        if "--mode" in rest:
+            i = rest.index("--mode")
+            mode = rest[i + 1] if i + 1 < len(rest) else ""
+            del rest[i : i + 2]
+        options = EnableOptions(
+            mode=mode, containers="--containers" in rest, exit_via_mullvad="--exit-via-mullvad" in rest
+        )
+        rest = [r for r in rest if r not in ("--containers", "--exit-via-mullvad")]
+    if rest:
+        raise ValueError(f"unknown helper options: {' '.join(rest)}")
+    return run_helper(verb, options, timeout=timeout)
