@@ -1,0 +1,499 @@
+"""A fake tailscaled LocalAPI on a Unix socket, speaking the real protocol (stdlib only).
+
+It serves HTTP/1.1 like tailscaled does (ipn/localapi): requests with a `Host` other than
+`local-tailscaled.sock` or with `Origin`/`Referer` get `403 invalid localapi request`.
+
+Endpoints
+* `GET /localapi/v0/status`: the current status document (a fixture from tests/fixtures/tailscale,
+  switchable at runtime; or raw bytes, e.g. malformed or truncated JSON), tab-indented like tailscaled.
+* `GET /localapi/v0/watch-ipn-bus?mask=N`: a chunked stream, one `ipn.Notify` JSON object per line. The
+  first message carries State (integer), Prefs and Health like mask 134 does; later messages are pushed.
+* `PATCH /localapi/v0/prefs`: `{"WantRunning": bool, "WantRunningSet": true}`. With `deny_writes` it answers
+  `403 prefs write access denied` (a non-operator user); otherwise it switches the status to running or
+  stopped and pushes the bus messages tailscaled sends for `up` / `down`.
+* `GET /localapi/v0/prefs`: the prefs fixture with the current WantRunning.
+
+In-process use (pytest):
+
+    with FakeLocalApi(tmp_path / "ts.sock", status="running") as fake:
+        fake.set_status("stopped"); fake.push_state(4)         # what `tailscale down` looks like
+        fake.push({"Health": {"Warnings": None}})               # any Notify fields (others null)
+        fake.fell_behind()                                      # "consumer fell behind", then close
+        fake.go_away("refused"); fake.come_back()               # stale socket, then back
+        fake.restart(0.3, mode="enoent")                        # away for 0.3 s, then back
+        fake.status_raw = b'{"BackendState": "Runn'             # truncated status body
+        fake.deny_writes = True                                 # 403 on PATCH prefs
+        fake.status_requests, fake.watch_requests, fake.patches, fake.requests  # what clients did
+
+Subprocess use (CLI tests, benchmarks, tray tests):
+
+    python3 tests/fakes/fake_localapi.py SOCKET [--status NAME] [--deny-writes] [--quiet]
+
+It prints `ready` once listening, then reads one command per line on stdin and answers `ok` (or `error ...`):
+`status NAME` | `status-raw TEXT` | `push JSON` | `state N` | `fell-behind` | `end-watch` |
+`down enoent|refused` | `up` | `restart SECONDS [enoent|refused]` | `deny-writes on|off` | `stats` (prints one
+JSON line of counters before `ok`) | `quit`. EOF on stdin also quits. SIGTERM stops it cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import queue
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "tailscale"
+VERSION = "1.102.3-t5c2a8e41f-g9d07b3c6e"
+STATE_CODES = {
+    "NoState": 0,
+    "InUseOtherUser": 1,
+    "NeedsLogin": 2,
+    "NeedsMachineAuth": 3,
+    "Stopped": 4,
+    "Starting": 5,
+    "Running": 6,
+}
+STOPPED_WARNING = {
+    "wantrunning-false": {
+        "WarnableCode": "wantrunning-false",
+        "Severity": "low",
+        "Title": "Tailscale off",
+        "Text": "Tailscale is stopped.",
+        "BrokenSince": "2026-11-25T15:34:07.551203844+01:00",
+        "DependsOn": ["warming-up"],
+        "ETag": "1d4646b9fdd0056d3ee26acc47475ca2e4ac759cf9ba23259a0bc257cef2d74a",
+    }
+}
+_END = object()  # finish the chunked stream cleanly
+_ABORT = object()  # drop the connection mid-stream
+
+
+def notify(**fields: Any) -> dict[str, Any]:
+    """An ipn.Notify line in tailscaled's field order: the classic fields are always present (null)."""
+    msg: dict[str, Any] = {"Version": VERSION}
+    if "SessionID" in fields:
+        msg["SessionID"] = fields.pop("SessionID")
+    for key in (
+        "ErrMessage",
+        "LoginFinished",
+        "State",
+        "Prefs",
+        "NetMap",
+        "Engine",
+        "BrowseToURL",
+        "DriveShares",
+    ):
+        msg[key] = fields.pop(key, None)
+    msg.update(fields)
+    return msg
+
+
+def load_fixture(name: str) -> bytes:
+    """`running` -> localapi-status.running.json; any other name is a file in the fixtures dir."""
+    path = FIXTURES / f"localapi-status.{name}.json"
+    if not path.exists():
+        path = FIXTURES / name
+    return path.read_bytes()
+
+
+class _Watcher:
+    def __init__(self, conn: socket.socket) -> None:
+        self.conn = conn
+        self.queue: queue.Queue[object] = queue.Queue()
+
+
+class FakeLocalApi:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        status: str = "running",
+        *,
+        deny_writes: bool = False,
+        split_chunks: bool = False,
+    ) -> None:
+        self.path = str(path)
+        self.deny_writes = deny_writes
+        self.split_chunks = split_chunks  # send each message in two chunks (clients must reassemble)
+        self.status_raw: bytes | None = None  # served instead of the fixture when set
+        self.status_requests = 0
+        self.watch_requests = 0
+        self.patches: list[dict[str, Any]] = []
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self._status = load_fixture(status)
+        self._lock = threading.Lock()
+        self._listener: socket.socket | None = None
+        self._watchers: list[_Watcher] = []
+        self._conns: set[socket.socket] = set()
+        self._threads: list[threading.Thread] = []
+        self._restart_timer: threading.Timer | None = None
+        self.watch_changed = threading.Condition(self._lock)
+
+    # -- life cycle ---------------------------------------------------------------------------------
+
+    def start(self) -> FakeLocalApi:
+        self.come_back()
+        return self
+
+    def stop(self) -> None:
+        if self._restart_timer is not None:
+            self._restart_timer.cancel()
+        self._close_all()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+    def __enter__(self) -> FakeLocalApi:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def come_back(self) -> None:
+        """Listen again (after go_away), like a restarted tailscaled."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(self.path)
+        os.chmod(self.path, 0o666)  # noqa: S103 -- tailscaled's mode on Linux: it authenticates by peer credentials
+        sock.listen(16)
+        self._listener = sock
+        t = threading.Thread(target=self._accept_loop, args=(sock,), daemon=True, name="fake-localapi-accept")
+        t.start()
+        self._threads.append(t)
+
+    def go_away(self, mode: str = "enoent") -> None:
+        """Close everything. `enoent`: the socket file is gone (systemd stop); `refused`: a stale file."""
+        self._close_all()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+        if mode == "refused":
+            stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            stale.bind(self.path)  # bound but never listening: connect() gets ECONNREFUSED
+            stale.close()
+
+    def restart(self, down_for: float = 0.3, mode: str = "enoent") -> None:
+        """Go away now and come back after `down_for` seconds (without blocking the caller)."""
+        self.go_away(mode)
+        self._restart_timer = threading.Timer(down_for, self.come_back)
+        self._restart_timer.daemon = True
+        self._restart_timer.start()
+
+    def _close_all(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
+            listener.close()
+        with self._lock:
+            watchers = list(self._watchers)
+            conns = list(self._conns)
+        for w in watchers:
+            w.queue.put(_ABORT)
+        for c in conns:
+            with contextlib.suppress(OSError):
+                c.shutdown(socket.SHUT_RDWR)
+
+    # -- control ------------------------------------------------------------------------------------
+
+    def set_status(self, name: str) -> None:
+        self.status_raw = None
+        self._status = load_fixture(name)
+
+    @property
+    def backend_state(self) -> str:
+        try:
+            return str(json.loads(self._status)["BackendState"])
+        except (ValueError, KeyError, TypeError):
+            return "NoState"
+
+    @property
+    def watchers(self) -> int:
+        with self._lock:
+            return len(self._watchers)
+
+    def wait_watchers(self, n: int = 1, timeout: float = 5.0) -> None:
+        end = time.monotonic() + timeout
+        with self._lock:
+            while len(self._watchers) < n:
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{len(self._watchers)} watchers, wanted {n}")
+                self.watch_changed.wait(left)
+
+    def push(self, message: dict[str, Any] | str | bytes) -> None:
+        """Send one line to every watcher. A dict is completed into a Notify; str/bytes go out as they are."""
+        if isinstance(message, dict):
+            data = json.dumps(notify(**message), separators=(",", ":")).encode() + b"\n"
+        else:
+            data = message.encode() if isinstance(message, str) else message
+            if not data.endswith(b"\n"):
+                data += b"\n"
+        with self._lock:
+            for w in self._watchers:
+                w.queue.put(data)
+
+    def push_state(self, code: int) -> None:
+        self.push({"State": code})
+
+    def push_many(self, messages: list[dict[str, Any]]) -> None:
+        """Several messages in one write (a burst)."""
+        data = b"".join(json.dumps(notify(**m), separators=(",", ":")).encode() + b"\n" for m in messages)
+        self.push(data[:-1])
+
+    def fell_behind(self) -> None:
+        """tailscaled >= 1.102 closes a lagging watcher after this message."""
+        self.push({"ErrMessage": "IPN bus consumer fell behind; closing watch"})
+        self.end_watch()
+
+    def end_watch(self) -> None:
+        with self._lock:
+            for w in self._watchers:
+                w.queue.put(_END)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "status_requests": self.status_requests,
+            "watch_requests": self.watch_requests,
+            "watchers": self.watchers,
+            "patches": self.patches,
+        }
+
+    # -- serving ------------------------------------------------------------------------------------
+
+    def _accept_loop(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                self._conns.add(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True, name="fake-localapi-conn").start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            self._handle(conn)
+        except OSError:
+            pass
+        finally:
+            with self._lock:
+                self._conns.discard(conn)
+            conn.close()
+
+    def _read_request(self, conn: socket.socket) -> tuple[str, str, dict[str, str], bytes] | None:
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return None
+            buf += chunk
+        head, _, body = buf.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        method, target, _version = lines[0].split(" ", 2)
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        want = int(headers.get("content-length", "0"))
+        while len(body) < want:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return None
+            body += chunk
+        return method, target, headers, body
+
+    @staticmethod
+    def _reply(conn: socket.socket, code: int, body: bytes, ctype: str = "application/json") -> None:
+        reason = {200: "OK", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed"}.get(code, "Error")
+        head = (
+            f"HTTP/1.1 {code} {reason}\r\nContent-Type: {ctype}\r\nTailscale-Cap: 142\r\n"
+            f"Tailscale-Version: {VERSION}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        )
+        conn.sendall(head.encode() + body)
+
+    def _handle(self, conn: socket.socket) -> None:
+        req = self._read_request(conn)
+        if req is None:
+            return
+        method, target, headers, body = req
+        self.requests.append((method, target, headers))
+        # tailscaled's validHost and Origin/Referer checks (ipn/localapi/localapi.go)
+        if (
+            headers.get("host", "") not in ("", "local-tailscaled.sock")
+            or "origin" in headers
+            or "referer" in headers
+        ):
+            self._reply(conn, 403, b"invalid localapi request\n", "text/plain; charset=utf-8")
+            return
+        path = target.split("?", 1)[0]
+        if path == "/localapi/v0/status" and method == "GET":
+            self.status_requests += 1
+            raw = self.status_raw if self.status_raw is not None else self._status
+            if raw.startswith(b"TRUNCATE:"):
+                # Promise more than we send, then close: a daemon that died mid-answer.
+                data = raw[len(b"TRUNCATE:") :]
+                conn.sendall(
+                    f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(data) + 100}"
+                    "\r\n\r\n".encode()
+                    + data
+                )
+                return
+            self._reply(conn, 200, raw)
+        elif path == "/localapi/v0/watch-ipn-bus" and method == "GET":
+            self.watch_requests += 1
+            self._watch(conn)
+        elif path == "/localapi/v0/prefs" and method == "PATCH":
+            self._patch_prefs(conn, body)
+        elif path == "/localapi/v0/prefs" and method == "GET":
+            self._reply(conn, 200, self._prefs_doc(self.backend_state == "Running"))
+        else:
+            self._reply(conn, 404, b"404 page not found\n", "text/plain; charset=utf-8")
+
+    def _prefs(self, want_running: bool) -> dict[str, Any]:
+        prefs: dict[str, Any] = json.loads((FIXTURES / "localapi-prefs.running.json").read_text())
+        prefs["WantRunning"] = want_running
+        return prefs
+
+    def _prefs_doc(self, want_running: bool) -> bytes:
+        return json.dumps(self._prefs(want_running), indent="\t").encode() + b"\n"
+
+    def _patch_prefs(self, conn: socket.socket, body: bytes) -> None:
+        try:
+            patch = json.loads(body)
+        except ValueError:
+            self._reply(conn, 400, b"invalid JSON\n", "text/plain; charset=utf-8")
+            return
+        self.patches.append(patch)
+        if self.deny_writes:
+            self._reply(conn, 403, b"prefs write access denied\n", "text/plain; charset=utf-8")
+            return
+        want = bool(patch.get("WantRunning"))
+        self._reply(conn, 200, self._prefs_doc(want))
+        if want:
+            self.set_status("running")
+            self.push_many(
+                [
+                    {"Prefs": self._prefs(True)},
+                    {"State": 5},
+                    {"Health": {"Warnings": None}},
+                    {"State": 6},
+                ]
+            )
+        else:
+            self.set_status("stopped")
+            self.push_many(
+                [{"State": 4}, {"Health": {"Warnings": STOPPED_WARNING}}, {"Prefs": self._prefs(False)}]
+            )
+
+    def _chunk(self, conn: socket.socket, data: bytes) -> None:
+        if self.split_chunks and len(data) > 1:
+            half = len(data) // 2
+            conn.sendall(b"%x\r\n%s\r\n" % (half, data[:half]))
+            time.sleep(0.001)
+            data = data[half:]
+        conn.sendall(b"%x\r\n%s\r\n" % (len(data), data))
+
+    def _watch(self, conn: socket.socket) -> None:
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTailscale-Cap: 142\r\n"
+            + f"Tailscale-Version: {VERSION}\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
+        )
+        state = self.backend_state
+        running = state in ("Running", "Starting")
+        first = notify(
+            SessionID="9f3c1a7e5b2d4c60",
+            State=STATE_CODES.get(state, 0),
+            Prefs=self._prefs(running),
+            Health={"Warnings": None if running else STOPPED_WARNING},
+        )
+        watcher = _Watcher(conn)
+        # Register before the first line so that nothing pushed after it is lost.
+        with self._lock:
+            self._watchers.append(watcher)
+            self.watch_changed.notify_all()
+        try:
+            self._chunk(conn, json.dumps(first, separators=(",", ":")).encode() + b"\n")
+            while True:
+                item = watcher.queue.get()
+                if item is _ABORT:
+                    return
+                if item is _END:
+                    conn.sendall(b"0\r\n\r\n")
+                    return
+                assert isinstance(item, bytes)
+                self._chunk(conn, item)
+        finally:
+            with self._lock:
+                self._watchers.remove(watcher)
+                self.watch_changed.notify_all()
+
+
+def _command(fake: FakeLocalApi, line: str) -> str:
+    cmd, _, arg = line.strip().partition(" ")
+    if cmd == "status":
+        fake.set_status(arg)
+    elif cmd == "status-raw":
+        fake.status_raw = arg.encode()
+    elif cmd == "push":
+        fake.push(json.loads(arg))
+    elif cmd == "state":
+        fake.push_state(int(arg))
+    elif cmd == "fell-behind":
+        fake.fell_behind()
+    elif cmd == "end-watch":
+        fake.end_watch()
+    elif cmd == "down":
+        fake.go_away(arg or "enoent")
+    elif cmd == "up":
+        fake.come_back()
+    elif cmd == "restart":
+        secs, _, mode = arg.partition(" ")
+        fake.restart(float(secs or 0.3), mode or "enoent")
+    elif cmd == "deny-writes":
+        fake.deny_writes = arg == "on"
+    elif cmd == "stats":
+        return json.dumps(fake.stats()) + "\nok"
+    elif cmd == "quit":
+        return "quit"
+    else:
+        return f"error unknown command {cmd!r}"
+    return "ok"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="fake tailscaled LocalAPI")
+    parser.add_argument("socket")
+    parser.add_argument(
+        "--status", default="running", help="fixture name, e.g. running, stopped, needs-login"
+    )
+    parser.add_argument("--deny-writes", action="store_true", help="403 on PATCH prefs (non-operator user)")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    fake = FakeLocalApi(args.socket, args.status, deny_writes=args.deny_writes).start()
+    signal.signal(signal.SIGTERM, lambda *_: (fake.stop(), os._exit(0)))
+    print("ready", flush=True)
+    try:
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            try:
+                answer = _command(fake, line)
+            except Exception as exc:
+                answer = f"error {type(exc).__name__}: {exc}"
+            if answer == "quit":
+                break
+            print(answer, flush=True)
+    finally:
+        fake.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
