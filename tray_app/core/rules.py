@@ -1,0 +1,521 @@
+"""The bypass rule set: rendering for `nft -f`, and parsers over `nft -j` output (coexistence.md summary, §2.6, §6).
+
+Pure: no I/O. The helper renders here, applies with nft, lists the live table as JSON and compares it with a
+reference listing of what `render_table()` produces (loaded by the same nft in a scratch network namespace, so
+the comparison does not depend on how a given nft version spells its JSON).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tray_app.core.protocol import MODES, OPTIONS, TABLE_FAMILY, TABLE_NAME
+from tray_app.core.routes import MULLVAD_DNS4, TAILSCALE_IF, RouteFacts
+
+TABLE = f"{TABLE_FAMILY} {TABLE_NAME}"
+
+MULLVAD_IF = "wg0-mullvad"
+MULLVAD_MARK = 0x6D6F6C65  # Mullvad's fwmark and routing table id ("mole")
+MULLVAD_TABLE_ID = MULLVAD_MARK  # 1836018789
+SPLIT_CT_MARK = 0x00000F41  # Mullvad's split-tunnel ct mark, compared with == by its filter chains
+TS_BYPASS_MARK = 0x00080000  # tailscaled's own sockets (SO_MARK)
+TS_MASK = 0x00FF0000  # the mark bits Tailscale owns
+
+# Private mode: tailscaled's marked traffic is sent into Mullvad's routing table (v4 and v6).
+PRIVATE_RULE_PREF = 5200
+PRIVATE_RULE_ARGS = ("pref", "5200", "fwmark", "0x80000/0xff0000", "lookup", str(MULLVAD_TABLE_ID))
+
+CONTAINER_IFACES = ("docker0", "br-*")
+
+_SET = "ct mark set 0x00000f41 meta mark set 0x6d6f6c65"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """What the user chose: a mode and a set of optional blocks."""
+
+    mode: str = "direct"
+    options: frozenset[str] = field(default_factory=frozenset)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"unknown mode {self.mode!r}")
+        unknown = set(self.options) - set(OPTIONS)
+        if unknown:
+            raise ValueError(f"unknown option(s) {sorted(unknown)}")
+
+    @property
+    def option_list(self) -> list[str]:
+        """Options in the protocol's order (stable JSON)."""
+        return [o for o in OPTIONS if o in self.options]
+
+
+def all_configs() -> list[Config]:
+    """Every mode/option combination, for recognising what is loaded."""
+    out = []
+    for mode in MODES:
+        for bits in range(1 << len(OPTIONS)):
+            opts = frozenset(o for i, o in enumerate(OPTIONS) if bits & (1 << i))
+            out.append(Config(mode, opts))
+    return out
+
+
+def _elements(nets: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> str:
+    return ", ".join(str(n) for n in nets)
+
+
+def render_table(config: Config, facts: RouteFacts, name: str = TABLE_NAME) -> str:
+    """The table definition (no create/delete prologue)."""
+    direct = config.mode == "direct"
+    out = [f"table {TABLE_FAMILY} {name} {{"]
+    out.append(
+        f"  set tailnet4 {{ type ipv4_addr; flags interval; elements = {{ {_elements(facts.tailnet4)} }}; }}"
+    )
+    out.append(
+        f"  set tailnet6 {{ type ipv6_addr; flags interval; elements = {{ {_elements(facts.tailnet6)} }}; }}"
+    )
+    out.append(f"  set mullvad_dns4 {{ type ipv4_addr; flags interval; elements = {{ {MULLVAD_DNS4} }}; }}")
+    # Output: after Tailscale's connmark save and Mullvad's mangle (-150), before Mullvad's filter (0); route
+    # type so that a changed mark re-routes the packet.
+    out.append("  chain output {")
+    out.append("    type route hook output priority -100; policy accept;")
+    if direct:
+        # tailscaled's own traffic passes Mullvad's filter, and is moved out of the tunnel only if routing put
+        # it there; otherwise 0x80000 stays so Tailscale's loop guard (pref 5250) keeps working.
+        out.append("    meta mark & 0x00ff0000 == 0x00080000 ct mark set 0x00000f41")
+        out.append(
+            f'    meta mark & 0x00ff0000 == 0x00080000 oifname "{MULLVAD_IF}" meta mark set 0x6d6f6c65'
+        )
+    out.append("    ip daddr @mullvad_dns4 return")  # Mullvad's content-blocker DNS stays in the tunnel
+    out.append(f"    ip daddr @tailnet4 {_SET}")
+    out.append(f"    ip6 daddr @tailnet6 {_SET}")
+    # Shim: Tailscale >= 1.96's connmark save clobbers Mullvad's split-tunnel ct mark; set it back absolutely.
+    out.append("    ct state new meta mark 0x6d6f6c65 ct mark != 0x00000f41 ct mark set 0x00000f41")
+    out.append("  }")
+    # Prerouting: after conntrack, Mullvad (-199) and Tailscale's restore (-150); before rpfilter (-140),
+    # DNAT (-100) and routing.
+    out.append("  chain prerouting {")
+    out.append("    type filter hook prerouting priority -145; policy accept;")
+    if "containers" in config.options:
+        ifaces = ", ".join(f'"{i}"' for i in CONTAINER_IFACES)
+        out.append(f"    iifname {{ {ifaces} }} ip daddr @tailnet4 ip daddr != @mullvad_dns4 {_SET}")
+        out.append(f"    iifname {{ {ifaces} }} ip6 daddr @tailnet6 {_SET}")
+    if "exit-via-mullvad" in config.options:
+        # This host is an exit node: its clients' internet traffic goes through Mullvad, everything else from
+        # the tailnet bypasses it (§6.5).
+        out.append(f'    iifname "{TAILSCALE_IF}" fib daddr oifname != "{MULLVAD_IF}" {_SET}')
+        out.append(f'    iifname "{TAILSCALE_IF}" ip daddr @tailnet4 {_SET}')
+        out.append(f'    iifname "{TAILSCALE_IF}" ip6 daddr @tailnet6 {_SET}')
+        out.append(
+            f'    iifname "{MULLVAD_IF}" ct direction reply ct original ip saddr @tailnet4 meta mark set 0x6d6f6c65'
+        )
+        out.append(
+            f'    iifname "{MULLVAD_IF}" ct direction reply ct original ip6 saddr @tailnet6 meta mark set 0x6d6f6c65'
+        )
+    else:
+        # Tailnet ingress, matched by interface: only WireGuard-authenticated packets arrive on tailscale0.
+        out.append(f'    iifname "{TAILSCALE_IF}" {_SET}')
+    # Repair reply marks that Tailscale 1.96-1.98 overwrote (Mullvad's own -199 rule, moved after -150).
+    out.append(f'    iifname != "{MULLVAD_IF}" ct mark 0x00000f41 meta mark set 0x6d6f6c65')
+    out.append("  }")
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+def _prologue(name: str = TABLE_NAME) -> str:
+    # nft 1.0.6 has no `destroy`: create-if-missing then delete makes the delete safe in one transaction.
+    return f"table {TABLE_FAMILY} {name} {{}}\ndelete table {TABLE_FAMILY} {name}\n"
+
+
+def render_apply(config: Config, facts: RouteFacts) -> str:
+    """One atomic batch: replace our table (or create it) with the full definition."""
+    return _prologue() + render_table(config, facts)
+
+
+def render_remove() -> str:
+    """One batch that removes our table whether or not it exists."""
+    return _prologue()
+
+
+def render_reference(facts: RouteFacts, configs: Sequence[Config]) -> tuple[str, dict[str, Config]]:
+    """A batch of every candidate config as separately named tables, for loading in a scratch namespace."""
+    names = {f"mtt-ref-{i}": c for i, c in enumerate(configs)}
+    return "".join(render_table(c, facts, name) for name, c in names.items()), names
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Parsing `nft -j` output
+
+
+class NftJsonError(ValueError):
+    """nft printed JSON we cannot understand."""
+
+
+Interval = tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class SetView:
+    type: str
+    flags: tuple[str, ...]
+    intervals: tuple[Interval, ...]  # merged, sorted; addresses as ints
+
+
+@dataclass(frozen=True, slots=True)
+class ChainView:
+    type: str | None
+    hook: str | None
+    prio: object
+    policy: str | None
+    rules: tuple[str, ...]  # each rule's "expr" as canonical JSON
+
+
+@dataclass(frozen=True, slots=True)
+class TableView:
+    sets: dict[str, SetView]
+    chains: dict[str, ChainView]
+
+    def shape(self) -> tuple[object, ...]:
+        """Everything except set contents: chains, rules, set declarations."""
+        return (
+            tuple(sorted((n, s.type, s.flags) for n, s in self.sets.items())),
+            tuple(sorted(self.chains.items())),
+        )
+
+
+def _load(text: str) -> list[dict[str, Any]]:
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise NftJsonError(f"nft printed invalid JSON: {e}") from None
+    items = data.get("nftables") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise NftJsonError("nft JSON has no top-level `nftables` list")
+    return [i for i in items if isinstance(i, dict)]
+
+
+def _addr_int(text: object) -> tuple[int, int]:
+    """(int value, bit width) of an address string."""
+    if not isinstance(text, str):
+        raise NftJsonError(f"unexpected set element {text!r:.80}")
+    try:
+        a = ipaddress.ip_address(text)
+    except ValueError:
+        raise NftJsonError(f"unexpected set element {text!r:.80}") from None
+    return int(a), a.max_prefixlen
+
+
+def _element_interval(el: object) -> Interval:
+    if isinstance(el, dict) and "elem" in el:  # element with attributes (counter, timeout, comment)
+        inner = el["elem"]
+        return _element_interval(inner.get("val") if isinstance(inner, dict) else inner)
+    if isinstance(el, dict) and "prefix" in el:
+        p = el["prefix"]
+        if not isinstance(p, dict) or not isinstance(p.get("len"), int):
+            raise NftJsonError(f"unexpected set element {el!r:.80}")
+        v, width = _addr_int(p.get("addr"))
+        size = 1 << (width - p["len"])
+        start = v & ~(size - 1)
+        return start, start + size - 1
+    if isinstance(el, dict) and "range" in el:
+        r = el["range"]
+        if not isinstance(r, list) or len(r) != 2:
+            raise NftJsonError(f"unexpected set element {el!r:.80}")
+        return _addr_int(r[0])[0], _addr_int(r[1])[0]
+    v, _ = _addr_int(el)
+    return v, v
+
+
+def merge_intervals(items: Iterable[Interval]) -> tuple[Interval, ...]:
+    """Union of closed integer intervals, adjacent ones joined: a canonical form of a set's coverage."""
+    out: list[Interval] = []
+    for lo, hi in sorted(items):
+        if out and lo <= out[-1][1] + 1:
+            if hi > out[-1][1]:
+                out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return tuple(out)
+
+
+def networks_intervals(nets: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> tuple[Interval, ...]:
+    return merge_intervals((int(n.network_address), int(n.broadcast_address)) for n in nets)
+
+
+def _canon(obj: object) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def parse_tables(text: str) -> dict[tuple[str, str], TableView]:
+    """All tables in an `nft -j list ruleset|table` listing, keyed by (family, name)."""
+    items = _load(text)
+    tables: dict[tuple[str, str], tuple[dict[str, SetView], dict[str, dict[str, Any]]]] = {}
+    for it in items:
+        if "table" in it and isinstance(it["table"], dict):
+            t = it["table"]
+            tables.setdefault((str(t.get("family")), str(t.get("name"))), ({}, {}))
+    chain_rules: dict[tuple[str, str, str], list[str]] = {}
+    for it in items:
+        if "set" in it and isinstance(it["set"], dict):
+            s = it["set"]
+            key = (str(s.get("family")), str(s.get("table")))
+            elems = s.get("elem", [])
+            if not isinstance(elems, list):
+                raise NftJsonError("set `elem` is not a list")
+            flags = s.get("flags", [])
+            sv = SetView(
+                type=_canon(s.get("type")),
+                flags=tuple(sorted(str(f) for f in (flags if isinstance(flags, list) else [flags]))),
+                intervals=merge_intervals(_element_interval(e) for e in elems),
+            )
+            tables.setdefault(key, ({}, {}))[0][str(s.get("name"))] = sv
+        elif "chain" in it and isinstance(it["chain"], dict):
+            c = it["chain"]
+            key = (str(c.get("family")), str(c.get("table")))
+            tables.setdefault(key, ({}, {}))[1][str(c.get("name"))] = c
+        elif "rule" in it and isinstance(it["rule"], dict):
+            r = it["rule"]
+            ck = (str(r.get("family")), str(r.get("table")), str(r.get("chain")))
+            chain_rules.setdefault(ck, []).append(_canon(r.get("expr")))
+    out: dict[tuple[str, str], TableView] = {}
+    for key, (sets, chains) in tables.items():
+        cviews = {
+            name: ChainView(
+                type=c.get("type"),
+                hook=c.get("hook"),
+                prio=c.get("prio"),
+                policy=c.get("policy"),
+                rules=tuple(chain_rules.get((key[0], key[1], name), [])),
+            )
+            for name, c in chains.items()
+        }
+        out[key] = TableView(sets=sets, chains=cviews)
+    return out
+
+
+def parse_table(text: str, family: str = TABLE_FAMILY, name: str = TABLE_NAME) -> TableView | None:
+    return parse_tables(text).get((family, name))
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """How the live table compares with what we would render now."""
+
+    config: Config | None  # the mode/options the live rules are, None if they match none of ours
+    rules_match: bool
+    sets_match: bool
+    differences: tuple[str, ...]
+
+    @property
+    def matches(self) -> bool:
+        return self.rules_match and self.sets_match
+
+
+def expected_sets(facts: RouteFacts) -> dict[str, tuple[Interval, ...]]:
+    return {
+        "tailnet4": networks_intervals(facts.tailnet4),
+        "tailnet6": networks_intervals(facts.tailnet6),
+        "mullvad_dns4": networks_intervals([MULLVAD_DNS4]),
+    }
+
+
+def compare(
+    live: TableView,
+    facts: RouteFacts,
+    reference: dict[str, TableView] | None,
+    names: dict[str, Config] | None,
+    wanted: Config | None,
+) -> Verdict:
+    """Compare the live table with the reference listings (one per candidate config, from a scratch load).
+
+    Without a reference (no scratch namespace possible) the config is guessed from the rules and only the
+    set contents are checked.
+    """
+    diffs: list[str] = []
+    config: Config | None = None
+    if reference is not None and names is not None:
+        shape = live.shape()
+        for name, view in reference.items():
+            if view.shape() == shape:
+                config = names[name]
+                if config == wanted:
+                    break
+        rules_match = config is not None
+        if config is None:
+            diffs.append("the chains or rules of our table were changed by something else")
+    else:
+        config = guess_config(live)
+        rules_match = config is not None
+        diffs.append("the rules could not be compared (no scratch network namespace); only the sets were")
+    if wanted is not None and config is not None and config != wanted:
+        rules_match = False
+        diffs.append(
+            f"loaded mode/options ({config.mode}, {config.option_list}) differ from the saved "
+            f"({wanted.mode}, {wanted.option_list})"
+        )
+    sets_match = True
+    for set_name, want in expected_sets(facts).items():
+        got = live.sets.get(set_name)
+        if got is None:
+            sets_match = False
+            diffs.append(f"set {set_name} is missing")
+        elif got.intervals != want:
+            sets_match = False
+            diffs.append(f"set {set_name} does not hold what routing table 52 says now (run refresh)")
+    return Verdict(config, rules_match, sets_match, tuple(diffs))
+
+
+def guess_config(live: TableView) -> Config | None:
+    """Best guess of mode/options from the rule text, for reporting when nothing matches exactly."""
+    if set(live.chains) != {"output", "prerouting"}:
+        return None
+    out = " ".join(live.chains["output"].rules)
+    pre = " ".join(live.chains["prerouting"].rules)
+    mode = "direct" if str(TS_BYPASS_MARK) in out else "private"
+    opts = set()
+    if "docker0" in pre:
+        opts.add("containers")
+    if '"fib"' in pre:
+        opts.add("exit-via-mullvad")
+    return Config(mode, frozenset(opts))
+
+
+def set_networks(view: SetView) -> list[str]:
+    """A set's coverage as CIDR strings (for status JSON)."""
+    out: list[str] = []
+    v6 = "ipv6" in view.type
+    cls = ipaddress.IPv6Address if v6 else ipaddress.IPv4Address
+    for lo, hi in view.intervals:
+        out.extend(str(n) for n in ipaddress.summarize_address_range(cls(lo), cls(hi)))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Other tables we only read
+
+
+def _is_ct_mark_accept(expr: object) -> bool:
+    if not isinstance(expr, list):
+        return False
+    matched = accepted = False
+    for stmt in expr:
+        if not isinstance(stmt, dict):
+            return False
+        if "match" in stmt:
+            m = stmt["match"]
+            if (
+                isinstance(m, dict)
+                and m.get("left") == {"ct": {"key": "mark"}}
+                and m.get("op", "==") == "=="
+                and _as_int(m.get("right")) == SPLIT_CT_MARK
+            ):
+                matched = True
+            else:
+                return False  # any other condition narrows the accept: not Mullvad's rule
+        elif "accept" in stmt:
+            accepted = True
+        elif "counter" in stmt:
+            continue
+        else:
+            return False
+    return matched and accepted
+
+
+def _as_int(v: object) -> int | None:
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v
+    if isinstance(v, str):
+        try:
+            return int(v, 0)
+        except ValueError:
+            return None
+    return None
+
+
+def mullvad_split_accept(text: str) -> bool:
+    """Does Mullvad's output chain (`nft -j list table inet mullvad` or `list chain`) hold `ct mark 0xf41 accept`?"""
+    for it in _load(text):
+        r = it.get("rule")
+        if (
+            isinstance(r, dict)
+            and r.get("family") == "inet"
+            and r.get("table") == "mullvad"
+            and r.get("chain") == "output"
+            and _is_ct_mark_accept(r.get("expr"))
+        ):
+            return True
+    return False
+
+
+CONNMARK_NONE = "none"
+CONNMARK_OLD = "1.96-1.98"  # nft backend, byte-swapped mask 0x0000ff00 (overwrites whole marks)
+CONNMARK_NEW = ">=1.100"  # nft backend, mask 0x00ff0000 (conditional restore)
+CONNMARK_UNKNOWN = "unknown"  # iptables backend or masks we do not know
+
+_MASKS = {0x0000FF00: CONNMARK_OLD, 0x00FF0000: CONNMARK_NEW}
+
+
+def _connmark_masks(obj: object, found: set[str]) -> None:
+    """Walk a rule's JSON for `ct mark set meta mark & M` / `meta mark set ct mark & M` and iptables CONNMARK."""
+    if isinstance(obj, dict):
+        m = obj.get("mangle")
+        if isinstance(m, dict):
+            key, value = m.get("key"), m.get("value")
+            if isinstance(value, dict) and isinstance(value.get("&"), list) and len(value["&"]) == 2:
+                src, mask = value["&"]
+                pair = (key, src)
+                if pair in (
+                    ({"ct": {"key": "mark"}}, {"meta": {"key": "mark"}}),
+                    ({"meta": {"key": "mark"}}, {"ct": {"key": "mark"}}),
+                ):
+                    found.add(_MASKS.get(_as_int(mask) or -1, CONNMARK_UNKNOWN))
+        if "xt" in obj:
+            xt = obj["xt"]
+            name = xt.get("name") if isinstance(xt, dict) else None
+            if name is None or str(name).upper() == "CONNMARK":
+                found.add(CONNMARK_UNKNOWN)  # iptables-nft: the mask is not visible to nft
+        for v in obj.values():
+            _connmark_masks(v, found)
+    elif isinstance(obj, list):
+        for v in obj:
+            _connmark_masks(v, found)
+
+
+def tailscale_connmark(text: str | None) -> str:
+    """Tailscale's connmark generation from `nft -j list table ip mangle` (None: the table does not exist)."""
+    if text is None:
+        return CONNMARK_NONE
+    found: set[str] = set()
+    for it in _load(text):
+        r = it.get("rule")
+        if isinstance(r, dict):
+            _connmark_masks(r.get("expr"), found)
+    for gen in (CONNMARK_OLD, CONNMARK_NEW):
+        if found == {gen}:
+            return gen
+    return CONNMARK_NONE if not found else CONNMARK_UNKNOWN
+
+
+def count_private_rules(text: str) -> int:
+    """How many of our pref-5200 rules `ip -j rule show` lists."""
+    try:
+        data = json.loads(text) if text.strip() else []
+    except ValueError:
+        return 0
+    n = 0
+    for r in data if isinstance(data, list) else []:
+        if (
+            isinstance(r, dict)
+            and r.get("priority") == PRIVATE_RULE_PREF
+            and _as_int(r.get("fwmark")) == TS_BYPASS_MARK
+            and _as_int(r.get("fwmask")) == TS_MASK
+            and str(r.get("table")) == str(MULLVAD_TABLE_ID)
+            and "not" not in r  # iproute2 prints `"not": null` for inverted rules
+            and r.get("src", "all") == "all"
+        ):
+            n += 1
+    return n

@@ -1,0 +1,385 @@
+"""`bypass-helper VERB [OPTIONS]`: the root helper (DESIGN.md, "Helper contract"; docs/bypass.md).
+
+Runs as root on behalf of an unprivileged user (pkexec), the boot unit (`restore`), or a test inside a network
+namespace. Trust nothing from the caller: argv is a fixed vocabulary (no addresses, paths or free text), the
+environment is ignored (children get a fixed one), nft and ip are found at fixed absolute paths, and the
+tailnet's addresses are read from routing table 52 here, never passed in.
+
+Exit codes (tray_app.core.protocol.Exit): 0 ok, 1 failed (an ip/nft command failed unexpectedly; nothing half
+done), 2 usage, 3 not root, 4 nft or ip missing, 5 nft rejected the batch (nothing changed), 6 precondition
+(saved state unusable: nothing changed; or `enable` applied but Mullvad's firewall has no split-tunnel
+accept rule, so the bypass cannot take effect yet).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from tray_app.core import routes as routes_mod
+from tray_app.core import rules
+from tray_app.core.protocol import MODES, OPTIONS, PROTOCOL_VERSION, TABLE_FAMILY, VERBS, Exit
+from tray_app.core.rules import Config
+from tray_app.helper import facts, iprules, log, nft, state, tools
+
+PROG = "bypass-helper"
+FAILED = 1  # not in protocol.Exit: an unexpected failure of ip/nft (message says which), nothing half done
+MAX_ARGS = 6
+
+USAGE = f"""usage: {PROG} VERB [OPTIONS]
+verbs:
+  status                       print the bypass state as one JSON object (changes nothing)
+  refresh                      if the bypass is on, re-read routing table 52 and re-apply it
+  enable [--mode direct|private] [--containers] [--exit-via-mullvad]
+                               apply the bypass and save it for boot (default mode: direct)
+  disable                      remove the bypass and its saved state (fine if it is not on)
+  restore                      re-apply the saved bypass (used by mullvad-tailscale-bypass.service)
+  version                      print the helper protocol version
+Normally run through `mullvad-tailscale-tray bypass on|off|status`."""
+
+_ALLOWED = {
+    *VERBS,
+    "--mode",
+    *MODES,
+    *(f"--mode={m}" for m in MODES),
+    *(f"--{o}" for o in OPTIONS),
+}
+_SHELLISH = set(";|&$`<>(){}*?!~\\\"' \t\n")
+
+
+class UsageError(Exception):
+    pass
+
+
+class HelperError(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that never prints or exits by itself: every problem becomes one clear line from main()."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        raise UsageError(message or "invalid arguments")
+
+
+def _shown(token: str) -> str:
+    """An argv token made safe to echo on a terminal (no control characters, bounded)."""
+    clean = "".join(c if c.isprintable() and c.isascii() else "?" for c in token)
+    return repr(clean[:40] + ("..." if len(clean) > 40 else ""))
+
+
+def _looks_like_address(token: str) -> bool:
+    try:
+        ipaddress.ip_network(token, strict=False)
+        return True
+    except ValueError:
+        return any(c.isdigit() for c in token) and ("/" in token or token.count(".") >= 2 or ":" in token)
+
+
+def _screen(argv: Sequence[str]) -> None:
+    """Refuse anything outside the fixed vocabulary before argparse sees it."""
+    if len(argv) > MAX_ARGS:
+        raise UsageError(f"too many arguments ({len(argv)})")
+    prev = ""
+    for tok in argv:
+        after_mode, prev = prev == "--mode", tok
+        if after_mode and tok not in MODES:
+            raise UsageError(f"unknown mode {_shown(tok)}: use --mode direct or --mode private")
+        if tok in _ALLOWED:
+            continue
+        if _looks_like_address(tok):
+            raise UsageError(
+                f"refused argument {_shown(tok)}: the helper takes no addresses, it reads Tailscale's routes "
+                "from routing table 52 itself"
+            )
+        if _SHELLISH & set(tok):
+            raise UsageError(
+                f"refused argument {_shown(tok)}: the helper runs no shell and takes only fixed words"
+            )
+        if tok.startswith("--mode"):
+            raise UsageError(f"unknown mode in {_shown(tok)}: use --mode direct or --mode private")
+        if tok.startswith("-"):
+            raise UsageError(f"unknown option {_shown(tok)}")
+        raise UsageError(f"unknown verb or argument {_shown(tok)}")
+
+
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    _screen(argv)
+    parser = _Parser(prog=PROG, add_help=False, allow_abbrev=False, exit_on_error=False)
+    sub = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
+    for verb in VERBS:
+        p = sub.add_parser(verb, add_help=False, allow_abbrev=False, exit_on_error=False)
+        if verb == "enable":
+            p.add_argument("--mode", choices=MODES, default="direct")
+            for opt in OPTIONS:
+                p.add_argument(f"--{opt}", action="store_true", dest=opt.replace("-", "_"))
+    try:
+        args = parser.parse_args(list(argv))
+    except argparse.ArgumentError as e:
+        raise UsageError(str(e)) from None
+    return args
+
+
+# ---------------------------------------------------------------------------------------------------------
+# status
+
+
+def _reference(fs: routes_mod.RouteFacts) -> tuple[dict[str, rules.TableView], dict[str, Config]]:
+    """Every candidate config as this nft lists it, from a scratch namespace."""
+    batch, names = rules.render_reference(fs, rules.all_configs())
+    tables = rules.parse_tables(nft.scratch_listing(batch))
+    missing = [n for n in names if (TABLE_FAMILY, n) not in tables]
+    if missing:
+        raise tools.ToolFailedError("the scratch namespace listing lacks the reference tables")
+    return {n: tables[(TABLE_FAMILY, n)] for n in names}, names
+
+
+def status() -> dict[str, Any]:
+    warnings: list[str] = []
+    try:
+        saved = state.load()
+    except state.StateError as e:
+        saved = None
+        warnings.append(str(e))
+    live_text = nft.list_ours()
+    live = rules.parse_table(live_text) if live_text is not None else None
+    try:
+        fs: routes_mod.RouteFacts | None = facts.routes()
+    except routes_mod.RouteError as e:
+        fs = None
+        warnings.append(f"{e}: the sets cannot be checked")
+    mv = facts.mullvad()
+    connmark = facts.tailscale_connmark()
+    prules = iprules.present()
+    private_rules = all(n >= 1 for n in prules.values())
+    any_private = any(n >= 1 for n in prules.values())
+
+    if fs is not None:
+        warnings.extend(fs.warnings)
+    if mv.table and not mv.split_tunnel_accept:
+        warnings.append(MULLVAD_NO_ACCEPT)
+
+    config: Config | None = None
+    matches = False
+    if live is not None:
+        if fs is not None:
+            ref: dict[str, rules.TableView] | None
+            names: dict[str, Config] | None
+            try:
+                ref, names = _reference(fs)
+            except (tools.ToolFailedError, rules.NftJsonError) as e:
+                ref, names = None, None
+                warnings.append(f"cannot compare the rules exactly: {e}")
+            verdict = rules.compare(live, fs, ref, names, saved)
+            config = verdict.config or rules.guess_config(live)
+            matches = verdict.matches
+            warnings.extend(verdict.differences)
+        else:
+            config = rules.guess_config(live)
+        if config is not None:
+            want_private = config.mode == "private"
+            if want_private and not private_rules:
+                matches = False
+                warnings.append(
+                    "private mode's ip rule (pref 5200 fwmark 0x80000/0xff0000 lookup 1836018789) is missing, so "
+                    "tailscaled's traffic may leave outside Mullvad: run refresh"
+                )
+            if not want_private and any_private:
+                matches = False
+                warnings.append("a private-mode ip rule (pref 5200) is left over in direct mode: run refresh")
+        if saved is None:
+            warnings.append(
+                "the bypass is loaded but not saved, so it will not come back after a reboot: enable it again"
+            )
+    else:
+        matches = saved is None and not any_private
+        if saved is not None:
+            warnings.append(
+                "the bypass is saved as on but its table is not loaded (an nftables reload or "
+                "`nft flush ruleset` removes it): run refresh"
+            )
+        if any_private:
+            warnings.append("a private-mode ip rule (pref 5200) is left over without the bypass: run disable")
+
+    st = ("off" if matches else "drifted") if live is None else ("on" if matches else "drifted")
+    return {
+        "enabled": live is not None,
+        "state": st,
+        "mode": config.mode if live is not None and config else None,
+        "options": config.option_list if live is not None and config else [],
+        "tailnet4": rules.set_networks(live.sets["tailnet4"]) if live and "tailnet4" in live.sets else [],
+        "tailnet6": rules.set_networks(live.sets["tailnet6"]) if live and "tailnet6" in live.sets else [],
+        "matches_expected": matches,
+        "mullvad": {"table": mv.table, "split_tunnel_accept": mv.split_tunnel_accept},
+        "warnings": warnings,
+        "protocol": PROTOCOL_VERSION,
+        "tailscale_connmark": connmark,
+        "private_rules": private_rules,
+        "table52_default_route": bool(fs and fs.default_route),
+        "saved": {"mode": saved.mode, "options": saved.option_list} if saved else None,
+    }
+
+
+MULLVAD_NO_ACCEPT = (
+    "Mullvad's firewall has no split-tunnel accept rule (`ct mark 0x00000f41 accept` in `inet mullvad` output), "
+    "so the bypass cannot take effect: Mullvad's split tunnelling is unavailable (no net_cls cgroup) or the "
+    "daemon is still in early-boot blocking; check `mullvad split-tunnel list` and restart mullvad-daemon"
+)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# changing verbs
+
+
+def _read_routes() -> routes_mod.RouteFacts:
+    try:
+        return facts.routes()
+    except routes_mod.RouteError as e:
+        raise HelperError(FAILED, f"{e}; nothing was changed") from None
+
+
+def _apply(cfg: Config, verb: str) -> routes_mod.RouteFacts:
+    """Make the kernel match `cfg`: ip rules and one nft batch, rolled back together on failure."""
+    fs = _read_routes()
+    batch = rules.render_apply(cfg, fs)
+    added: list[str] = []
+    if cfg.mode == "private":
+        added = iprules.add()
+    try:
+        nft.apply(batch)
+    except nft.NftRejectedError as e:
+        if added:
+            iprules.remove(added)
+        raise HelperError(
+            Exit.NFT_REJECTED, f"nft rejected the bypass rules; nothing was changed:\n{e}"
+        ) from None
+    except BaseException:
+        if added:
+            iprules.remove(added)
+        raise
+    removed = iprules.remove() if cfg.mode == "direct" else []
+    log.change(
+        f"{verb}: bypass table applied (mode {cfg.mode}, options {cfg.option_list or 'none'}, "
+        f"{len(fs.tailnet4)} IPv4 and {len(fs.tailnet6)} IPv6 prefixes)"
+        + (f"; added ip rule pref 5200 ({', '.join(added)})" if added else "")
+        + (f"; removed ip rule pref 5200 ({', '.join(removed)})" if removed else "")
+    )
+    return fs
+
+
+def enable(cfg: Config) -> int:
+    with state.locked():
+        state.check_writable()
+        mv = facts.mullvad()
+        _apply(cfg, "enable")
+        state.save(cfg)
+    if mv.table and not mv.split_tunnel_accept:
+        _emit(status())
+        raise HelperError(Exit.PRECONDITION, "the bypass is on, but " + MULLVAD_NO_ACCEPT)
+    return Exit.OK
+
+
+def disable() -> int:
+    with state.locked():
+        state.check_writable()
+        had_table = nft.list_ours() is not None
+        nft.apply(rules.render_remove())
+        removed = iprules.remove()
+        had_state = state.clear()
+    if had_table or removed or had_state:
+        log.change(
+            "disable: bypass removed"
+            + (" (table)" if had_table else "")
+            + (f" (ip rule pref 5200 {', '.join(removed)})" if removed else "")
+            + (" (saved state)" if had_state else "")
+        )
+    return Exit.OK
+
+
+def reapply(verb: str) -> int:
+    """`refresh` and `restore`: re-apply the saved choice; nothing saved is nothing to do."""
+    with state.locked():
+        try:
+            cfg = state.load()
+        except state.StateError as e:
+            raise HelperError(Exit.PRECONDITION, f"{e}; nothing was changed") from None
+        if cfg is None:
+            return Exit.OK
+        _apply(cfg, verb)
+    return Exit.OK
+
+
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _emit(obj: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def _err(message: str) -> None:
+    sys.stderr.write(f"{PROG}: {message}\n")
+
+
+def run(argv: Sequence[str]) -> int:
+    if any(a in ("-h", "--help") for a in argv) or not argv:
+        (sys.stdout if argv else sys.stderr).write(USAGE + "\n")
+        return Exit.OK if argv else Exit.USAGE
+    try:
+        args = parse(argv)
+    except UsageError as e:
+        _err(f"error: {e}\nusage: {PROG} status|refresh|enable|disable|restore|version (see {PROG} --help)")
+        return Exit.USAGE
+    verb: str = args.verb
+    if verb == "version":
+        sys.stdout.write(f"{PROTOCOL_VERSION}\n")
+        return Exit.OK
+    if os.geteuid() != 0:
+        _err(
+            f"error: `{verb}` must run as root. Use `mullvad-tailscale-tray bypass on|off|status`, which asks "
+            "for authorisation through pkexec, or run the helper with sudo"
+        )
+        return Exit.NOT_ROOT
+    os.umask(0o022)
+    try:
+        if verb == "status":
+            _emit(status())
+            return Exit.OK
+        if verb == "enable":
+            opts = frozenset(o for o in OPTIONS if getattr(args, o.replace("-", "_")))
+            code = enable(Config(args.mode, opts))
+        elif verb == "disable":
+            code = disable()
+        else:
+            code = reapply(verb)
+        _emit(status())
+        return code
+    except HelperError as e:
+        _err(f"error: {e}")
+        return e.code
+    except tools.ToolMissingError as e:
+        _err(f"error: {e}")
+        return Exit.NFT_MISSING
+    except nft.NftRejectedError as e:
+        _err(f"error: nft rejected the change; nothing was changed:\n{e}")
+        return Exit.NFT_REJECTED
+    except state.StateError as e:
+        _err(f"error: {e}")
+        return Exit.PRECONDITION
+    except (tools.ToolFailedError, rules.NftJsonError) as e:
+        _err(f"error: {e}")
+        return FAILED
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(sys.argv[1:] if argv is None else argv)

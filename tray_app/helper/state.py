@@ -1,0 +1,207 @@
+"""The saved bypass choice (`/var/lib/mullvad-tailscale-tray/bypass.json`) that `restore` re-applies at boot.
+
+Written by root into a root-owned directory: the directory is opened without following symlinks and checked,
+the file is written to a fresh temporary name and renamed over the old one (atomic), and read without
+following symlinks, so nobody else can point root's writes or reads elsewhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import stat
+from collections.abc import Iterator
+
+from tray_app.core.protocol import MODES, OPTIONS
+from tray_app.core.rules import Config
+from tray_app.paths import STATE_DIR
+
+FILE_NAME = "bypass.json"
+FORMAT_VERSION = 1
+MAX_SIZE = 4096
+
+
+class StateError(RuntimeError):
+    """The state directory or file cannot be used safely (message carries the fix)."""
+
+
+def state_dir() -> str:
+    # Tests point the helper at a temporary directory with MTT_STATE_DIR. It is honoured only when the helper
+    # was not started by pkexec: pkexec clears the environment anyway and sets PKEXEC_UID, so an unprivileged
+    # caller can never choose where root writes. (Never an argv option, for the same reason.)
+    override = os.environ.get("MTT_STATE_DIR")
+    if override and "PKEXEC_UID" not in os.environ and os.path.isabs(override):
+        return override
+    return STATE_DIR
+
+
+def _path() -> str:
+    return os.path.join(state_dir(), FILE_NAME)
+
+
+def _check_dir(fd: int, path: str) -> None:
+    st = os.fstat(fd)
+    if st.st_uid != 0 or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise StateError(
+            f"{path} must be owned by root and writable only by root; fix it with "
+            f"`sudo chown root:root {path} && sudo chmod 0755 {path}`"
+        )
+
+
+def _open_dir_created() -> int:
+    fd = _open_dir(create=True)
+    if fd is None:  # pragma: no cover - _open_dir raises instead when create=True
+        raise StateError(f"cannot create {state_dir()}")
+    return fd
+
+
+def _open_dir(create: bool) -> int | None:
+    path = state_dir()
+    if create:
+        try:
+            os.mkdir(path, 0o755)
+        except FileExistsError:
+            pass
+        except OSError as e:
+            raise StateError(f"cannot create {path} ({e.strerror})") from None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        if create:
+            raise StateError(f"cannot create {path}") from None
+        return None
+    except OSError as e:
+        raise StateError(f"cannot open {path} ({e.strerror}); it must be a directory owned by root") from None
+    try:
+        _check_dir(fd, path)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+@contextlib.contextmanager
+def locked() -> Iterator[None]:
+    """Serialise changing verbs (an app refresh racing a CLI enable) with a lock on the state directory."""
+    fd = _open_dir_created()
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _parse(data: bytes, path: str) -> Config:
+    fix = f"disable and enable the bypass again to rewrite it, or delete {path}"
+    try:
+        obj = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise StateError(f"saved bypass state {path} is corrupt (not JSON): {fix}") from None
+    if not isinstance(obj, dict) or obj.get("version") != FORMAT_VERSION:
+        raise StateError(f"saved bypass state {path} has an unknown format: {fix}")
+    mode, options = obj.get("mode"), obj.get("options")
+    if (
+        mode not in MODES
+        or not isinstance(options, list)
+        or not all(isinstance(o, str) and o in OPTIONS for o in options)
+        or len(set(options)) != len(options)
+    ):
+        raise StateError(f"saved bypass state {path} holds an unknown mode or option: {fix}")
+    return Config(str(mode), frozenset(str(o) for o in options))
+
+
+def load() -> Config | None:
+    """The saved choice, None when nothing is saved. Raises StateError when it cannot be read safely."""
+    path = _path()
+    dfd = _open_dir(create=False)
+    if dfd is None:
+        return None
+    try:
+        try:
+            fd = os.open(FILE_NAME, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dfd)
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise StateError(
+                f"saved bypass state {path} cannot be read ({e.strerror}); it must be a regular file: "
+                f"remove it with `sudo rm -rf {path}` and enable the bypass again"
+            ) from None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_SIZE:
+                raise StateError(
+                    f"saved bypass state {path} is not a small regular file: remove it with "
+                    f"`sudo rm -rf {path}` and enable the bypass again"
+                )
+            try:
+                data = os.read(fd, MAX_SIZE + 1)
+            except OSError as e:
+                raise StateError(f"saved bypass state {path} cannot be read ({e.strerror})") from None
+        finally:
+            os.close(fd)
+    finally:
+        os.close(dfd)
+    return _parse(data, path)
+
+
+def check_writable() -> None:
+    """Fail before any change if a later save or clear could not succeed."""
+    dfd = _open_dir_created()
+    try:
+        try:
+            st = os.stat(FILE_NAME, dir_fd=dfd, follow_symlinks=False)
+        except FileNotFoundError:
+            return
+        if stat.S_ISDIR(st.st_mode):
+            raise StateError(
+                f"{_path()} is a directory, so the bypass state cannot be saved: remove it with "
+                f"`sudo rm -rf {_path()}`"
+            )
+    finally:
+        os.close(dfd)
+
+
+def save(config: Config) -> None:
+    body = json.dumps({"version": FORMAT_VERSION, "mode": config.mode, "options": config.option_list}) + "\n"
+    dfd = _open_dir_created()
+    tmp = f".{FILE_NAME}.{os.getpid()}.tmp"
+    try:
+        fd = os.open(
+            tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=dfd
+        )
+        try:
+            os.fchmod(fd, 0o644)
+            os.write(fd, body.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        # rename() replaces a symlink at the target itself, never what it points to.
+        os.replace(tmp, FILE_NAME, src_dir_fd=dfd, dst_dir_fd=dfd)
+        os.fsync(dfd)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp, dir_fd=dfd)
+        raise StateError(f"cannot save the bypass state in {state_dir()}: {e.strerror}") from None
+    finally:
+        os.close(dfd)
+
+
+def clear() -> bool:
+    """Delete the saved state; True if there was one."""
+    dfd = _open_dir(create=False)
+    if dfd is None:
+        return False
+    try:
+        os.unlink(FILE_NAME, dir_fd=dfd)  # unlink never follows a symlink
+        os.fsync(dfd)
+        return True
+    except FileNotFoundError:
+        return False
+    except OSError as e:
+        raise StateError(
+            f"cannot delete {_path()} ({e.strerror}): remove it with `sudo rm -rf {_path()}`"
+        ) from None
+    finally:
+        os.close(dfd)
