@@ -169,14 +169,12 @@ class FakeLocalApi:
         self._threads.append(t)
 
     def go_away(self, mode: str = "enoent") -> None:
-        """Close everything. `enoent`: the socket file is gone (systemd stop); `refused`: a stale file."""
+        """Close everything. `enoent`: the socket file is gone first (systemd stop removes the runtime
+        directory); `refused`: the file stays behind with nobody listening (a crashed daemon)."""
+        if mode == "enoent":
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
         self._close_all()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
-        if mode == "refused":
-            stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            stale.bind(self.path)  # bound but never listening: connect() gets ECONNREFUSED
-            stale.close()
 
     def restart(self, down_for: float = 0.3, mode: str = "enoent") -> None:
         """Go away now and come back after `down_for` seconds (without blocking the caller)."""

@@ -106,6 +106,7 @@ class TailscaleSource(Source):
         self._fell_behind = False
         self._last_quick = 0.0
         self._pending = False
+        self._status_failures = 0
         self._last: TailscaleStatus | None = None
         self._can_write: bool | None = None
         self._socket_failure: LocalApiError | None = None
@@ -295,6 +296,7 @@ class TailscaleSource(Source):
         call, self._status_call = self._status_call, None
         if call is not None:
             call.deleteLater()
+        self._status_failures = 0
         if code != 200:
             self._emit(unavailable(_http_detail(STATUS_PATH, code, body)))
             return
@@ -304,8 +306,15 @@ class TailscaleSource(Source):
         call, self._status_call = self._status_call, None
         if call is not None:
             call.deleteLater()
-        if err.kind in ("protocol", "timeout"):
-            self._emit(err.status)
+        self._status_failures += 1
+        if err.kind in ("eof", "refused", "absent") and self._status_failures == 1:
+            # Maybe the daemon is going away: its watch stream ends next and the reconnect handles it.
+            # If the stream stays, read once more before telling the user.
+            self._pending = True
+            if not self._debounce.isActive():
+                self._debounce.start()
+            return
+        self._emit(err.status)
 
     def _emit(self, status: TailscaleStatus) -> None:
         if self._can_write is not None and status.state is not TailscaleState.UNAVAILABLE:
