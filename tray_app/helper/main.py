@@ -14,6 +14,7 @@ accept rule, so the bypass cannot take effect yet).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import json
 import os
@@ -257,15 +258,10 @@ def _apply(cfg: Config, verb: str) -> routes_mod.RouteFacts:
         added = iprules.add()
     try:
         nft.apply(batch)
-    except nft.NftRejectedError as e:
-        if added:
-            iprules.remove(added)
-        raise HelperError(
-            Exit.NFT_REJECTED, f"nft rejected the bypass rules; nothing was changed:\n{e}"
-        ) from None
     except BaseException:
-        if added:
-            iprules.remove(added)
+        if added:  # nothing half done: the rules we just added go again (a failure here must not mask nft's)
+            with contextlib.suppress(tools.ToolFailedError, tools.ToolMissingError):
+                iprules.remove(added)
         raise
     removed = iprules.remove() if cfg.mode == "direct" else []
     log.change(
@@ -327,6 +323,13 @@ def _emit(obj: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+def _first_error(nft_output: str) -> str:
+    for line in nft_output.splitlines():
+        if "Error:" in line:
+            return line[line.index("Error:") :].strip()[:160]
+    return nft_output.strip().splitlines()[0][:160] if nft_output.strip() else "no message"
+
+
 def _err(message: str) -> None:
     sys.stderr.write(f"{PROG}: {message}\n")
 
@@ -338,7 +341,7 @@ def run(argv: Sequence[str]) -> int:
     try:
         args = parse(argv)
     except UsageError as e:
-        _err(f"error: {e}\nusage: {PROG} status|refresh|enable|disable|restore|version (see {PROG} --help)")
+        _err(f"error: {e} (usage: {PROG} status|refresh|enable|disable|restore|version; see {PROG} --help)")
         return Exit.USAGE
     verb: str = args.verb
     if verb == "version":
@@ -362,7 +365,8 @@ def run(argv: Sequence[str]) -> int:
             code = disable()
         else:
             code = reapply(verb)
-        _emit(status())
+        if verb != "restore":  # the boot unit needs no report (and its sandbox forbids the scratch namespace)
+            _emit(status())
         return code
     except HelperError as e:
         _err(f"error: {e}")
@@ -371,7 +375,10 @@ def run(argv: Sequence[str]) -> int:
         _err(f"error: {e}")
         return Exit.NFT_MISSING
     except nft.NftRejectedError as e:
-        _err(f"error: nft rejected the change; nothing was changed:\n{e}")
+        # nft's own words first, the one-line verdict last (callers show the last line).
+        for line in str(e).splitlines():
+            _err(f"nft: {line}")
+        _err(f"error: nft rejected the bypass rules, nothing was changed ({_first_error(str(e))})")
         return Exit.NFT_REJECTED
     except state.StateError as e:
         _err(f"error: {e}")
