@@ -27,26 +27,13 @@ def _describe(mode: str | None, options: tuple[str, ...] | list[str]) -> str:
 def _status_line(status: BypassStatus) -> str:
     if status.state is BypassState.ON:
         line = f"bypass: on ({_describe(status.mode, status.options)})"
-    elif status.state is BypassState.DRIFTED:
+    elif status.state is BypassState.DRIFTED and status.mode:
         line = f"bypass: drifted ({_describe(status.mode, status.options)})"
     else:
         line = f"bypass: {status.state.value}"
     if status.detail:
         line += f" - {status.detail}"
-    if status.split_tunnel_accept is False:
-        line += (
-            "\nwarning: Mullvad's firewall has no split-tunnel accept rule (ct mark 0x00000f41), so the bypass "
-            "cannot let traffic past it: update Mullvad, then reconnect it"
-        )
     return line
-
-
-def _warnings(result: HelperResult) -> None:
-    """Pass on what the helper warned about while it still succeeded (e.g. a missing precondition)."""
-    for raw in result.stderr.splitlines():
-        line = raw.strip()
-        if line.lower().startswith("warning"):
-            print(f"{_PROG}: {line}", file=sys.stderr)
 
 
 def _fail(result: HelperResult) -> int:
@@ -72,25 +59,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"{_PROG}: --json goes with `bypass status` only", file=sys.stderr)
         return int(Exit.USAGE)
 
-    if action == "on":
-        result = run_helper("enable", options)
-        if not result.ok:
-            return _fail(result)
-        _warnings(result)
-        chosen = [
-            n
-            for n, on in (("containers", args.containers), ("exit-via-mullvad", args.exit_via_mullvad))
-            if on
-        ]
-        print(f"bypass on ({_describe(options.mode, chosen)})")
-        return 0
-    if action == "off":
-        result = run_helper("disable")
-        if not result.ok:
-            return _fail(result)
-        _warnings(result)
-        print("bypass off")
-        return 0
+    if action in ("on", "off"):
+        result = run_helper("enable", options) if action == "on" else run_helper("disable")
+        # The helper prints the state it left behind, also when it exits 6 after enabling.
+        if result.status is not None and result.status.state is not BypassState.UNKNOWN:
+            print(_status_line(result.status))
+        elif result.ok:
+            print(f"bypass {action}")
+        return 0 if result.ok else _fail(result)
 
     result = run_helper("status")
     if not result.ok or result.status is None:

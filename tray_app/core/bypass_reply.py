@@ -92,22 +92,27 @@ def _parse(text: str) -> tuple[BypassStatus, Mapping[str, Any]]:
     elif mullvad is not None:
         raise _MalformedError("`mullvad` is not an object")
 
-    if enabled and matches:
-        state, detail = BypassState.ON, None
-    elif enabled:
-        state = BypassState.DRIFTED
-        detail = "the bypass table is not what this app would set now (changed by hand or by an upgrade): "
-        detail += _DRIFT_FIX
+    told = data.get("state")  # newer helpers say it outright; older ones leave it to enabled + matches
+    if told in ("on", "off", "drifted"):
+        state = BypassState(told)
+    elif told is not None:
+        raise _MalformedError(f"unknown state {told!r}")
+    elif matches:
+        state = BypassState.ON if enabled else BypassState.OFF
     else:
-        state, detail = BypassState.OFF, None
+        state = BypassState.DRIFTED
+    detail = None
+    if state is BypassState.DRIFTED and not warnings:
+        detail = "the bypass is not what this app would set now (changed by hand or by an upgrade): "
+        detail += _DRIFT_FIX
     if warnings:
         detail = "; ".join((*warnings, detail) if detail else warnings)
     return (
         BypassStatus(
             state,
-            mode=mode if state is not BypassState.OFF else None,
+            mode=mode if enabled else None,
             detail=detail,
-            options=options if state is not BypassState.OFF else (),
+            options=options if enabled else (),
             split_tunnel_accept=split_accept,
         ),
         data,
@@ -115,17 +120,24 @@ def _parse(text: str) -> tuple[BypassStatus, Mapping[str, Any]]:
 
 
 def make_result(verb: str, code: int, stdout: str, stderr: str, *, via_pkexec: bool) -> HelperResult:
-    """Fold an exit code and the helper's output into a `HelperResult` (shared by CLI and tray)."""
+    """Fold an exit code and the helper's output into a `HelperResult` (shared by CLI and tray).
+
+    `status` must answer with its JSON. The changing verbs print the same JSON after they acted (also
+    on `enable`'s precondition exit 6), so the caller learns the new state without asking again; for
+    them an unreadable answer is no failure, just no `status`.
+    """
     problem = explain(code, stderr, verb=verb, via_pkexec=via_pkexec)
-    if verb != "status":
+    if verb == "version":
         return HelperResult(verb, code, stdout, stderr, via_pkexec, problem)
-    if problem is not None:
+    if verb == "status" and problem is not None:
         unknown = BypassStatus(BypassState.UNKNOWN, detail=problem.message)
         return HelperResult(verb, code, stdout, stderr, via_pkexec, problem, unknown)
     try:
         status, raw = _parse(stdout)
     except _MalformedError as exc:
+        if verb != "status":
+            return HelperResult(verb, code, stdout, stderr, via_pkexec, problem)
         problem = bad_reply(str(exc))
         unknown = BypassStatus(BypassState.UNKNOWN, detail=problem.message)
         return HelperResult(verb, code, stdout, stderr, via_pkexec, problem, unknown)
-    return HelperResult(verb, code, stdout, stderr, via_pkexec, None, status, raw)
+    return HelperResult(verb, code, stdout, stderr, via_pkexec, problem, status, raw)

@@ -19,7 +19,8 @@ _AGENTS = (
     "e.g. /usr/lib/policykit-1-gnome/polkit-gnome-authentication-agent-1, lxpolkit, "
     "or KDE's polkit-kde-authentication-agent-1"
 )
-_DETAIL_MAX = 240
+_DETAIL_MAX = 300
+HELPER_FAILED = 1  # the helper's "an ip/nft command failed unexpectedly" (not in protocol.Exit)
 
 
 class Problem(StrEnum):
@@ -47,18 +48,30 @@ class HelperProblem:
 
 
 def helper_detail(stderr: str) -> str | None:
-    """The last meaningful stderr line: the helper ends with its reason, pkexec with its verdict."""
-    for raw in reversed(stderr.splitlines()):
-        line = raw.strip()
-        if not line or line.startswith("This incident has been reported"):
+    """The reason in the helper's or pkexec's own words, on one line.
+
+    The helper ends with `bypass-helper: error: REASON` (nft's own complaint may follow on the next
+    lines when REASON ends with a colon); its log lines (`mullvad-tailscale-tray-helper: ...`) are
+    not reasons. pkexec says its verdict last.
+    """
+    lines = [raw.strip() for raw in stderr.splitlines() if raw.strip()]
+    for i in range(len(lines) - 1, -1, -1):
+        if lines[i].startswith("bypass-helper:"):
+            line = lines[i].removeprefix("bypass-helper:").strip().removeprefix("error:").strip()
+            if line.endswith(":") and i + 1 < len(lines):
+                line = f"{line} {lines[i + 1]}"
+            return _short(line)
+    for line in reversed(lines):
+        if line.startswith(("This incident has been reported", "mullvad-tailscale-tray-helper:")):
             continue
-        for prefix in ("bypass-helper:", "mullvad-tailscale-tray:", "error:", "Error:"):
-            if line.startswith(prefix):
-                line = line[len(prefix) :].strip()
-        if len(line) > _DETAIL_MAX:
-            line = line[: _DETAIL_MAX - 1] + "…"
-        return line or None
+        return _short(line)
     return None
+
+
+def _short(line: str) -> str | None:
+    if len(line) > _DETAIL_MAX:
+        line = line[: _DETAIL_MAX - 1] + "…"
+    return line or None
 
 
 def _with_detail(text: str, detail: str | None) -> str:
@@ -147,25 +160,32 @@ def explain(code: int, stderr: str = "", *, verb: str = "", via_pkexec: bool = T
         return HelperProblem(
             Problem.NFT_MISSING,
             code,
-            "nftables is not installed (no /usr/sbin/nft): install it with `sudo apt install nftables`",
+            _with_detail("a tool the bypass needs is missing", detail)
+            + ": install it with `sudo apt install nftables iproute2`",
             detail,
         )
     if code == Exit.NFT_REJECTED:
         return HelperProblem(
             Problem.NFT_REJECTED,
             code,
-            _with_detail("nftables rejected the bypass rules; nothing was changed", detail)
-            + ": the kernel may lack nf_tables support for `inet` tables or `fib`; run "
+            (detail or "nftables rejected the bypass rules; nothing was changed")
+            + "; the kernel may lack nf_tables support for `inet` tables or `fib`: run "
             "`mullvad-tailscale-tray doctor` and include its output in a bug report",
             detail,
         )
     if code == Exit.PRECONDITION:
+        # The helper's reason names its own fix (e.g. "the bypass is on, but Mullvad's firewall has no
+        # split-tunnel accept rule ...: check `mullvad split-tunnel list` ...").
+        text = detail or "a precondition of the bypass is not met; nothing was changed"
         return HelperProblem(
-            Problem.PRECONDITION,
+            Problem.PRECONDITION, code, f"{text} (`mullvad-tailscale-tray doctor` explains more)", detail
+        )
+    if code == HELPER_FAILED:
+        return HelperProblem(
+            Problem.FAILED,
             code,
-            _with_detail("the bypass cannot be applied safely right now", detail)
-            + ": fix what it names (often: connect Mullvad once, or update it), then run "
-            "`mullvad-tailscale-tray doctor`",
+            _with_detail("the bypass helper could not finish; nothing was left half done", detail)
+            + ": run `mullvad-tailscale-tray doctor`, and report a bug with its output if it finds nothing",
             detail,
         )
     if code < 0:
