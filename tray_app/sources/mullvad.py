@@ -1,0 +1,464 @@
+"""Mullvad status source: `mullvad status --json listen` under QProcess (DESIGN.md, "Status sources").
+
+Event-driven: while the daemon is up the only thing running is the listen process; no timer ticks. The
+stream prints the current state first and then every daemon event, one JSON object per line; only lines with a
+top-level `"state"` are states (settings events are read for the lockdown flag, relay lists of megabytes are
+dropped without being decoded). CLIs older than 2024.5 reject `--json`: then `mullvad status listen` (text)
+is used only as a trigger to re-read `mullvad status`, which `hint()` also does.
+
+When the stream ends (daemon stopped or restarting, socket refused, binary missing) the source reports
+`unavailable` with the reason and retries with `Backoff` (1 s doubling to 30 s); `hint()` retries at once.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+
+from PyQt6.QtCore import QObject, QProcess, QTimer, pyqtSignal
+
+from tray_app.core.backoff import Backoff
+from tray_app.core.model import MullvadState, MullvadStatus
+from tray_app.core.mullvad_parse import (
+    MAX_LINE,
+    NOT_RUNNING,
+    cli_error_detail,
+    is_json_unsupported,
+    is_state_line,
+    is_unknown_subcommand,
+    lockdown_from_settings,
+    merge_status,
+    parse_json_output,
+    parse_lockdown,
+    parse_text_status,
+    parse_version,
+    status_from_json,
+    unavailable,
+)
+from tray_app.sources.base import Source
+
+# Lines up to this size are decoded when they look like JSON objects (settings events are a few KB); longer
+# ones are only decoded when they start like a state, and dropped whole beyond MAX_LINE.
+_DECODE_ANY = 64 * 1024
+_STDERR_KEEP = 16 * 1024
+
+
+def missing_cli_detail(cli: str) -> str:
+    return (
+        f"the Mullvad command `{cli}` was not found: install Mullvad VPN (https://mullvad.net/download) "
+        "or point --mullvad-cli / MTT_MULLVAD_CLI at it"
+    )
+
+
+class LineReader:
+    """Splits a byte stream into lines, never holding more than `max_line` bytes of one line."""
+
+    def __init__(self, max_line: int = MAX_LINE) -> None:
+        self.max_line = max_line
+        self._buf = bytearray()
+        self._skipping = False  # inside an over-long line: drop bytes until its newline
+
+    def reset(self) -> None:
+        self._buf.clear()
+        self._skipping = False
+
+    def feed(self, data: bytes) -> list[bytes]:
+        lines: list[bytes] = []
+        start = 0
+        while start < len(data):
+            end = data.find(b"\n", start)
+            if end < 0:
+                chunk = data[start:]
+                if not self._skipping:
+                    self._buf += chunk
+                    if len(self._buf) > self.max_line:
+                        self._buf.clear()
+                        self._skipping = True
+                break
+            if self._skipping:
+                self._skipping = False
+            else:
+                if self._buf:
+                    self._buf += data[start:end]
+                    line = bytes(self._buf)
+                    self._buf.clear()
+                else:
+                    line = data[start:end]
+                if len(line) <= self.max_line:
+                    lines.append(line)
+            start = end + 1
+        return lines
+
+
+class MullvadSource(Source):
+    """Watches the Mullvad daemon through its CLI and emits `changed(MullvadStatus)` on real change."""
+
+    action_failed = pyqtSignal(str)
+
+    def __init__(self, cli: str = "mullvad", parent: QObject | None = None, max_line: int = MAX_LINE) -> None:
+        super().__init__(parent)
+        self.cli = cli
+        self._retry = QTimer(self)
+        self._retry.setSingleShot(True)
+        self._retry.timeout.connect(self._connect)
+        self._backoff = Backoff()
+        self._reader = LineReader(max_line)
+        self._listen: QProcess | None = None
+        self._procs: set[QProcess] = set()
+        self._running = False
+        self._json = True
+        self._generation = 0  # bumps on every (re)connect; late answers of older ones are ignored
+        self._stream_seen = False
+        self._state: MullvadStatus | None = None
+        self._version: str | None = None
+        self._lockdown: bool | None = None
+        self._text_busy = False
+        self._text_again = False
+        self._last: MullvadStatus | None = None
+
+    # --- Source interface ---------------------------------------------------------------------------------
+
+    @property
+    def status(self) -> MullvadStatus | None:
+        """The last emitted status (None before the first)."""
+        return self._last
+
+    @property
+    def uses_json(self) -> bool:
+        return self._json
+
+    def start(self) -> None:
+        if self._running:
+            return
+        self._running = True
+        self._connect()
+
+    def stop(self) -> None:
+        self._running = False
+        self._retry.stop()
+        self._generation += 1
+        self._kill_listen()
+        for proc in list(self._procs):
+            self._discard(proc)
+
+    def hint(self) -> None:
+        if not self._running:
+            return
+        if self._retry.isActive() or self._listen is None:
+            self._retry.stop()
+            self._connect()
+        elif not self._json:
+            self._reread_text()
+
+    def is_streaming(self) -> bool:
+        """True while the listen process runs (the daemon is being watched, no timer is needed)."""
+        return self._listen is not None and self._listen.state() != QProcess.ProcessState.NotRunning
+
+    # --- actions --------------------------------------------------------------------------------------------
+
+    def connect_tunnel(self) -> None:
+        self._action("connect")
+
+    def disconnect_tunnel(self) -> None:
+        self._action("disconnect")
+
+    def reconnect_tunnel(self) -> None:
+        self._action("reconnect")
+
+    def _action(self, verb: str) -> None:
+        def done(code: int, _out: str, err: str) -> None:
+            if code == 0:
+                return
+            reason = err if code == -1 else cli_error_detail(err, code, f"mullvad {verb}")
+            self.action_failed.emit(f"Could not {verb} Mullvad: {reason}")
+
+        self._run([verb], done, tagged=False)
+
+    # --- connection -----------------------------------------------------------------------------------------
+
+    def _connect(self) -> None:
+        if not self._running:
+            return
+        self._retry.stop()
+        self._generation += 1
+        self._kill_listen()
+        for proc in list(self._procs):
+            if proc.property("tagged"):
+                self._discard(proc)
+        self._reader.reset()
+        self._stream_seen = False
+        self._version = None
+        self._text_busy = self._text_again = False
+
+        proc = QProcess(self)
+        proc.setProgram(self.cli)
+        proc.setArguments(["status", "--json", "listen"] if self._json else ["status", "listen"])
+        proc.readyReadStandardOutput.connect(self._on_listen_output)
+        proc.finished.connect(self._on_listen_finished)
+        proc.errorOccurred.connect(self._on_listen_error)
+        self._listen = proc
+        proc.start()
+
+        if self._json:
+            self._run(["status", "--json"], self._on_initial_json)
+        else:
+            self._reread_text()
+        self._run(["version"], self._on_version)
+        self._run(["lockdown-mode", "get"], self._on_lockdown)
+
+    def _kill_listen(self) -> None:
+        proc, self._listen = self._listen, None
+        if proc is None:
+            return
+        for signal in (proc.readyReadStandardOutput, proc.finished, proc.errorOccurred):
+            signal.disconnect()
+        if proc.state() != QProcess.ProcessState.NotRunning:
+            proc.kill()
+            proc.waitForFinished(1000)
+        proc.deleteLater()
+
+    def _on_listen_output(self) -> None:
+        proc = self._listen
+        if proc is None:
+            return
+        for line in self._reader.feed(proc.readAllStandardOutput().data()):
+            self._on_line(line)
+
+    def _on_line(self, line: bytes) -> None:
+        if not self._json:
+            # Text listen prints only differences; a state header (unindented) is our cue to re-read.
+            if line[:1] not in (b"", b" ", b"\t") and not line.startswith(b"Warning"):
+                self._reread_text()
+            return
+        stripped = line.strip()
+        if not stripped.startswith(b"{"):
+            return  # the logged-out warning and anything else that is not an object
+        if len(stripped) > _DECODE_ANY and not is_state_line(stripped):
+            return  # relay list and other big events: never decoded
+        try:
+            obj = json.loads(stripped)
+        except (ValueError, RecursionError):
+            return
+        status = status_from_json(obj)
+        if status is not None:
+            self._stream_seen = True
+            self._backoff.reset()
+            self._set_state(status)
+            return
+        lockdown = lockdown_from_settings(obj)
+        if lockdown is not None and lockdown != self._lockdown:
+            self._lockdown = lockdown
+            self._publish()
+
+    def _on_listen_error(self, error: QProcess.ProcessError) -> None:
+        if error != QProcess.ProcessError.FailedToStart or self.sender() is not self._listen:
+            return  # other errors end with `finished`
+        proc = self._listen
+        detail = missing_cli_detail(self.cli)
+        if shutil.which(self.cli) is not None and proc is not None:
+            detail = f"cannot run the Mullvad command `{self.cli}`: {proc.errorString()}"
+        self._lost(detail)
+
+    def _on_listen_finished(self, code: int, exit_status: QProcess.ExitStatus) -> None:
+        proc = self._listen
+        if proc is None or self.sender() is not proc:
+            return
+        for line in self._reader.feed(proc.readAllStandardOutput().data() + b"\n"):
+            self._on_line(line)
+        err = proc.readAllStandardError().data()[-_STDERR_KEEP:].decode("utf-8", "replace")
+        if self._json and is_json_unsupported(err, code):
+            self._json = False  # a CLI older than 2024.5: watch the text output instead
+            self._connect()
+            return
+        if exit_status == QProcess.ExitStatus.CrashExit:
+            detail = f"`{self.cli} status listen` stopped unexpectedly: {NOT_RUNNING.split(': ', 1)[1]}"
+            detail = cli_error_detail(err, code) if err.strip() else detail
+        elif code == 0 and not err.strip():
+            detail = "the Mullvad daemon closed its event stream: reconnecting"
+        else:
+            detail = cli_error_detail(err, code, "mullvad status listen")
+        self._lost(detail)
+
+    def _lost(self, detail: str) -> None:
+        self._kill_listen()
+        self._set_state(unavailable(detail))
+        if self._running:
+            self._retry.start(int(self._backoff.next_delay() * 1000))
+
+    # --- one-shot commands ----------------------------------------------------------------------------------
+
+    def _run(self, args: list[str], done: Callable[[int, str, str], None], tagged: bool = True) -> None:
+        """Runs `mullvad ARGS` without blocking; `done(exit_code, stdout, stderr)`, exit_code -1 if not started."""
+        generation = self._generation
+        proc = QProcess(self)
+        proc.setProperty("tagged", tagged)
+        proc.setProgram(self.cli)
+        proc.setArguments(args)
+        self._procs.add(proc)
+
+        def finished(code: int, exit_status: QProcess.ExitStatus) -> None:
+            out = proc.readAllStandardOutput().data().decode("utf-8", "replace")
+            err = proc.readAllStandardError().data()[-_STDERR_KEEP:].decode("utf-8", "replace")
+            self._discard(proc)
+            if tagged and generation != self._generation:
+                return
+            if exit_status == QProcess.ExitStatus.CrashExit and code == 0:
+                code = 128
+            done(code, out, err)
+
+        def error(kind: QProcess.ProcessError) -> None:
+            if kind != QProcess.ProcessError.FailedToStart:
+                return
+            self._discard(proc)
+            if tagged and generation != self._generation:
+                return
+            if shutil.which(self.cli) is None:
+                done(-1, "", missing_cli_detail(self.cli))
+            else:
+                done(-1, "", f"cannot run `{self.cli}`: {proc.errorString()}")
+
+        proc.finished.connect(finished)
+        proc.errorOccurred.connect(error)
+        proc.start()
+
+    def _discard(self, proc: QProcess) -> None:
+        if proc not in self._procs:
+            return
+        self._procs.discard(proc)
+        proc.finished.disconnect()
+        proc.errorOccurred.disconnect()
+        if proc.state() != QProcess.ProcessState.NotRunning:
+            proc.kill()
+            proc.waitForFinished(1000)
+        proc.deleteLater()
+
+    def _on_initial_json(self, code: int, out: str, _err: str) -> None:
+        # The listen stream prints the current state itself and is never older than this answer, so this
+        # only fills the gap before its first line.
+        if code == 0 and not self._stream_seen:
+            self._set_state(parse_json_output(out))
+
+    def _reread_text(self) -> None:
+        if self._text_busy:
+            self._text_again = True
+            return
+        self._text_busy = True
+        self._run(["status"], self._on_text_status)
+
+    def _on_text_status(self, code: int, out: str, err: str) -> None:
+        self._text_busy = False
+        if code == 0:
+            self._stream_seen = True
+            self._backoff.reset()
+            self._set_state(parse_text_status(out, err))
+        elif self.is_streaming():
+            self._set_state(unavailable(err if code == -1 else cli_error_detail(err, code)))
+        if self._text_again:
+            self._text_again = False
+            self._reread_text()
+
+    def _on_version(self, code: int, out: str, _err: str) -> None:
+        if code == 0:
+            self._version = parse_version(out)
+            self._publish()
+
+    def _on_lockdown(self, code: int, out: str, err: str) -> None:
+        if code == 0:
+            value = parse_lockdown(out)
+            if value is not None:
+                self._lockdown = value
+                self._publish()
+        elif is_unknown_subcommand(err, code):
+            self._run(["block-when-disconnected", "get"], self._on_lockdown_old)
+
+    def _on_lockdown_old(self, code: int, out: str, _err: str) -> None:
+        if code == 0:
+            self._on_lockdown(code, out, "")
+
+    # --- emitting -------------------------------------------------------------------------------------------
+
+    def _set_state(self, status: MullvadStatus) -> None:
+        self._state = status
+        self._publish()
+
+    def _publish(self) -> None:
+        if self._state is None:
+            return
+        status = merge_status(self._state, self._version, self._lockdown)
+        if status != self._last:
+            self._last = status
+            self.changed.emit(status)
+
+
+# --- one-shot read for `mullvad-tailscale-tray status` (no event loop) ----------------------------------------
+
+
+def _spawn(cli: str, args: list[str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [cli, *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+    )
+
+
+def _finish(proc: subprocess.Popen[str], deadline: float) -> tuple[int, str, str] | None:
+    try:
+        out, err = proc.communicate(timeout=max(0.01, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return None
+    return proc.returncode, out, err
+
+
+def read_status(cli: str = "mullvad", timeout: float = 5.0) -> MullvadStatus:
+    """The current Mullvad status from the CLI, synchronously (for `status`); never raises."""
+    deadline = time.monotonic() + timeout
+    try:
+        status_proc = _spawn(cli, ["status", "--json"])
+        version_proc = _spawn(cli, ["version"])
+        lockdown_proc = _spawn(cli, ["lockdown-mode", "get"])
+    except FileNotFoundError:
+        return unavailable(missing_cli_detail(cli))
+    except OSError as exc:
+        return unavailable(f"cannot run the Mullvad command `{cli}`: {exc.strerror or exc}")
+    hung = unavailable(
+        f"`{cli} status` did not answer within {timeout:g} s: the daemon may be hung; "
+        "restart it with `sudo systemctl restart mullvad-daemon`"
+    )
+    answer = _finish(status_proc, deadline)
+    version_answer = _finish(version_proc, deadline)
+    lockdown_answer = _finish(lockdown_proc, deadline)
+    if answer is None:
+        return hung
+    code, out, err = answer
+    if code != 0 and is_json_unsupported(err, code):
+        try:
+            answer = _finish(_spawn(cli, ["status"]), deadline)
+        except OSError as exc:
+            return unavailable(f"cannot run the Mullvad command `{cli}`: {exc.strerror or exc}")
+        if answer is None:
+            return hung
+        code, out, err = answer
+        state = parse_text_status(out, err) if code == 0 else unavailable(cli_error_detail(err, code))
+    else:
+        state = parse_json_output(out) if code == 0 else unavailable(cli_error_detail(err, code))
+    if state.state is MullvadState.UNAVAILABLE:
+        return state
+    version = parse_version(version_answer[1]) if version_answer and version_answer[0] == 0 else None
+    lockdown = None
+    if lockdown_answer and lockdown_answer[0] == 0:
+        lockdown = parse_lockdown(lockdown_answer[1])
+    elif lockdown_answer and is_unknown_subcommand(lockdown_answer[2], lockdown_answer[0]):
+        try:
+            old = _finish(_spawn(cli, ["block-when-disconnected", "get"]), deadline)
+        except OSError:
+            old = None
+        lockdown = parse_lockdown(old[1]) if old and old[0] == 0 else None
+    return merge_status(state, version, lockdown)
