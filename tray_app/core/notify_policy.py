@@ -185,6 +185,19 @@ class NotifyPolicy:
         suggest = _cut_off(snapshot) and not self.bypass_wanted
         self._see(self._tracks[Subject.SUGGEST], suggest, snapshot, now)
 
+    def baseline(self, snapshot: Snapshot, now: float) -> None:
+        """The state found at start-up (the monitor's `ready`): known, so not news. The suggestion is
+        left out on purpose: a tailnet cut off at login is a problem worth one notification."""
+        self._last = snapshot
+        for subject, facet in self._facets.items():
+            track = self._tracks[subject]
+            value = facet(snapshot)
+            self._see(track, value, snapshot, now)
+            if value is not None:
+                track.announced, track.baselined = value, True
+        suggest = _cut_off(snapshot) and not self.bypass_wanted
+        self._see(self._tracks[Subject.SUGGEST], suggest, snapshot, now)
+
     def _see(self, track: _Track, value: Hashable, snapshot: Snapshot, now: float) -> None:
         if value != track.last_seen:
             track.changes.append(now)

@@ -1,0 +1,138 @@
+"""Fixtures for the tray tests: isolated config, the real Monitor fed by scripted sources, a fake helper,
+and the real desktop pieces (dunst, trayer, gtk-sni-tray) on the private bus and Xvfb of tests/conftest.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.infra.desktop import bus_has_name, running, stop, wait_until
+from tests.infra.require import require, require_tools
+from tests.tray.standins import ScriptedSource, fake_helper_client
+
+
+@pytest.fixture(autouse=True)
+def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Never touch the developer's ~/.config or a running tray's socket."""
+    cfg = tmp_path / "config"
+    run = tmp_path / "run"
+    cfg.mkdir()
+    run.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(cfg))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(run))
+    return cfg
+
+
+def needs_x() -> None:
+    require(
+        os.environ.get("QT_QPA_PLATFORM") == "xcb", "needs Xvfb (install xvfb; tests/conftest.py starts it)"
+    )
+
+
+@dataclass
+class TrayRig:
+    app: object  # tray_app.app.TrayApplication
+    mullvad: ScriptedSource
+    tailscale: ScriptedSource
+    helper_dir: Path
+    monitor: object
+
+
+@pytest.fixture
+def rig(qtbot: object, tmp_path: Path) -> Iterator[TrayRig]:
+    from tray_app.app import TrayApplication
+    from tray_app.core.notify_policy import PolicyConfig
+    from tray_app.monitor import Monitor
+    from tray_app.sources.settings import Settings
+
+    mullvad, tailscale = ScriptedSource(), ScriptedSource()
+    helper_dir = tmp_path / "helper"
+    client = fake_helper_client(helper_dir)
+    monitor = Monitor(mullvad, tailscale, client, None, bypass_debounce_ms=20, ready_timeout_ms=300)
+    app = TrayApplication(
+        monitor,
+        Settings(str(tmp_path / "config" / "mullvad-tailscale-tray" / "settings.ini")),
+        policy_config=PolicyConfig(
+            settle=0.3, flap_window=5.0, flap_count=4, flap_settle=3.0, user_window=5.0
+        ),
+    )
+    yield TrayRig(app, mullvad, tailscale, helper_dir, monitor)
+    app.stop()
+    app.ui.popup.close()
+
+
+# -- real desktop pieces ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def dunst() -> Iterator[object]:
+    """A real notification daemon on the private bus. Yields `history()`: what it showed, oldest first."""
+    needs_x()
+    require_tools("dunst", "dunstctl", "busctl")
+    from tests.infra.desktop import dunst as run_dunst
+
+    def history() -> list[dict[str, str]]:
+        subprocess.run(["dunstctl", "close-all"], check=True)
+        time.sleep(0.1)
+        out = subprocess.run(["dunstctl", "history"], capture_output=True, text=True, check=True).stdout
+        items = json.loads(out)["data"][0]
+        rows = [
+            {k: str(n[k]["data"]) for k in ("appname", "summary", "body", "id", "urgency")} for n in items
+        ]
+        return sorted(rows, key=lambda r: int(r["id"]))
+
+    with run_dunst():
+        yield history
+
+
+@pytest.fixture
+def xembed_host(qapp: object) -> Iterator[None]:
+    """trayer: a real XEmbed system tray docked at the top right."""
+    needs_x()
+    from PyQt6.QtWidgets import QSystemTrayIcon
+
+    argv = ["trayer", "--edge", "top", "--align", "right", "--widthtype", "pixel", "--width", "200",
+            "--height", "32", "--SetDockType", "true", "--transparent", "false", "--tint", "0x333333"]  # fmt: skip
+    require_tools("trayer")
+    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        end = time.monotonic() + 10
+        while not QSystemTrayIcon.isSystemTrayAvailable():
+            qapp.processEvents()  # type: ignore[attr-defined]
+            time.sleep(0.02)
+            assert time.monotonic() < end, "trayer did not become the tray manager"
+        yield
+    finally:
+        stop(p)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def sni_host() -> Iterator[None]:
+    """gtk-sni-tray-standalone --watcher: a real StatusNotifierItem host; Qt then exports SNI + DBusMenu."""
+    needs_x()
+    from tests.infra.desktop import sni_host as run_sni
+
+    with run_sni():
+        yield
+
+
+@pytest.fixture
+def xdotool() -> object:
+    needs_x()
+    require_tools("xdotool")
+
+    def run(*args: object) -> None:
+        subprocess.run(["xdotool", *map(str, args)], check=True)
+
+    return run
+
+
+__all__ = ["bus_has_name", "running", "shutil", "wait_until"]

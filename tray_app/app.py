@@ -1,0 +1,252 @@
+"""Wiring: builds the monitor, the controller, the notifications and the tray, and runs the event loop.
+
+This is the composition root, so it is the one module that knows every layer: the tray (`ui/`) is imported
+inside `run()` only, keeping `app` importable without widgets for the pieces the tests drive directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from PyQt6.QtCore import QObject, QTimer, QUrl
+from PyQt6.QtGui import QDesktopServices, QGuiApplication
+from PyQt6.QtWidgets import QApplication, QSystemTrayIcon
+
+from tray_app.controller import Controller
+from tray_app.core.model import Snapshot
+from tray_app.core.notify_policy import (
+    ACTION_ENABLE_BYPASS,
+    ACTION_LOGIN,
+    ACTION_NEVER_SUGGEST,
+    ACTION_REPAIR_BYPASS,
+    ACTION_RESTORE_BYPASS,
+    Category,
+    Notice,
+    NotifyPolicy,
+    PolicyConfig,
+    Urgency,
+    Withdraw,
+)
+from tray_app.sources.notifications import Notifier
+from tray_app.sources.settings import Settings
+from tray_app.sources.single_instance import SingleInstance
+
+NO_TRAY_CHECK_MS = 3000  # give a panel that starts with the session time to claim the tray
+NO_TRAY_TEXT = (
+    "No system tray was found, so the icon cannot be shown. "
+    "GNOME: install and enable the AppIndicator extension (gnome-shell-extension-appindicator), then log "
+    "out and in. Other desktops: add a system tray / status notifier widget to the panel. "
+    "The tray keeps running: notifications and `mullvad-tailscale-tray status` still work."
+)
+
+
+class NotifyDriver(QObject):
+    """Feeds snapshots to the pure policy, wakes it at its deadline, sends what it decides."""
+
+    def __init__(
+        self,
+        policy: NotifyPolicy,
+        notifier: Notifier,
+        clock: Callable[[], float] = time.monotonic,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.policy = policy
+        self.notifier = notifier
+        self.clock = clock
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self.poll)
+
+    def on_snapshot(self, snapshot: Snapshot) -> None:
+        self.policy.observe(snapshot, self.clock())
+        self.poll()
+
+    def on_ready(self, snapshot: Snapshot) -> None:
+        self.policy.baseline(snapshot, self.clock())
+        self.poll()
+
+    def user_action(self, subject: Any) -> None:
+        self.policy.user_initiated(subject, self.clock())
+
+    def poll(self) -> None:
+        now = self.clock()
+        for item in self.policy.poll(now):
+            if isinstance(item, Withdraw):
+                self.notifier.withdraw(item.slot)
+            else:
+                self.notifier.send(item)
+        deadline = self.policy.next_deadline()
+        if deadline is None:
+            self._timer.stop()  # idle: no timer, no wake-ups
+        else:
+            self._timer.start(max(0, int((deadline - now) * 1000) + 1))
+
+    def timer_active(self) -> bool:
+        return self._timer.isActive()
+
+
+class TrayApplication(QObject):
+    """Everything but the event loop; tests build it with a monitor of their own."""
+
+    def __init__(
+        self,
+        monitor: Any,
+        settings: Settings,
+        *,
+        policy_config: PolicyConfig | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        from tray_app.ui.tray import TrayUI  # noqa: PLC0415  (composition root: see the module docstring)
+
+        self.monitor = monitor
+        self.settings = settings
+        self.controller = Controller(
+            settings,
+            getattr(monitor, "mullvad", None),
+            getattr(monitor, "tailscale", None),
+            getattr(monitor, "bypass", None),
+            clipboard=_copy_to_clipboard,
+            open_url=_open_url,
+            reread_bypass=getattr(monitor, "refresh_bypass", None),
+            parent=self,
+        )
+        self.ui = TrayUI(self.controller, self)
+        self.policy = NotifyPolicy(policy_config)
+        self.notifier = Notifier(fallback=self.ui.balloon, icon=_icon_name(), parent=self)
+        self.driver = NotifyDriver(self.policy, self.notifier, parent=self)
+        self.apply_settings()
+        self._said_no_tray = False
+
+        monitor.snapshot_changed.connect(self._on_snapshot)
+        if hasattr(monitor, "ready"):
+            monitor.ready.connect(self.driver.on_ready)
+        if hasattr(monitor, "table52_changed"):
+            monitor.table52_changed.connect(self.controller.on_routes_changed)
+        self.controller.user_action.connect(self.driver.user_action)
+        self.controller.message.connect(self.show_message)
+        self.ui.settings_changed.connect(self.apply_settings)
+        self.notifier.action_invoked.connect(self.on_action)
+
+    def apply_settings(self) -> None:
+        self.policy.enabled = self.settings.notifications
+        self.policy.muted = self.settings.muted
+        self.policy.bypass_wanted = self.settings.bypass_wanted
+
+    def _on_snapshot(self, snapshot: Snapshot) -> None:
+        self.policy.bypass_wanted = self.settings.bypass_wanted
+        self.controller.on_snapshot(snapshot)
+        self.ui.render(snapshot)
+        self.driver.on_snapshot(snapshot)
+
+    def on_action(self, action_id: str) -> None:
+        c = self.controller
+        if action_id == ACTION_ENABLE_BYPASS:
+            c.set_bypass(True)
+        elif action_id == ACTION_RESTORE_BYPASS:
+            c.restore_bypass()
+        elif action_id == ACTION_REPAIR_BYPASS:
+            c.repair_bypass()
+        elif action_id == ACTION_NEVER_SUGGEST:
+            c.never_suggest()
+            self.apply_settings()
+            self.ui.render(self.ui.snapshot)
+        elif action_id == ACTION_LOGIN:
+            c.tailscale_login()
+
+    def show_message(self, title: str, text: str) -> None:
+        """An answer to something the user did: shown even when notifications are muted."""
+        self.notifier.send(Notice("message", Category.BYPASS, title, text, Urgency.NORMAL))
+
+    def start(self, *, show_status: bool) -> None:
+        self.ui.show()
+        if hasattr(self.monitor, "start"):
+            self.monitor.start()
+        if show_status:
+            self.ui.show_status()
+        QTimer.singleShot(NO_TRAY_CHECK_MS, self.check_tray_host)
+
+    def check_tray_host(self) -> bool:
+        """Say once, on stderr and as a notification, that no tray host exists, with the fix."""
+        if QSystemTrayIcon.isSystemTrayAvailable():
+            return True
+        if not self._said_no_tray:
+            self._said_no_tray = True
+            print(f"mullvad-tailscale-tray: {NO_TRAY_TEXT}", file=sys.stderr)
+            self.notifier.send(Notice("no-tray", Category.MULLVAD, "No system tray found", NO_TRAY_TEXT))
+        return False
+
+    def stop(self) -> None:
+        self.ui.hide()
+        if hasattr(self.monitor, "stop"):
+            self.monitor.stop()
+
+
+def _copy_to_clipboard(text: str) -> None:
+    clip = QGuiApplication.clipboard()
+    if clip is not None:
+        clip.setText(text)
+
+
+def _open_url(url: str) -> None:
+    QDesktopServices.openUrl(QUrl(url))
+
+
+def _icon_name() -> str:
+    """The icon notifications carry: the themed name when installed, else the checkout's SVG file."""
+    from tray_app.ui.icon import app_icon_path  # noqa: PLC0415
+
+    try:
+        path = app_icon_path()
+    except FileNotFoundError:
+        return "mullvad-tailscale-tray"
+    if str(path).startswith("/usr/"):
+        return "mullvad-tailscale-tray"
+    return str(path) if path.is_file() else "mullvad-tailscale-tray"
+
+
+def run(args: argparse.Namespace) -> int:
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    if not isinstance(app, QApplication):
+        print("mullvad-tailscale-tray: a non-widget Qt application is already running", file=sys.stderr)
+        return 1
+    app.setApplicationName("mullvad-tailscale-tray")
+    app.setApplicationDisplayName("Mullvad + Tailscale")
+    app.setDesktopFileName("mullvad-tailscale-tray")
+    app.setQuitOnLastWindowClosed(False)  # closing the doctor or about window must not end the tray
+
+    guard = SingleInstance()
+    if guard.ask_running_instance():
+        print("mullvad-tailscale-tray is already running: showed its status window")
+        return 0
+    if not guard.listen():
+        print(
+            f"mullvad-tailscale-tray: cannot create {guard.path} ({guard.error}); a second start will not "
+            "find this one. Check that $XDG_RUNTIME_DIR is writable.",
+            file=sys.stderr,
+        )
+
+    try:
+        from tray_app.monitor import Monitor  # noqa: PLC0415
+
+        monitor = Monitor.create(args.mullvad_cli, args.tailscale_socket, args.tailscale_cli)
+    except ImportError as exc:
+        print(
+            f"mullvad-tailscale-tray: incomplete installation ({exc}); reinstall the package", file=sys.stderr
+        )
+        return 1
+
+    tray = TrayApplication(monitor, Settings())
+    guard.show_requested.connect(tray.ui.show_status)
+    tray.ui.quit_requested.connect(app.quit)
+    tray.start(show_status=not getattr(args, "hidden", False))
+    try:
+        return app.exec()
+    finally:
+        tray.stop()
+        guard.close()

@@ -1,0 +1,30 @@
+"""`mullvad-tailscale-tray autostart on|off|status`: start the tray on login (no display needed)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tray_app.sources import autostart
+
+
+def run(args: argparse.Namespace) -> int:
+    action = args.action
+    try:
+        if action == "on":
+            p = autostart.enable()
+            print(f"autostart on: {p} starts the tray hidden at login")
+        elif action == "off":
+            existed = autostart.disable()
+            print(f"autostart off: removed {autostart.path()}" if existed else "autostart was already off")
+        else:
+            on = autostart.is_enabled()
+            print(f"autostart {'on' if on else 'off'} ({autostart.path()})")
+    except OSError as exc:
+        print(
+            f"mullvad-tailscale-tray: cannot change {autostart.path()}: {exc.strerror or exc}. "
+            f"Check that {autostart.path().parent} is writable by you.",
+            file=sys.stderr,
+        )
+        return 1
+    return 0

@@ -1,0 +1,258 @@
+"""The one object user actions go through (DESIGN.md: "User actions go the other way through one controller").
+
+Menu items and notification actions call methods here; this calls the sources and the bypass client, records
+the user's bypass consent in the settings, and reconciles the bypass with the live state:
+
+* while the user wants the bypass on, re-apply it with the helper's `refresh` verb (no password; polkit
+  allow_active) when table-52 routes change, Mullvad reconnects, or the helper reports drift;
+* when our table disappears, do nothing by itself: the notification policy offers "Restore bypass", and only
+  that click (the user's consent, again) runs `enable`;
+* never `enable` without a user action.
+
+Failures come back as `message(title, text)`, each text carrying its fix; the tray shows them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from PyQt6.QtCore import QObject, QTimer, pyqtSignal
+
+from tray_app.core.bypass_reply import HelperResult
+from tray_app.core.helper_errors import Problem
+from tray_app.core.model import BypassState, MullvadState, Snapshot, TailscaleState
+from tray_app.core.notify_policy import Category, Subject
+from tray_app.core.tooltip import this_device_ip
+from tray_app.sources.bypass_client import BypassClient
+from tray_app.sources.bypass_run import EnableOptions
+from tray_app.sources.settings import Settings
+
+OPERATOR_FIX = "sudo tailscale set --operator=$USER"
+REFRESH_DEBOUNCE_MS = 500  # route events come in bursts (Tailscale adds a route per peer subnet)
+
+
+class MullvadActions(Protocol):
+    def connect_tunnel(self) -> None: ...
+    def disconnect_tunnel(self) -> None: ...
+    def reconnect_tunnel(self) -> None: ...
+
+
+class TailscaleActions(Protocol):
+    def up(self) -> None: ...
+    def down(self) -> None: ...
+
+
+class Controller(QObject):
+    message = pyqtSignal(str, str)  # title, text with the fix
+    user_action = pyqtSignal(object)  # notify_policy.Subject the user just asked to change
+    busy_changed = pyqtSignal(bool)  # a bypass request is running (the menu greys the toggle)
+
+    def __init__(
+        self,
+        settings: Settings,
+        mullvad: MullvadActions | None,
+        tailscale: TailscaleActions | None,
+        helper: BypassClient | None,
+        *,
+        clipboard: Callable[[str], None] | None = None,
+        open_url: Callable[[str], None] | None = None,
+        reread_bypass: Callable[[], None] | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self._mullvad = mullvad
+        self._tailscale = tailscale
+        self._helper = helper
+        self._clipboard = clipboard
+        self._open_url = open_url
+        self._reread_bypass = reread_bypass  # the monitor's refresh_bypass: folds the new state in
+        self.snapshot = Snapshot()
+        self._pending_enable_mode: str | None = None
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(REFRESH_DEBOUNCE_MS)
+        self._refresh_timer.timeout.connect(self._refresh_now)
+        if helper is not None:
+            helper.finished.connect(self._on_helper_finished)
+        for source in (mullvad, tailscale):
+            signal = getattr(source, "action_failed", None)
+            if signal is not None:
+                signal.connect(self._on_action_failed)
+
+    # -- state in ---------------------------------------------------------------------------------------
+
+    def on_snapshot(self, snapshot: Snapshot) -> None:
+        before = self.snapshot
+        self.snapshot = snapshot
+        if not self.settings.bypass_wanted:
+            return
+        if snapshot.bypass.state is BypassState.DRIFTED and before.bypass.state is not BypassState.DRIFTED:
+            self.schedule_refresh()
+        mullvad_back = (
+            snapshot.mullvad.state is MullvadState.CONNECTED
+            and before.mullvad.state is not MullvadState.CONNECTED
+            and before.mullvad.state is not MullvadState.UNAVAILABLE  # first report: nothing changed
+        )
+        if mullvad_back and snapshot.bypass.state in (BypassState.ON, BypassState.DRIFTED):
+            self.schedule_refresh()
+
+    def on_routes_changed(self) -> None:
+        """Table 52 changed (a peer's subnet route came or went): the tailnet sets must follow."""
+        if self.settings.bypass_wanted and self.snapshot.bypass.state in (
+            BypassState.ON,
+            BypassState.DRIFTED,
+        ):
+            self.schedule_refresh()
+
+    def on_mullvad_reconnected(self) -> None:
+        self.on_routes_changed()
+
+    def schedule_refresh(self) -> None:
+        self._refresh_timer.start()
+
+    def _refresh_now(self) -> None:
+        if self._helper is None or self._helper.busy("refresh"):
+            return
+        self._helper.request("refresh")
+
+    # -- bypass -----------------------------------------------------------------------------------------
+
+    @property
+    def bypass_busy(self) -> bool:
+        return self._helper is not None and (self._helper.busy("enable") or self._helper.busy("disable"))
+
+    def set_bypass(self, on: bool) -> None:
+        """The user's toggle. Consent is recorded only once the helper succeeded."""
+        if self._helper is None:
+            self.message.emit(
+                "Bypass unavailable", "The bypass helper is not installed: reinstall the package."
+            )
+            return
+        self.user_action.emit(Subject.BYPASS)
+        if on:
+            self._pending_enable_mode = self.settings.bypass_mode
+            self._helper.request("enable", EnableOptions(mode=self.settings.bypass_mode))
+        else:
+            self._helper.request("disable")
+        self.busy_changed.emit(True)
+
+    def restore_bypass(self) -> None:
+        """ "Restore bypass" in the lost-bypass notification: the user asks for it again."""
+        self.set_bypass(True)
+
+    def repair_bypass(self) -> None:
+        self.user_action.emit(Subject.BYPASS)
+        self._refresh_now()
+
+    def set_bypass_mode(self, mode: str) -> None:
+        if mode == self.settings.bypass_mode:
+            return
+        self.settings.bypass_mode = mode
+        # already on: apply the new mode now (the user chose it while it was on: that is consent)
+        if (
+            self.snapshot.bypass.state in (BypassState.ON, BypassState.DRIFTED)
+            and self.settings.bypass_wanted
+        ):
+            self.set_bypass(True)
+
+    def never_suggest(self) -> None:
+        self.settings.muted = self.settings.muted | {Category.SUGGEST}
+
+    def _on_helper_finished(self, result: HelperResult) -> None:
+        verb = result.verb
+        if verb in ("enable", "disable"):
+            self.busy_changed.emit(self.bypass_busy)
+        if result.ok:
+            if verb == "enable":
+                self.settings.bypass_wanted = True
+                if self._pending_enable_mode:
+                    self.settings.bypass_mode = self._pending_enable_mode
+            elif verb == "disable":
+                self.settings.bypass_wanted = False
+            if verb in ("enable", "disable", "refresh"):
+                self._read_back()
+            return
+        problem = result.problem
+        if problem is not None and problem.kind is Problem.CANCELLED:
+            return  # the user dismissed the password dialog: that is an answer, not an error
+        title = {
+            "enable": "Could not turn on the bypass",
+            "disable": "Could not turn off the bypass",
+            "refresh": "Could not refresh the bypass",
+            "status": "Could not read the bypass state",
+        }.get(verb, "Bypass helper failed")
+        if verb == "status":
+            return  # the monitor shows a failed status read as "unknown" with its reason
+        self.message.emit(title, result.message)
+        self._read_back()
+
+    def _read_back(self) -> None:
+        """Read what is really in place now (a failed enable may still have changed nothing or something)."""
+        if self._reread_bypass is not None:
+            self._reread_bypass()
+        elif self._helper is not None and not self._helper.busy("status"):
+            self._helper.request("status")
+
+    # -- Mullvad and Tailscale --------------------------------------------------------------------------
+
+    def mullvad_connect(self) -> None:
+        self._mullvad_do("connect_tunnel")
+
+    def mullvad_disconnect(self) -> None:
+        self._mullvad_do("disconnect_tunnel")
+
+    def mullvad_reconnect(self) -> None:
+        self._mullvad_do("reconnect_tunnel")
+
+    def _mullvad_do(self, method: str) -> None:
+        if self._mullvad is None:
+            self.message.emit(
+                "Mullvad not available", "Install the Mullvad app: https://mullvad.net/download"
+            )
+            return
+        self.user_action.emit(Subject.MULLVAD)
+        getattr(self._mullvad, method)()
+
+    def tailscale_up(self) -> None:
+        self._tailscale_do(up=True)
+
+    def tailscale_down(self) -> None:
+        self._tailscale_do(up=False)
+
+    def _tailscale_do(self, *, up: bool) -> None:
+        if self._tailscale is None:
+            self.message.emit("Tailscale not available", "Install Tailscale: https://tailscale.com/download")
+            return
+        self.user_action.emit(Subject.TAILSCALE)
+        if up:
+            self._tailscale.up()
+        else:
+            self._tailscale.down()
+
+    def tailscale_login(self) -> None:
+        url = self.snapshot.tailscale.auth_url
+        if url and self._open_url is not None:
+            self._open_url(url)
+        else:
+            self.message.emit("Tailscale needs login", "Run `tailscale login` in a terminal.")
+
+    def tailscale_can_write(self) -> bool:
+        return self.snapshot.tailscale.can_write is not False
+
+    def copy_operator_fix(self) -> None:
+        if self._clipboard is not None:
+            self._clipboard(OPERATOR_FIX)
+
+    def copy_ip(self) -> str | None:
+        ip = this_device_ip(self.snapshot.tailscale)
+        if ip and self._clipboard is not None:
+            self._clipboard(ip)
+        return ip
+
+    def tailscale_running(self) -> bool:
+        return self.snapshot.tailscale.state is TailscaleState.RUNNING
+
+    def _on_action_failed(self, text: str) -> None:
+        self.message.emit("Action failed", text)

@@ -1,0 +1,191 @@
+"""Desktop notifications through `org.freedesktop.Notifications` with QtDBus, with actions.
+
+The policy (`core.notify_policy`) decides what to say; this sends it, replacing the previous notification of
+the same slot by id, and reports clicked actions back as `action_invoked(action_id)`. Only when no server owns
+the name does it fall back to `QSystemTrayIcon.showMessage` (which in XEmbed mode is a Qt balloon without
+actions; test-infra.md §3).
+
+Calls are asynchronous: a slow or hung notification server never blocks the tray.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PyQt6.QtCore import QMetaType, QObject, pyqtSignal, pyqtSlot
+from PyQt6.QtDBus import (
+    QDBusArgument,
+    QDBusConnection,
+    QDBusMessage,
+    QDBusPendingCallWatcher,
+    QDBusPendingReply,
+    QDBusVariant,
+)
+
+from tray_app.core.notify_policy import Notice, Urgency
+
+SERVICE = "org.freedesktop.Notifications"
+PATH = "/org/freedesktop/Notifications"
+IFACE = "org.freedesktop.Notifications"
+APP_NAME = "Mullvad + Tailscale"
+DESKTOP_ENTRY = "mullvad-tailscale-tray"
+
+Fallback = Callable[[str, str, Urgency], None]
+
+# D-Bus wire types Qt cannot guess from Python values (an int would go out as 'i', a list as 'av')
+_UINT = QMetaType.fromName(b"uint").id()
+_BYTE = QMetaType.fromName(b"uchar").id()
+_STRINGS = QMetaType.fromName(b"QStringList").id()
+_STRING = QMetaType.fromName(b"QString").id()
+_VARIANT = QMetaType.fromName(b"QDBusVariant").id()
+
+
+def _typed(value: object, type_id: int) -> QDBusArgument:
+    arg = QDBusArgument()
+    arg.add(value, type_id)
+    return arg
+
+
+def _hints(notice: Notice) -> QDBusArgument:
+    hints = QDBusArgument()
+    hints.beginMap(_STRING, _VARIANT)
+    entries: list[tuple[str, QDBusVariant]] = [
+        # the spec types urgency as a byte ('y'); dunst and others reject an int32 silently
+        ("urgency", QDBusVariant(_typed(int(notice.urgency), _BYTE))),
+        ("category", QDBusVariant("network")),
+        ("desktop-entry", QDBusVariant(DESKTOP_ENTRY)),
+    ]
+    if notice.transient:
+        entries.append(("transient", QDBusVariant(True)))
+    for key, value in entries:
+        hints.beginMapEntry()
+        hints.add(key)
+        hints.add(value)
+        hints.endMapEntry()
+    hints.endMap()
+    return hints
+
+
+class Notifier(QObject):
+    """Sends notices; remembers the server's id per slot so the next notice of a slot replaces it."""
+
+    action_invoked = pyqtSignal(str)  # action id of a notice we sent
+    sent = pyqtSignal(object)  # the Notice, once handed to a server or the fallback (for tests and bench)
+
+    def __init__(
+        self, fallback: Fallback | None = None, icon: str = "", parent: QObject | None = None
+    ) -> None:
+        super().__init__(parent)
+        self._bus = QDBusConnection.sessionBus()
+        self._fallback = fallback
+        self._icon = icon
+        self._ids: dict[str, int] = {}  # slot -> server id
+        self._slots: dict[int, str] = {}  # server id -> slot
+        self._default_actions: dict[int, str] = {}  # server id -> the action a click on the bubble means
+        self._watchers: set[QDBusPendingCallWatcher] = set()
+        self._bus.connect(SERVICE, PATH, IFACE, "ActionInvoked", self._on_action)
+        self._bus.connect(SERVICE, PATH, IFACE, "NotificationClosed", self._on_closed)
+
+    def set_fallback(self, fallback: Fallback | None) -> None:
+        self._fallback = fallback
+
+    def server_present(self) -> bool:
+        iface = self._bus.interface()
+        if iface is None:
+            return False
+        reply = iface.isServiceRegistered(SERVICE)
+        return bool(reply.value()) if reply.isValid() else False
+
+    def send(self, notice: Notice) -> None:
+        if not self.server_present():
+            if self._fallback is not None:
+                self._fallback(notice.summary, notice.body, notice.urgency)
+                self.sent.emit(notice)
+            return
+        msg = QDBusMessage.createMethodCall(SERVICE, PATH, IFACE, "Notify")
+        actions: list[str] = []
+        for a in notice.actions:
+            actions += [a.id, a.label]
+        if notice.actions:
+            actions += ["default", notice.actions[0].label]  # a click on the bubble means the first action
+        if notice.urgency is Urgency.CRITICAL:
+            timeout = 0  # stays until dismissed
+        elif notice.transient:
+            timeout = 4000
+        else:
+            timeout = -1  # the server's default
+        msg.setArguments(
+            [
+                APP_NAME,
+                _typed(self._ids.get(notice.slot, 0), _UINT),
+                self._icon,
+                notice.summary,
+                notice.body,
+                _typed(actions, _STRINGS),
+                _hints(notice),
+                timeout,
+            ]
+        )
+        watcher = QDBusPendingCallWatcher(self._bus.asyncCall(msg, 5000), self)
+        self._watchers.add(watcher)
+        slot = notice.slot
+
+        def done(w: QDBusPendingCallWatcher) -> None:
+            self._watchers.discard(w)
+            reply = QDBusPendingReply(w).reply()
+            if reply.type() == QDBusMessage.MessageType.ReplyMessage and reply.arguments():
+                nid = int(reply.arguments()[0])
+                old = self._ids.get(slot)
+                if old is not None and old != nid:
+                    self._slots.pop(old, None)
+                self._ids[slot] = nid
+                self._slots[nid] = slot
+                if notice.actions:
+                    self._default_actions[nid] = notice.actions[0].id
+                self.sent.emit(notice)
+            w.deleteLater()
+
+        watcher.finished.connect(done)
+
+    def withdraw(self, slot: str) -> None:
+        nid = self._ids.pop(slot, None)
+        if nid is None:
+            return
+        self._slots.pop(nid, None)
+        msg = QDBusMessage.createMethodCall(SERVICE, PATH, IFACE, "CloseNotification")
+        msg.setArguments([_typed(nid, _UINT)])
+        self._bus.asyncCall(msg, 5000)
+
+    def slot_of(self, nid: int) -> str | None:
+        return self._slots.get(nid)
+
+    @pyqtSlot(QDBusMessage)
+    def _on_action(self, msg: QDBusMessage) -> None:
+        args = msg.arguments()
+        if len(args) < 2:
+            return
+        nid, key = int(args[0]), str(args[1])
+        slot = self._slots.get(nid)
+        if slot is None:
+            return  # another application's notification: the signal is broadcast
+        if key == "default":
+            # "default" stands for the first action of that notice; the sender registered it as such
+            key = self._default_actions.get(nid, "")
+            if not key:
+                return
+        self.action_invoked.emit(key)
+
+    @pyqtSlot(QDBusMessage)
+    def _on_closed(self, msg: QDBusMessage) -> None:
+        args = msg.arguments()
+        if not args:
+            return
+        nid = int(args[0])
+        slot = self._slots.pop(nid, None)
+        self._default_actions.pop(nid, None)
+        if slot is not None and self._ids.get(slot) == nid:
+            del self._ids[slot]
+
+    def pending(self) -> int:
+        """Notify calls still waiting for the server's reply."""
+        return len(self._watchers)
