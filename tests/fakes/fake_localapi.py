@@ -146,7 +146,7 @@ class FakeLocalApi:
         if self._restart_timer is not None:
             self._restart_timer.cancel()
         self._close_all()
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             os.unlink(self.path)
 
     def __enter__(self) -> FakeLocalApi:
@@ -475,7 +475,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     fake = FakeLocalApi(args.socket, args.status, deny_writes=args.deny_writes).start()
-    signal.signal(signal.SIGTERM, lambda *_: (fake.stop(), os._exit(0)))
+
+    def on_term(*_: object) -> None:
+        try:
+            fake.stop()
+        finally:
+            os._exit(0)
+
+    signal.signal(signal.SIGTERM, on_term)
     print("ready", flush=True)
     try:
         for line in sys.stdin:
