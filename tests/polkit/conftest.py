@@ -143,8 +143,12 @@ class PolkitEnv:
     def pkexec(self, user: str, *helper_args: str) -> list[str]:
         return self.as_user(user, *self.pkexec_cmd(*helper_args))
 
+    @staticmethod
+    def cli_cmd(*args: str) -> list[str]:
+        return [SYSTEM_PYTHON, "-m", "tray_app", *args]
+
     def cli(self, user: str, *args: str) -> list[str]:
-        return self.as_user(user, SYSTEM_PYTHON, "-m", "tray_app", *args)
+        return self.as_user(user, *self.cli_cmd(*args))
 
     def agent(self, user: str, verdict: str, *cmd: str) -> list[str]:
         agent = str(self.userdir / "fake_polkit_agent.py")
@@ -176,13 +180,25 @@ def _make_users(undo: _Undo) -> None:
         if _user_exists(user):
             comment = _run(["getent", "passwd", user]).stdout.split(":")
             if len(comment) < 5 or comment[4] != USER_MARK:
-                pytest.fail(f"user {user} exists and is not a test user of this suite: remove it or rename it")
+                pytest.fail(
+                    f"user {user} exists and is not a test user of this suite: remove it or rename it"
+                )
             _run(["userdel", user])
         groups = ["-G", GROUP] if user == "mtt-member" else []
         subprocess.run(
-            ["useradd", "--system", "-M", "-d", "/nonexistent", "-s", "/usr/sbin/nologin", "-c", USER_MARK]
-            + groups
-            + [user],
+            [
+                "useradd",
+                "--system",
+                "-M",
+                "-d",
+                "/nonexistent",
+                "-s",
+                "/usr/sbin/nologin",
+                "-c",
+                USER_MARK,
+                *groups,
+                user,
+            ],
             check=True,
         )
         undo.call(lambda u=user: _run(["userdel", u]))
@@ -205,7 +221,9 @@ def _user_tree(undo: _Undo) -> Path:
 @pytest.fixture(scope="session")
 def polkit_env() -> Iterator[PolkitEnv]:
     require_root()
-    require_tools("pkexec", "pkaction", "pkcheck", "runuser", "useradd", "unshare", "ip", "nft", "dbus-daemon")
+    require_tools(
+        "pkexec", "pkaction", "pkcheck", "runuser", "useradd", "unshare", "ip", "nft", "dbus-daemon"
+    )
     require(os.path.exists(SYSTEM_PYTHON), f"{SYSTEM_PYTHON} is missing: install python3 (scripts/test does)")
     require(
         (ROOT / "tray_app" / "helper" / "main.py").exists(),
@@ -216,7 +234,9 @@ def polkit_env() -> Iterator[PolkitEnv]:
     try:
         _make_users(undo)
         undo.mkdir(STATE_DIR)  # the mount point the sandboxes cover; removed again if we made it
-        undo.install(POLKIT_POLICY, (ROOT / "polkit" / "io.github.mullvad-tailscale-tray.policy").read_text(), 0o644)
+        undo.install(
+            POLKIT_POLICY, (ROOT / "polkit" / "io.github.mullvad-tailscale-tray.policy").read_text(), 0o644
+        )
         undo.install(HELPER_PATH, LAUNCHER.format(root=str(ROOT)), 0o755)
         undo.install(RULES_FILE, TEST_RULES % {"status": ACTIONS["status"]}, 0o644)
         env = PolkitEnv(_user_tree(undo))

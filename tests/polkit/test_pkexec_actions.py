@@ -24,7 +24,9 @@ def _agent_report(stdout: str) -> list[dict[str, object]]:
     raise AssertionError(f"the fake agent printed no report:\n{stdout}")
 
 
-def test_authorized_user_enables_and_disables_in_the_namespace(polkit_env: PolkitEnv, sandbox: Sandbox) -> None:
+def test_authorized_user_enables_and_disables_in_the_namespace(
+    polkit_env: PolkitEnv, sandbox: Sandbox
+) -> None:
     assert sandbox.nft_table() is None
     out = sandbox.run(polkit_env.pkexec("mtt-allow", "enable", "--mode", "private"))
     assert out.returncode == 0, out.stderr

@@ -31,8 +31,8 @@ def _status_line(status: BypassStatus) -> str:
         line = f"bypass: drifted ({_describe(status.mode, status.options)})"
     else:
         line = f"bypass: {status.state.value}"
-    if status.detail:
-        line += f" - {status.detail}"
+    if status.detail:  # the helper's warnings: each names its fix
+        line += f"\n  note: {status.detail}"
     return line
 
 

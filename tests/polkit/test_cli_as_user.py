@@ -1,0 +1,101 @@
+"""`mullvad-tailscale-tray bypass ...` end to end as an unprivileged user: CLI -> pkexec -> polkitd -> helper.
+
+The test user runs Debian's /usr/bin/python3 on a user-readable copy of `tray_app` (see conftest), in a
+private network namespace. What is asserted is what the user sees: the line and the exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.polkit.conftest import ROOT, PolkitEnv, Sandbox
+from tray_app.core.protocol import Exit
+
+pytestmark = pytest.mark.root
+
+
+def test_on_status_off_as_an_authorized_user(polkit_env: PolkitEnv, sandbox: Sandbox) -> None:
+    out = sandbox.run(polkit_env.cli("mtt-allow", "bypass", "on", "--mode", "private", "--containers"))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("bypass: on (private mode, containers)")
+    assert sandbox.nft_table() is not None
+
+    out = sandbox.run(polkit_env.cli("mtt-allow", "bypass", "status"))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("bypass: on (private mode, containers)")
+
+    out = sandbox.run(polkit_env.cli("mtt-allow", "bypass", "status", "--json"))
+    data = json.loads(out.stdout)
+    assert data["state"] == "on" and data["mode"] == "private" and data["options"] == ["containers"]
+
+    out = sandbox.run(polkit_env.cli("mtt-allow", "bypass", "off"))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("bypass: off")
+    assert sandbox.nft_table() is None
+
+
+def test_denied_user_sees_not_authorized(polkit_env: PolkitEnv, sandbox: Sandbox) -> None:
+    out = sandbox.run(polkit_env.cli("mtt-deny", "bypass", "on"))
+    assert out.returncode == Exit.PKEXEC_NOT_AUTHORIZED
+    assert out.stdout == ""
+    (line,) = out.stderr.splitlines()
+    assert line.startswith("mullvad-tailscale-tray: not authorized: polkit refused to run the bypass helper")
+    assert "sudo mullvad-tailscale-tray bypass on" in line
+    assert sandbox.nft_table() is None
+
+
+def test_dismissed_dialog_says_cancelled(polkit_env: PolkitEnv, sandbox: Sandbox) -> None:
+    out = sandbox.run(polkit_env.agent("mtt-ask", "cancel", *polkit_env.cli_cmd("bypass", "on")))
+    assert out.returncode == Exit.PKEXEC_DISMISSED
+    assert out.stderr.splitlines() == [
+        "mullvad-tailscale-tray: cancelled: the authentication dialog was dismissed"
+    ]
+    assert sandbox.nft_table() is None
+
+
+def test_no_agent_and_no_terminal_says_start_an_agent(polkit_env: PolkitEnv, sandbox: Sandbox) -> None:
+    # mtt-ask needs the admin password; nothing can ask for it (no agent, no controlling terminal).
+    out = sandbox.run(polkit_env.cli("mtt-ask", "bypass", "off"))
+    assert out.returncode == Exit.PKEXEC_NOT_AUTHORIZED
+    (line,) = out.stderr.splitlines()
+    assert "no polkit authentication agent is running" in line
+    assert "polkit-gnome-authentication-agent-1" in line
+
+
+def test_status_only_user_can_read_but_not_change(polkit_env: PolkitEnv, sandbox: Sandbox) -> None:
+    out = sandbox.run(polkit_env.cli("mtt-status-only", "bypass", "status"))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("bypass: off")
+    out = sandbox.run(polkit_env.cli("mtt-status-only", "bypass", "off"))
+    assert out.returncode == Exit.PKEXEC_NOT_AUTHORIZED
+    assert "not authorized" in out.stderr
+
+
+def test_helper_refusal_is_one_line_with_the_fix(polkit_env: PolkitEnv, sandbox: Sandbox) -> None:
+    out = sandbox.run(polkit_env.cli("mtt-allow", "bypass", "off", "--mode", "private"))
+    assert out.returncode == Exit.USAGE
+    assert out.stderr.splitlines() == [
+        "mullvad-tailscale-tray: --mode, --containers and --exit-via-mullvad go with `bypass on` only"
+    ]
+
+
+def test_as_root_the_cli_runs_the_helper_directly(polkit_env: PolkitEnv, sandbox: Sandbox) -> None:
+    """sudo mullvad-tailscale-tray bypass on: no pkexec involved (the test rules know no root rule)."""
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
+    out = sandbox.run(["env", "-i", *(f"{k}={v}" for k, v in env.items()), sys.executable, "-m", "tray_app",
+                       "bypass", "on"])  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("bypass: on (direct mode)")
+    assert sandbox.nft_table() is not None
+    out = sandbox.run(["env", "-i", *(f"{k}={v}" for k, v in env.items()), sys.executable, "-m", "tray_app",
+                       "bypass", "off"])  # fmt: skip
+    assert out.returncode == 0 and sandbox.nft_table() is None
+
+
+def test_cli_bypass_imports_no_qt() -> None:
+    code = "import sys, tray_app.cli.bypass; assert not [m for m in sys.modules if m.startswith('PyQt6')]"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
