@@ -21,6 +21,8 @@ if [ "$version" != "$py_version" ]; then
     exit 1
 fi
 
+# Every file the package installs must be in the tree; say which one is missing before building anything.
+make -s check-inputs
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 src="$work/mullvad-tailscale-tray-$version"
