@@ -1,0 +1,211 @@
+"""Traffic probes for the replica: real sockets opened inside the lab's namespaces, run in parallel.
+
+A probe is one TCP connect, UDP datagram or ICMP echo from a namespace, with an optional SO_MARK (tailscaled's
+0x80000, Mullvad's WireGuard underlay 0x6d6f6c65), an optional creating uid (the `mullvad-exclude` stand-in is
+matched by `meta skuid`) and an optional bound source (the LAN spoofer). The echo services answer with the
+source address they saw, so each outcome is a short string:
+
+* `"185.65.134.10"`: the reply arrived, and the service saw this source (here: it left through the relay);
+* `"reply"`: an ICMP echo reply arrived;
+* `"fail"`: nothing came back and nothing arrived at the service;
+* `"fail (arrived as 10.66.0.2)"`: no reply, but the service logged the datagram from that source.
+
+Sockets are created by switching only the calling thread into the namespace (setns(2)) and straight back, so a
+whole batch costs one timeout at most and needs no subprocess. Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import os
+import selectors
+import socket
+import struct
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _setns(fd: int) -> None:
+    if _libc.setns(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"setns: {os.strerror(err)}")
+
+
+@contextlib.contextmanager
+def in_netns(name: str) -> Iterator[None]:
+    """Run the block with this thread in network namespace `name` (sockets made here stay in it)."""
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    try:
+        _setns(target)
+        try:
+            yield
+        finally:
+            _setns(home)  # if this ever failed the test process would be stranded: let it raise loudly
+    finally:
+        os.close(target)
+        os.close(home)
+
+
+@contextlib.contextmanager
+def as_euid(uid: int | None) -> Iterator[None]:
+    """Create sockets owned by `uid` (the socket's sk_uid is the creator's fsuid, which follows euid)."""
+    if uid is None:
+        yield
+        return
+    os.seteuid(uid)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+
+
+@dataclass(frozen=True)
+class Probe:
+    name: str
+    ns: str  # lab role: "host", "peer", "inet", "relay"
+    kind: str  # "tcp", "udp" or "ping"
+    dst: str
+    port: int = 0
+    mark: int | None = None
+    uid: int | None = None
+    src: str | None = None
+
+
+@dataclass
+class _Running:
+    probe: Probe
+    sock: socket.socket
+    token: str
+    outcome: str | None = None
+    connected: bool = False
+    buf: bytes = b""
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def _family(addr: str) -> int:
+    return socket.AF_INET6 if ":" in addr else socket.AF_INET
+
+
+def _open(p: Probe, token: str) -> socket.socket:
+    fam = _family(p.dst)
+    if p.kind == "tcp":
+        s = socket.socket(fam, socket.SOCK_STREAM)
+    elif p.kind == "udp":
+        s = socket.socket(fam, socket.SOCK_DGRAM)
+    elif p.kind == "ping":
+        # Unprivileged ICMP "ping sockets": the kernel fills id and checksum (ping_group_range set by the lab).
+        proto = socket.IPPROTO_ICMP if fam == socket.AF_INET else socket.IPPROTO_ICMPV6
+        s = socket.socket(fam, socket.SOCK_DGRAM, proto)
+    else:
+        raise ValueError(f"unknown probe kind {p.kind!r}")
+    try:
+        if p.mark is not None:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, p.mark)
+        if p.src is not None:
+            s.bind((p.src, 0))
+        s.setblocking(False)
+        if p.kind == "tcp":
+            rc = s.connect_ex((p.dst, p.port))
+            if rc not in (0, errno.EINPROGRESS):
+                raise OSError(rc, os.strerror(rc))
+        elif p.kind == "udp":
+            s.connect((p.dst, p.port))
+            s.send(token.encode())
+        else:
+            s.connect((p.dst, 0))
+            icmp_type = 8 if fam == socket.AF_INET else 128
+            s.send(struct.pack("!BBHHH", icmp_type, 0, 0, 0, 1) + token.encode())
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
+def run_probes(
+    probes: Sequence[Probe],
+    ns_name: Callable[[str], str],
+    arrivals: Callable[[], dict[str, str]],
+    timeout: float = 1.5,
+) -> dict[str, str]:
+    """Run `probes` concurrently; return {probe name: outcome}. `ns_name` maps a role to a namespace name;
+    `arrivals` returns {token: source seen} from the echo services' logs, read after the batch."""
+    running: list[_Running] = []
+    results: dict[str, str] = {}
+    s: socket.socket | None
+    error = ""
+    sel = selectors.DefaultSelector()
+    try:
+        for p in probes:
+            token = f"{p.name}-{uuid.uuid4().hex[:8]}"
+            with in_netns(ns_name(p.ns)), as_euid(p.uid):
+                try:
+                    s = _open(p, token)
+                except OSError as e:  # e.g. EPERM from a firewall reject, ENETUNREACH: the probe failed
+                    s = None
+                    error = str(e)
+            if s is None:
+                running.append(_Running(p, socket.socket(), token, outcome="fail", extra={"error": error}))
+                continue
+            r = _Running(p, s, token)
+            running.append(r)
+            events = selectors.EVENT_WRITE if p.kind == "tcp" else selectors.EVENT_READ
+            sel.register(s, events, r)
+        deadline = time.monotonic() + timeout
+        pending = sum(1 for r in running if r.outcome is None)
+        while pending and (left := deadline - time.monotonic()) > 0:
+            for key, _ in sel.select(left):
+                r = key.data
+                if r.outcome is None:
+                    _step(r, sel)
+                    if r.outcome is not None:
+                        pending -= 1
+                        sel.unregister(r.sock)
+    finally:
+        for r in running:
+            r.sock.close()
+        sel.close()
+    seen = arrivals()
+    for r in running:
+        outcome = r.outcome or "fail"
+        if outcome == "fail" and r.token in seen:
+            outcome = f"fail (arrived as {seen[r.token]})"
+        results[r.probe.name] = outcome
+    return results
+
+
+def _step(r: _Running, sel: selectors.BaseSelector) -> None:
+    s = r.sock
+    try:
+        if r.probe.kind == "tcp" and not r.connected:
+            err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                r.outcome = "fail"
+                r.extra["error"] = os.strerror(err)
+                return
+            r.connected = True
+            sel.modify(s, selectors.EVENT_READ, r)
+            return
+        data = s.recv(2048)
+    except BlockingIOError:
+        return
+    except OSError as e:  # ECONNREFUSED from a reject, EHOSTUNREACH, ...
+        r.outcome = "fail"
+        r.extra["error"] = str(e)
+        return
+    if r.probe.kind == "tcp":
+        r.buf += data
+        if b"\n" in r.buf or not data:
+            line = r.buf.split(b"\n", 1)[0].decode(errors="replace").strip()
+            r.outcome = line or "fail"
+    elif r.probe.kind == "udp":
+        r.outcome = data.decode(errors="replace")
+    elif data and data[0] in (0, 129):  # ICMP(v6) echo reply
+        r.outcome = "reply"
