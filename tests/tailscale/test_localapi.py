@@ -25,7 +25,7 @@ from tray_app.sources.localapi import (
     choose_socket,
     request,
 )
-from tray_app.sources.tailscale import read_status
+from tray_app.sources.tailscale import read_details, read_status
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures" / "tailscale"
 FAKE = Path(__file__).resolve().parent.parent / "fakes" / "fake_localapi.py"
@@ -252,3 +252,21 @@ def test_fake_subprocess_protocol(sock_dir: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_read_details_for_doctor(fake: FakeLocalApi, sock_path: str, sock_dir: Path) -> None:
+    details = read_details(sock_path, None)
+    assert details.status == EXPECTED["running"]
+    assert details.tun is True
+    assert details.prefs is not None and details.prefs["OperatorUser"] == "alice"
+    assert details.prefs["NetfilterMode"] == 2
+    fake.go_away("enoent")
+    details = read_details(sock_path, None)
+    assert (
+        details.status.state is TailscaleState.UNAVAILABLE and details.prefs is None and details.tun is None
+    )
+    cli = sock_dir / "tailscale"
+    cli.write_text(f"#!/bin/sh\nexec cat {FIX / 'status-json.running.json'}\n")
+    cli.chmod(0o755)
+    details = read_details(sock_path, str(cli))
+    assert details.status == EXPECTED["running"] and details.tun is True and details.prefs is None

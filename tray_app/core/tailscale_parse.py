@@ -299,6 +299,19 @@ def _bus_from_obj(doc: Mapping[str, Any]) -> BusMessage:
     )
 
 
+def status_tun(data: str | bytes) -> bool | None:
+    """`Status.TUN`: False means userspace networking (no tailscale0 interface). None when unknown."""
+    doc, _error = _decode(data)
+    tun = doc.get("TUN") if isinstance(doc, dict) else None
+    return tun if isinstance(tun, bool) else None
+
+
+def parse_prefs(data: str | bytes) -> dict[str, Any] | None:
+    """The `/localapi/v0/prefs` document (ipn.Prefs) as a dict, or None when it is not one."""
+    doc, _error = _decode(data)
+    return doc if isinstance(doc, dict) else None
+
+
 def parse_cli_failure(stderr: str, returncode: int, cli: str) -> TailscaleStatus:
     """Map a failed `tailscale status --json` to a status that says what to do."""
     text = _short(stderr.strip()) if stderr.strip() else f"exit code {returncode}"

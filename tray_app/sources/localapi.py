@@ -294,7 +294,9 @@ class Response:
 
 
 def _eof_error(choice: SocketChoice, reason: str) -> LocalApiError:
-    return LocalApiError("eof", unavailable(f"tailscaled closed the connection on {choice.path} early ({reason})"))
+    return LocalApiError(
+        "eof", unavailable(f"tailscaled closed the connection on {choice.path} early ({reason})")
+    )
 
 
 def request(
