@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from PyQt6.QtCore import QCoreApplication, QTimer
 
-from tests.polkit.conftest import PolkitEnv, Sandbox
+from tests.polkit.install import PolkitEnv, Sandbox
 from tray_app.core.bypass_reply import HelperResult
 from tray_app.core.helper_errors import Problem
 from tray_app.core.model import BypassState

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from tests.polkit.conftest import ROOT, PolkitEnv, Sandbox
+from tests.polkit.install import ROOT, PolkitEnv, Sandbox
 from tray_app.core.protocol import Exit
 
 pytestmark = pytest.mark.root

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from tests.polkit.conftest import PolkitEnv, Sandbox
+from tests.polkit.install import PolkitEnv, Sandbox
 from tray_app.core.protocol import ACTIONS, Exit
 
 pytestmark = pytest.mark.root

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.infra.require import require_tools
-from tests.polkit.conftest import EXAMPLE_RULES_INSTALLED, ROOT, PolkitEnv, Sandbox
+from tests.polkit.install import EXAMPLE_RULES_INSTALLED, ROOT, PolkitEnv, Sandbox
 from tray_app.core.protocol import ACTIONS, Exit
 from tray_app.paths import HELPER_PATH
 

@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""Bypass helper cost (issue 2, "Benchmark"). Prints figures (median, p95); asserts nothing about time.
+
+For each of apply (`enable`, from off), `refresh` (re-apply while on), remove (`disable`, from on) and
+`status`, N runs each:
+* the installed helper run directly as root (what the boot unit and `sudo ... bypass on` do);
+* the same through pkexec as an authorized test user (`runuser -u mtt-allow -- pkexec helper VERB`, what
+  the tray and the CLI do), with `runuser -u mtt-allow -- /bin/true` alongside to show runuser's share;
+* the bare `nft -f` of the very batch the helper applies, and of its removal, for comparison.
+
+Runs as root. It installs the polkit test fixtures of tests/polkit/install.py (policy, rules, test users,
+a launcher at the helper's installed path running this checkout), then re-executes itself inside a private
+network namespace with a private mount namespace over the helper's state directory, so neither the host's
+ruleset nor its saved bypass is touched; everything is removed when it ends. The namespace gets a dummy
+veth `tailscale0` with a few table-52 routes so the sets are not trivially empty.
+
+usage: sudo .venv/bin/python bench/bench_bypass.py [--runs 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+USER = "mtt-allow"
+TABLE52 = (
+    ("-4", "100.101.102.103"),  # a peer
+    ("-4", "192.168.50.0/24"),  # subnet routes
+    ("-4", "10.20.0.0/16"),
+    ("-6", "fd7a:115c:a1e0::/48"),
+    ("-6", "fd00:50::/64"),
+)
+
+
+def pct(values: Sequence[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, round(p / 100 * len(s) + 0.5) - 1))]  # nearest rank
+
+
+def timed(argv: Sequence[str], *, expect: int = 0) -> float:
+    t0 = time.perf_counter()
+    out = subprocess.run(list(argv), capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False)
+    dt = (time.perf_counter() - t0) * 1000
+    if out.returncode != expect:
+        raise SystemExit(f"{' '.join(argv)} exited {out.returncode}:\n{out.stderr}")
+    return dt
+
+
+def cycle(runs: int, enable: Callable[[], float], refresh: Callable[[], float], disable: Callable[[], float]) -> dict[str, list[float]]:  # fmt: skip
+    """off -> enable -> refresh -> disable, `runs` times: each verb measured from the state it meets in use."""
+    out: dict[str, list[float]] = {"apply": [], "refresh": [], "remove": []}
+    for _ in range(runs):
+        out["apply"].append(enable())
+        out["refresh"].append(refresh())
+        out["remove"].append(disable())
+    return out
+
+
+def inner(runs: int) -> None:
+    from tray_app.core.rules import Config, render_apply, render_remove
+    from tray_app.helper import facts
+    from tray_app.paths import HELPER_PATH
+
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    subprocess.run(["ip", "link", "add", "tailscale0", "type", "veth", "peer", "name", "ts-peer"], check=True)
+    for link in ("tailscale0", "ts-peer"):
+        subprocess.run(["ip", "link", "set", link, "up"], check=True)
+    for fam, dst in TABLE52:
+        subprocess.run(["ip", fam, "route", "add", dst, "dev", "tailscale0", "table", "52"], check=True)
+
+    pkexec = ["runuser", "-u", USER, "--", "/usr/bin/pkexec", HELPER_PATH]
+    direct = [HELPER_PATH]
+    rows: list[tuple[str, str, list[float]]] = []
+
+    def helper(prefix: list[str], verb: str) -> Callable[[], float]:
+        return lambda: timed([*prefix, verb])
+
+    timed([*direct, "status"])  # warm the page cache and polkitd before measuring
+    timed([*pkexec, "status"])
+    for label, prefix in (("helper, direct as root", direct), ("helper via pkexec (user)", pkexec)):
+        res = cycle(runs, helper(prefix, "enable"), helper(prefix, "refresh"), helper(prefix, "disable"))
+        res["status (off)"] = [timed([*prefix, "status"]) for _ in range(runs)]
+        for op, values in res.items():
+            rows.append((op, label, values))
+
+    batch = render_apply(Config(), facts.routes())
+    remove = render_remove()
+    with tempfile.NamedTemporaryFile("w", suffix=".nft", delete=False) as f:
+        f.write(batch)
+    with tempfile.NamedTemporaryFile("w", suffix=".nft", delete=False) as g:
+        g.write(remove)
+    try:
+        res = cycle(
+            runs,
+            lambda: timed(["nft", "-f", f.name]),
+            lambda: timed(["nft", "-f", f.name]),
+            lambda: timed(["nft", "-f", g.name]),
+        )
+    finally:
+        os.unlink(f.name)
+        os.unlink(g.name)
+    for op, values in res.items():
+        rows.append((op, "bare nft -f (same batch)", values))
+    rows.append(("baseline", "runuser -u USER -- /bin/true", [timed(["runuser", "-u", USER, "--", "/bin/true"]) for _ in range(runs)]))  # fmt: skip
+    rows.append(("baseline", "/usr/bin/python3 -I -c pass", [timed(["/usr/bin/python3", "-I", "-c", "pass"]) for _ in range(runs)]))  # fmt: skip
+
+    order = {"apply": 0, "refresh": 1, "remove": 2, "status (off)": 3, "baseline": 4}
+    rows.sort(key=lambda r: order[r[0]])
+    print(f"bypass helper timings, {runs} runs each, milliseconds (batch: {len(batch.splitlines())} lines)")
+    print(f"{'operation':<14} {'path':<30} {'median':>8} {'p95':>8} {'min':>8} {'max':>8}")
+    for op, label, v in rows:
+        print(
+            f"{op:<14} {label:<30} {statistics.median(v):8.1f} {pct(v, 95):8.1f} {min(v):8.1f} {max(v):8.1f}"
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.inner:
+        inner(args.runs)
+        return 0
+    if os.geteuid() != 0:
+        print(
+            "bench_bypass needs root (namespaces, test users, polkit files): run it with sudo",
+            file=sys.stderr,
+        )
+        return 2
+    from tests.polkit.install import installed
+    from tray_app.paths import STATE_DIR
+
+    with installed(), tempfile.TemporaryDirectory(prefix="mtt-bench-state-") as state:
+        os.chmod(state, 0o755)  # noqa: S103 - root-owned; the helper refuses group/other-writable dirs
+        script = 'mount --bind "$0" "$1" && shift && exec "$@"'
+        cmd = ["unshare", "-n", "-m", "--propagation", "private", "sh", "-c", script, state, STATE_DIR,
+               sys.executable, str(Path(__file__).resolve()), "--inner", "--runs", str(args.runs)]  # fmt: skip
+        return subprocess.run(cmd, check=False, start_new_session=True, stdin=subprocess.DEVNULL).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
