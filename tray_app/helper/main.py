@@ -249,8 +249,15 @@ def _read_routes() -> routes_mod.RouteFacts:
         raise HelperError(FAILED, f"{e}; nothing was changed") from None
 
 
+def _tools_present() -> None:
+    # Both before any change: finding one missing halfway would leave half a bypass.
+    tools.find("nft")
+    tools.find("ip")
+
+
 def _apply(cfg: Config, verb: str) -> routes_mod.RouteFacts:
     """Make the kernel match `cfg`: ip rules and one nft batch, rolled back together on failure."""
+    _tools_present()
     fs = _read_routes()
     batch = rules.render_apply(cfg, fs)
     added: list[str] = []
@@ -275,6 +282,7 @@ def _apply(cfg: Config, verb: str) -> routes_mod.RouteFacts:
 
 def enable(cfg: Config) -> int:
     with state.locked():
+        _tools_present()
         state.check_writable()
         mv = facts.mullvad()
         _apply(cfg, "enable")
@@ -287,6 +295,7 @@ def enable(cfg: Config) -> int:
 
 def disable() -> int:
     with state.locked():
+        _tools_present()
         state.check_writable()
         had_table = nft.list_ours() is not None
         nft.apply(rules.render_remove())

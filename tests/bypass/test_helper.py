@@ -1,0 +1,265 @@
+"""The helper as a real root process in a network namespace: every verb, its JSON, the kernel state after it."""
+
+from __future__ import annotations
+
+import json
+
+from tests.bypass.conftest import Lab
+from tests.bypass.tables import MULLVAD_CONNECTED, MULLVAD_NO_SPLIT, TS_MANGLE_196, TS_MANGLE_1100, recreate
+
+STATUS_KEYS = {
+    "enabled",
+    "state",
+    "mode",
+    "options",
+    "tailnet4",
+    "tailnet6",
+    "matches_expected",
+    "mullvad",
+    "warnings",
+    "protocol",
+    "tailscale_connmark",
+    "private_rules",
+    "table52_default_route",
+    "saved",
+}
+
+
+def test_status_on_a_clean_system(lab: Lab) -> None:
+    s = lab.status()
+    assert set(s) == STATUS_KEYS
+    assert s["enabled"] is False and s["state"] == "off" and s["mode"] is None
+    assert s["options"] == [] and s["tailnet4"] == [] and s["saved"] is None
+    assert s["matches_expected"] is True
+    assert s["mullvad"] == {"table": False, "split_tunnel_accept": False}
+    assert s["protocol"] == 1 and s["tailscale_connmark"] == "none" and s["private_rules"] is False
+    assert any("table 52 is missing or empty" in w for w in s["warnings"])
+    assert lab.ours() is None and not lab.state_file.exists()  # status changes nothing
+
+
+def test_enable_direct_status_and_disable(lab: Lab) -> None:
+    lab.route("100.101.102.103", "dev", "tailscale0")
+    lab.route("192.168.50.0/24", "dev", "tailscale0")
+    lab.route("fd7a:115c:a1e0::1234", "dev", "tailscale0", v6=True)
+    lab.route("2001:db8:50::/48", "dev", "tailscale0", v6=True)
+    rules_before = lab.ip_rules()
+    s = lab.ok("enable")
+    assert s["enabled"] is True and s["state"] == "on" and s["mode"] == "direct" and s["options"] == []
+    assert s["tailnet4"] == ["100.64.0.0/10", "192.168.50.0/24"]
+    assert s["tailnet6"] == ["2001:db8:50::/48", "fd7a:115c:a1e0::/48"]
+    assert s["matches_expected"] is True and s["private_rules"] is False
+    assert s["saved"] == {"mode": "direct", "options": []}
+    assert json.loads(lab.state_file.read_text()) == {"version": 1, "mode": "direct", "options": []}
+    assert oct(lab.state_file.stat().st_mode & 0o777) == "0o644"
+    table = lab.ours()
+    assert table is not None
+    assert "type route hook output priority -100; policy accept;" in table
+    assert "type filter hook prerouting priority mangle + 5; policy accept;" in table  # -145
+    assert 'iifname "tailscale0" ct mark set 0x00000f41 meta mark set 0x6d6f6c65' in table
+    assert lab.ip_rules() == rules_before  # direct mode owns no ip rules
+    assert lab.status() == s
+
+    s = lab.ok("disable")
+    assert s["enabled"] is False and s["state"] == "off" and s["saved"] is None
+    assert lab.ours() is None and not lab.state_file.exists()
+    assert lab.ip_rules() == rules_before
+
+
+def test_private_mode_owns_the_pref_5200_rules(lab: Lab) -> None:
+    before = lab.ip_rules()
+    s = lab.ok("enable", "--mode", "private", "--containers")
+    assert s["mode"] == "private" and s["options"] == ["containers"] and s["private_rules"] is True
+    assert s["state"] == "on"
+    for fam in ("-4", "-6"):
+        out = lab.ns.run("ip", fam, "rule", "show", "pref", "5200").stdout
+        assert out.strip() == "5200:\tfrom all fwmark 0x80000/0xff0000 lookup 1836018789", out
+    table = lab.ours()
+    assert table is not None and "0x00080000" not in table
+    assert 'iifname { "br-*", "docker0" } ip6 daddr @tailnet6' in table
+    # idempotent: enabling again keeps one rule per family
+    lab.ok("enable", "--mode", "private", "--containers")
+    assert lab.ns.run("ip", "rule", "show", "pref", "5200").stdout.count("5200:") == 1
+    # switching to direct removes them
+    s = lab.ok("enable", "--mode", "direct")
+    assert s["private_rules"] is False and lab.ip_rules() == before
+    assert "0x00080000" in (lab.ours() or "")
+    lab.ok("enable", "--mode", "private")
+    s = lab.ok("disable")
+    assert s["private_rules"] is False
+    assert lab.ip_rules() == before and lab.ours() is None
+
+
+def test_exit_via_mullvad_option(lab: Lab) -> None:
+    s = lab.ok("enable", "--exit-via-mullvad")
+    assert s["options"] == ["exit-via-mullvad"] and s["state"] == "on"
+    table = lab.ours() or ""
+    assert 'iifname "tailscale0" fib daddr oifname != "wg0-mullvad"' in table
+    assert 'iifname "tailscale0" ct mark set 0x00000f41 meta mark set 0x6d6f6c65\n' not in table
+
+
+def test_enable_is_idempotent(lab: Lab) -> None:
+    lab.route("192.168.50.0/24", "dev", "tailscale0")
+    first = lab.ok("enable")
+    listing = lab.ours()
+    for _ in range(3):
+        assert lab.ok("enable") == first
+    assert lab.ours() == listing
+
+
+def test_refresh_picks_up_new_routes(lab: Lab) -> None:
+    lab.route("192.168.50.0/24", "dev", "tailscale0")
+    lab.ok("enable")
+    lab.route("10.20.0.0/16", "dev", "tailscale0")
+    lab.route("2001:db8:7::/48", "dev", "tailscale0", v6=True)
+    s = lab.status()
+    assert s["enabled"] is True and s["matches_expected"] is False and s["state"] == "drifted"
+    assert any("run refresh" in w for w in s["warnings"])
+    s = lab.ok("refresh")
+    assert s["state"] == "on" and s["matches_expected"] is True
+    assert s["tailnet4"] == ["10.20.0.0/16", "100.64.0.0/10", "192.168.50.0/24"]
+    assert s["tailnet6"] == ["2001:db8:7::/48", "fd7a:115c:a1e0::/48"]
+    # a route going away leaves the set too
+    lab.ns.run("ip", "route", "del", "10.20.0.0/16", "table", "52")
+    assert lab.ok("refresh")["tailnet4"] == ["100.64.0.0/10", "192.168.50.0/24"]
+
+
+def test_refresh_when_off_is_a_no_op(lab: Lab) -> None:
+    s = lab.ok("refresh")
+    assert s["enabled"] is False and lab.ours() is None and not lab.state_file.exists()
+
+
+def test_disable_on_a_clean_system_succeeds(lab: Lab) -> None:
+    s = lab.ok("disable")
+    assert s["enabled"] is False and s["state"] == "off"
+    assert lab.ok("disable")["enabled"] is False
+
+
+def test_restore_reapplies_saved_state(lab: Lab) -> None:
+    lab.route("192.168.50.0/24", "dev", "tailscale0")
+    # nothing saved: nothing to do
+    r = lab.helper("restore")
+    assert r.returncode == 0 and lab.ours() is None
+    lab.ok("enable", "--mode", "private", "--exit-via-mullvad")
+    # a reboot (or `nft flush ruleset` by an nftables reload) loses table and ip rules, not the state file
+    lab.nft("flush", "ruleset")
+    lab.ns.run("ip", "rule", "del", "pref", "5200")
+    lab.ns.run("ip", "-6", "rule", "del", "pref", "5200")
+    s = lab.status()
+    assert s["enabled"] is False and s["state"] == "drifted" and s["saved"]["mode"] == "private"
+    assert any("saved as on but its table is not loaded" in w for w in s["warnings"])
+    r = lab.helper("restore")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ""  # the boot unit gets no report
+    s = lab.status()
+    assert s["state"] == "on" and s["mode"] == "private" and s["options"] == ["exit-via-mullvad"]
+    assert s["private_rules"] is True and s["tailnet4"] == ["100.64.0.0/10", "192.168.50.0/24"]
+
+
+def test_other_tables_are_never_touched(lab: Lab) -> None:
+    lab.load(MULLVAD_CONNECTED)
+    lab.load(TS_MANGLE_196)
+    lab.route("192.168.50.0/24", "dev", "tailscale0")
+    mullvad, mangle = lab.listing("inet", "mullvad"), lab.listing("ip", "mangle")
+    for verb in (
+        ["status"],
+        ["enable"],
+        ["refresh"],
+        ["enable", "--mode", "private", "--containers", "--exit-via-mullvad"],
+        ["restore"],
+        ["disable"],
+        ["disable"],
+    ):
+        r = lab.helper(*verb)
+        assert r.returncode == 0, (verb, r.stderr)
+        assert lab.listing("inet", "mullvad") == mullvad, verb
+        assert lab.listing("ip", "mangle") == mangle, verb
+
+
+def test_status_reports_mullvad_and_tailscale_tables(lab: Lab) -> None:
+    lab.load(MULLVAD_CONNECTED)
+    lab.load(TS_MANGLE_1100)
+    s = lab.status()
+    assert s["mullvad"] == {"table": True, "split_tunnel_accept": True}
+    assert s["tailscale_connmark"] == ">=1.100"
+    lab.load(recreate(TS_MANGLE_196, "ip", "mangle"))
+    lab.load(recreate(MULLVAD_NO_SPLIT, "inet", "mullvad"))
+    s = lab.status()
+    assert s["mullvad"] == {"table": True, "split_tunnel_accept": False}
+    assert s["tailscale_connmark"] == "1.96-1.98"
+    assert any("no split-tunnel accept rule" in w for w in s["warnings"])
+
+
+def test_enable_without_mullvad_split_accept_applies_and_says_so(lab: Lab) -> None:
+    lab.load(MULLVAD_NO_SPLIT)
+    r = lab.helper("enable")
+    assert r.returncode == 6
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith(
+        "bypass-helper: error: the bypass is on, but Mullvad's firewall has no split-tunnel"
+    )
+    s = json.loads(r.stdout)
+    assert s["state"] == "on" and s["mullvad"] == {"table": True, "split_tunnel_accept": False}
+    assert lab.state_file.exists()  # it takes effect once Mullvad's split tunnelling is up (after early boot)
+    # refresh and restore are not failures in that situation (boot runs before mullvad-daemon takes over)
+    assert lab.helper("refresh").returncode == 0
+    assert lab.helper("restore").returncode == 0
+
+
+def test_table52_default_route_is_reported(lab: Lab) -> None:
+    lab.route("default", "dev", "tailscale0")
+    s = lab.ok("enable")
+    assert s["table52_default_route"] is True
+    assert any("exit node" in w for w in s["warnings"])
+    assert s["tailnet4"] == ["100.64.0.0/10"]  # never the default route
+
+
+def test_drift_is_detected(lab: Lab) -> None:
+    lab.route("192.168.50.0/24", "dev", "tailscale0")
+    lab.ok("enable")
+    # someone adds a rule to our table by hand
+    lab.nft("add", "rule", "inet", "mullvad-tailscale", "prerouting", "iifname", "eth0", "accept")
+    s = lab.status()
+    assert s["enabled"] is True and s["state"] == "drifted" and s["matches_expected"] is False
+    assert any("changed by something else" in w for w in s["warnings"])
+    assert lab.ok("refresh")["state"] == "on"
+    # someone adds an element to a set
+    lab.nft("add", "element", "inet", "mullvad-tailscale", "tailnet4", "{ 8.8.8.8 }")
+    s = lab.status()
+    assert s["state"] == "drifted" and "8.8.8.8/32" in s["tailnet4"]
+    lab.ok("refresh")
+    # the private rule removed behind our back
+    lab.ok("enable", "--mode", "private")
+    lab.ns.run("ip", "rule", "del", "pref", "5200")
+    s = lab.status()
+    assert s["state"] == "drifted" and s["private_rules"] is False
+    assert lab.ok("refresh")["state"] == "on"
+    # our table loaded with other mode than saved (e.g. by hand): drifted
+    lab.ok("enable", "--mode", "direct")
+    lab.state_file.write_text('{"version": 1, "mode": "direct", "options": ["containers"]}\n')
+    s = lab.status()
+    assert s["state"] == "drifted" and s["mode"] == "direct" and s["options"] == []
+
+
+def test_table_without_saved_state_is_on_but_warns(lab: Lab) -> None:
+    lab.ok("enable")
+    lab.state_file.unlink()
+    s = lab.status()
+    assert s["state"] == "on" and s["saved"] is None
+    assert any("not saved" in w for w in s["warnings"])
+    # refresh only acts on saved state
+    r = lab.helper("refresh")
+    assert r.returncode == 0 and lab.ours() is not None
+
+
+def test_mullvad_reconnect_keeps_our_table(lab: Lab) -> None:
+    lab.load(MULLVAD_CONNECTED)
+    lab.route("192.168.50.0/24", "dev", "tailscale0")
+    on = lab.ok("enable")
+    ours = lab.ours()
+    for _ in range(3):  # Mullvad deletes and re-creates its table on every state change
+        lab.load(recreate(MULLVAD_NO_SPLIT, "inet", "mullvad"))
+        lab.load(recreate(MULLVAD_CONNECTED, "inet", "mullvad"))
+        lab.nft("delete", "table", "inet", "mullvad")  # disconnect without lockdown
+        lab.load(MULLVAD_CONNECTED)
+    assert lab.ours() == ours
+    assert lab.status() == on

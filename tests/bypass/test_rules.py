@@ -1,0 +1,346 @@
+"""Pure tests of rendering and of the parsers over real nft 1.0.6 / iproute2 JSON (fixtures captured from them)."""
+
+from __future__ import annotations
+
+import json
+from ipaddress import IPv4Network as N4  # noqa: N814
+from ipaddress import IPv6Network as N6  # noqa: N814
+from pathlib import Path
+
+import pytest
+
+from tray_app.core import rules
+from tray_app.core.routes import RouteError, build_facts, parse_table52
+from tray_app.core.rules import Config
+
+FX = Path(__file__).parent / "fixtures"
+
+
+def fx(name: str) -> str:
+    return (FX / name).read_text()
+
+
+FACTS = build_facts([N4("192.168.50.0/24"), N4("100.101.102.103/32")], [N6("fd7a:115c:a1e0::53/128")])
+
+
+def rule_lines(text: str) -> list[str]:
+    return [ln.strip() for ln in text.splitlines()]
+
+
+# --- rendering --------------------------------------------------------------------------------------------
+
+
+def test_apply_batch_replaces_our_table_atomically_and_never_flushes() -> None:
+    batch = rules.render_apply(Config(), FACTS)
+    lines = batch.splitlines()
+    # create-if-missing, delete, define: one transaction that works whether or not the table exists
+    assert lines[:3] == [
+        "table inet mullvad-tailscale {}",
+        "delete table inet mullvad-tailscale",
+        "table inet mullvad-tailscale {",
+    ]
+    assert "flush" not in batch
+    assert "mullvad {" not in batch and "table inet mullvad " not in batch
+    assert "mangle" not in batch
+
+
+def test_direct_mode_is_the_reference_table() -> None:
+    body = rule_lines(rules.render_table(Config("direct"), FACTS))
+    assert body == [
+        "table inet mullvad-tailscale {",
+        "set tailnet4 { type ipv4_addr; flags interval; elements = { 100.64.0.0/10, 192.168.50.0/24 }; }",
+        "set tailnet6 { type ipv6_addr; flags interval; elements = { fd7a:115c:a1e0::/48 }; }",
+        "set mullvad_dns4 { type ipv4_addr; flags interval; elements = { 100.64.0.0/26 }; }",
+        "chain output {",
+        "type route hook output priority -100; policy accept;",
+        "meta mark & 0x00ff0000 == 0x00080000 ct mark set 0x00000f41",
+        'meta mark & 0x00ff0000 == 0x00080000 oifname "wg0-mullvad" meta mark set 0x6d6f6c65',
+        "ip daddr @mullvad_dns4 return",
+        "ip daddr @tailnet4 ct mark set 0x00000f41 meta mark set 0x6d6f6c65",
+        "ip6 daddr @tailnet6 ct mark set 0x00000f41 meta mark set 0x6d6f6c65",
+        "ct state new meta mark 0x6d6f6c65 ct mark != 0x00000f41 ct mark set 0x00000f41",
+        "}",
+        "chain prerouting {",
+        "type filter hook prerouting priority -145; policy accept;",
+        'iifname "tailscale0" ct mark set 0x00000f41 meta mark set 0x6d6f6c65',
+        'iifname != "wg0-mullvad" ct mark 0x00000f41 meta mark set 0x6d6f6c65',
+        "}",
+        "}",
+    ]
+
+
+def test_private_mode_drops_the_tailscaled_lines_only() -> None:
+    direct = rule_lines(rules.render_table(Config("direct"), FACTS))
+    private = rule_lines(rules.render_table(Config("private"), FACTS))
+    assert [ln for ln in direct if ln not in private] == [
+        "meta mark & 0x00ff0000 == 0x00080000 ct mark set 0x00000f41",
+        'meta mark & 0x00ff0000 == 0x00080000 oifname "wg0-mullvad" meta mark set 0x6d6f6c65',
+    ]
+    assert [ln for ln in private if ln not in direct] == []
+    assert rules.PRIVATE_RULE_ARGS == ("pref", "5200", "fwmark", "0x80000/0xff0000", "lookup", "1836018789")
+
+
+def test_containers_option_adds_v4_and_v6_bridge_lines_with_dns_carve_out() -> None:
+    body = rules.render_table(Config("direct", frozenset({"containers"})), FACTS)
+    assert (
+        'iifname { "docker0", "br-*" } ip daddr @tailnet4 ip daddr != @mullvad_dns4 '
+        "ct mark set 0x00000f41 meta mark set 0x6d6f6c65" in body
+    )
+    assert (
+        'iifname { "docker0", "br-*" } ip6 daddr @tailnet6 ct mark set 0x00000f41 meta mark set 0x6d6f6c65'
+        in body
+    )
+    assert 'iifname "tailscale0" ct mark set 0x00000f41 meta mark set 0x6d6f6c65' in body
+    assert "eth0" not in body  # never a LAN interface (§5.3)
+
+
+def test_exit_via_mullvad_replaces_the_plain_ingress_line() -> None:
+    body = rule_lines(rules.render_table(Config("direct", frozenset({"exit-via-mullvad"})), FACTS))
+    assert 'iifname "tailscale0" ct mark set 0x00000f41 meta mark set 0x6d6f6c65' not in body
+    i = body.index(
+        'iifname "tailscale0" fib daddr oifname != "wg0-mullvad" ct mark set 0x00000f41 meta mark set 0x6d6f6c65'
+    )
+    assert body[i + 1 : i + 5] == [
+        'iifname "tailscale0" ip daddr @tailnet4 ct mark set 0x00000f41 meta mark set 0x6d6f6c65',
+        'iifname "tailscale0" ip6 daddr @tailnet6 ct mark set 0x00000f41 meta mark set 0x6d6f6c65',
+        'iifname "wg0-mullvad" ct direction reply ct original ip saddr @tailnet4 meta mark set 0x6d6f6c65',
+        'iifname "wg0-mullvad" ct direction reply ct original ip6 saddr @tailnet6 meta mark set 0x6d6f6c65',
+    ]
+    # the reply-mark repair stays the last line
+    assert body[-3] == 'iifname != "wg0-mullvad" ct mark 0x00000f41 meta mark set 0x6d6f6c65'
+
+
+def test_remove_batch_is_safe_when_absent() -> None:
+    assert rules.render_remove() == "table inet mullvad-tailscale {}\ndelete table inet mullvad-tailscale\n"
+
+
+def test_config_refuses_unknown_mode_and_option() -> None:
+    with pytest.raises(ValueError):
+        Config("evil")
+    with pytest.raises(ValueError):
+        Config("direct", frozenset({"everything"}))
+    assert len(rules.all_configs()) == 8
+    assert Config("direct", frozenset({"exit-via-mullvad", "containers"})).option_list == [
+        "containers",
+        "exit-via-mullvad",
+    ]
+
+
+# --- table 52 ---------------------------------------------------------------------------------------------
+
+# Captured from iproute2 6.1 (`ip -j route show table 52`) with tailscale0 a tun and eth0 a veth.
+IP4 = json.dumps(
+    [
+        {"dst": "default", "dev": "tailscale0", "scope": "link", "flags": ["linkdown"]},
+        {"dst": "10.7.0.0/16", "dev": "eth0", "scope": "link", "flags": []},
+        {"type": "local", "dst": "10.20.0.1", "dev": "tailscale0", "scope": "host", "flags": []},
+        {"type": "broadcast", "dst": "10.30.0.255", "dev": "tailscale0", "scope": "link", "flags": []},
+        {"type": "throw", "dst": "192.168.1.0/24", "flags": []},
+        {"type": "unreachable", "dst": "10.9.0.0/16", "flags": []},
+        {"type": "blackhole", "dst": "10.8.0.0/16", "flags": []},
+        {"dst": "10.50.0.0/16", "flags": [], "nexthops": [{"dev": "tailscale0"}, {"dev": "eth0"}]},
+        {"dst": "10.51.0.0/16", "flags": [], "nexthops": [{"dev": "tailscale0"}, {"dev": "tailscale0"}]},
+        {"dst": "100.100.100.100", "dev": "tailscale0", "scope": "link", "metric": 5, "flags": []},
+        {"dst": "100.101.102.103", "dev": "tailscale0", "scope": "link", "flags": []},
+        {"dst": "192.168.50.0/24", "dev": "tailscale0", "scope": "link", "flags": []},
+        {"dst": "192.168.50.7", "dev": "tailscale0", "scope": "link", "flags": []},
+        {"type": "multicast", "dst": "224.1.0.0/16", "dev": "tailscale0", "scope": "link", "flags": []},
+        {"dst": "224.2.0.0/16", "dev": "tailscale0", "scope": "link", "flags": []},
+        {"dst": "127.0.0.0/8", "dev": "tailscale0", "flags": []},
+        {"dst": "169.254.0.0/16", "dev": "tailscale0", "flags": []},
+    ]
+)
+IP6 = json.dumps(
+    [
+        {"dst": "fd7a:115c:a1e0::53", "dev": "tailscale0", "metric": 1024, "flags": [], "pref": "medium"},
+        {"dst": "2001:db8:5::/48", "dev": "tailscale0", "metric": 1024, "flags": [], "pref": "medium"},
+        {"dst": "default", "dev": "tailscale0", "metric": 1024, "flags": [], "pref": "medium"},
+        {"type": "throw", "dst": "2001:db8::/32", "dev": "lo", "metric": 1024, "flags": [], "pref": "medium"},
+        {"dst": "fe80::/64", "dev": "tailscale0", "metric": 256, "flags": [], "pref": "medium"},
+        {"dst": "ff00::/8", "dev": "tailscale0", "metric": 256, "flags": [], "pref": "medium"},
+    ]
+)
+
+
+def test_table52_keeps_unicast_tailscale0_routes_only() -> None:
+    f = parse_table52(IP4, IP6)
+    assert [str(n) for n in f.tailnet4] == ["10.51.0.0/16", "100.64.0.0/10", "192.168.50.0/24"]
+    assert [str(n) for n in f.tailnet6] == ["2001:db8:5::/48", "fd7a:115c:a1e0::/48"]
+    assert f.default_route is True
+    assert any("exit node" in w for w in f.warnings)
+
+
+def test_missing_or_empty_table52_means_tailscale_ranges_and_a_warning() -> None:
+    for v4, v6 in ((None, None), ("[]", "[]"), ("", "")):
+        f = parse_table52(v4, v6)
+        assert [str(n) for n in f.tailnet4] == ["100.64.0.0/10"]
+        assert [str(n) for n in f.tailnet6] == ["fd7a:115c:a1e0::/48"]
+        assert f.table_found is False
+        assert any("table 52 is missing or empty" in w for w in f.warnings)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "{",
+        "{}",
+        "[1]",
+        '[{"dev": "tailscale0"}]',
+        '[{"dst": "not-an-ip", "dev": "tailscale0"}]',
+        '[{"dst": "fd00::/8", "dev": "tailscale0"}]',
+    ],
+)
+def test_table52_garbage_is_an_error_not_a_guess(bad: str) -> None:
+    with pytest.raises(RouteError):
+        parse_table52(bad, "[]")
+
+
+def test_peer_inside_mullvad_dns_range_warns() -> None:
+    f = build_facts([N4("100.64.0.7/32")], [])
+    assert any("100.64.0.7/32" in w and "100.64.0.0/26" in w for w in f.warnings)
+    assert [str(n) for n in f.tailnet4] == [
+        "100.64.0.0/10"
+    ]  # the carve-out set handles it, not the tailnet set
+
+
+def test_wide_subnet_route_warns() -> None:
+    f = build_facts([N4("0.0.0.0/1"), N4("128.0.0.0/1")], [])
+    assert any("large part of the internet" in w for w in f.warnings)
+
+
+# --- our table's JSON -------------------------------------------------------------------------------------
+
+
+def test_parse_our_table_listing() -> None:
+    view = rules.parse_table(fx("ours-direct.json"))
+    assert view is not None
+    assert set(view.chains) == {"output", "prerouting"}
+    assert view.chains["output"].type == "route" and view.chains["output"].prio == -100
+    assert view.chains["prerouting"].hook == "prerouting" and view.chains["prerouting"].prio == -145
+    assert len(view.chains["output"].rules) == 6 and len(view.chains["prerouting"].rules) == 2
+    assert rules.set_networks(view.sets["tailnet4"]) == ["10.1.0.0/16", "100.64.0.0/10", "192.168.50.0/24"]
+    assert rules.set_networks(view.sets["tailnet6"]) == ["fd00:50::/64", "fd7a:115c:a1e0::/48"]
+    assert rules.set_networks(view.sets["mullvad_dns4"]) == ["100.64.0.0/26"]
+    assert rules.parse_table(fx("mullvad-connected.json")) is None  # other tables are not ours
+
+
+def test_guess_config_from_rules() -> None:
+    direct = rules.parse_table(fx("ours-direct.json"))
+    allopts = rules.parse_table(fx("ours-private-all.json"))
+    assert direct is not None and allopts is not None
+    assert rules.guess_config(direct) == Config("direct")
+    assert rules.guess_config(allopts) == Config("private", frozenset({"containers", "exit-via-mullvad"}))
+
+
+def test_compare_against_reference_listing() -> None:
+    live = rules.parse_table(fx("ours-direct.json"))
+    ref_direct = rules.parse_table(fx("ours-direct.json"))
+    ref_private = rules.parse_table(fx("ours-private-all.json"))
+    assert live and ref_direct and ref_private
+    facts = build_facts([N4("192.168.50.0/24"), N4("10.1.0.0/16")], [N6("fd00:50::/64")])
+    names = {"a": Config("private", frozenset(OPTS)), "b": Config("direct")}
+    refs = {"a": ref_private, "b": ref_direct}
+    v = rules.compare(live, facts, refs, names, Config("direct"))
+    assert v.matches and v.config == Config("direct") and not v.differences
+    # saved state says private: the loaded rules do not match it
+    v = rules.compare(live, facts, refs, names, Config("private"))
+    assert not v.matches and v.config == Config("direct")
+    # a route appeared in table 52 since the last apply: the sets are stale
+    v = rules.compare(live, build_facts([N4("192.168.60.0/24")], []), refs, names, Config("direct"))
+    assert v.rules_match and not v.sets_match and any("refresh" in d for d in v.differences)
+    # a rule edited by hand matches no reference
+    tampered = json.loads(fx("ours-direct.json"))
+    for it in tampered["nftables"]:
+        if "rule" in it and it["rule"]["chain"] == "prerouting":
+            it["rule"]["expr"][0]["match"]["right"] = "eth0"
+            break
+    tv = rules.parse_table(json.dumps(tampered))
+    assert tv is not None
+    v = rules.compare(tv, facts, refs, names, Config("direct"))
+    assert not v.matches and v.config is None
+
+
+OPTS = ("containers", "exit-via-mullvad")
+
+
+def test_set_elements_in_every_json_spelling_normalise_to_the_same_coverage() -> None:
+    # nft prints prefixes, single addresses, ranges, and (newer, or with counters) {"elem": {"val": ...}}
+    doc = {
+        "nftables": [
+            {"metainfo": {"version": "1.1.1", "json_schema_version": 1}},
+            {"table": {"family": "inet", "name": "mullvad-tailscale", "handle": 7}},
+            {
+                "set": {
+                    "family": "inet",
+                    "name": "tailnet4",
+                    "table": "mullvad-tailscale",
+                    "type": "ipv4_addr",
+                    "flags": "interval",
+                    "elem": [
+                        {"prefix": {"addr": "10.0.0.0", "len": 25}},
+                        {"range": ["10.0.0.128", "10.0.0.255"]},
+                        {"elem": {"val": "10.0.1.0", "counter": {"packets": 0, "bytes": 0}}},
+                        {"elem": {"val": {"prefix": {"addr": "100.64.0.0", "len": 10}}}},
+                    ],
+                }
+            },
+        ]
+    }
+    view = rules.parse_table(json.dumps(doc))
+    assert view is not None
+    assert view.sets["tailnet4"].flags == ("interval",)
+    assert rules.set_networks(view.sets["tailnet4"]) == ["10.0.0.0/24", "10.0.1.0/32", "100.64.0.0/10"]
+
+
+@pytest.mark.parametrize(
+    "bad", ["", "nope", "[]", '{"x": 1}', '{"nftables": [{"set": {"elem": [{"prefix": 3}]}}]}']
+)
+def test_bad_nft_json_raises(bad: str) -> None:
+    with pytest.raises(rules.NftJsonError):
+        rules.parse_tables(bad)
+
+
+# --- other daemons' tables --------------------------------------------------------------------------------
+
+
+def test_mullvad_split_tunnel_accept_rule() -> None:
+    assert rules.mullvad_split_accept(fx("mullvad-connected.json")) is True
+    assert rules.mullvad_split_accept(fx("mullvad-no-split.json")) is False
+    assert rules.mullvad_split_accept(fx("mullvad-narrow-accept.json")) is False
+
+
+def test_tailscale_connmark_generation() -> None:
+    assert rules.tailscale_connmark(None) == "none"
+    assert rules.tailscale_connmark(fx("mangle-other.json")) == "none"
+    assert rules.tailscale_connmark(fx("mangle-1.96.json")) == "1.96-1.98"
+    assert rules.tailscale_connmark(fx("mangle-1.100.json")) == ">=1.100"
+    xt = {
+        "nftables": [
+            {"table": {"family": "ip", "name": "mangle"}},
+            {
+                "rule": {
+                    "family": "ip",
+                    "table": "mangle",
+                    "chain": "OUTPUT",
+                    "expr": [{"xt": {"type": "target", "name": "CONNMARK"}}],
+                }
+            },
+        ]
+    }
+    assert rules.tailscale_connmark(json.dumps(xt)) == "unknown"  # iptables-nft hides the mask from nft
+
+
+def test_private_rule_counting() -> None:
+    ours = {"priority": 5200, "src": "all", "fwmark": "0x80000", "fwmask": "0xff0000", "table": "1836018789"}
+    listing = [
+        {"priority": 0, "src": "all", "table": "local"},
+        ours,
+        ours,
+        {**ours, "not": None},  # `not fwmark ...` is a different rule
+        {**ours, "priority": 5210, "table": "main"},  # Tailscale's
+        {**ours, "fwmask": "0xffffffff"},
+        {"priority": 32766, "src": "all", "table": "main"},
+    ]
+    assert rules.count_private_rules(json.dumps(listing)) == 2
+    assert rules.count_private_rules("") == 0
+    assert rules.count_private_rules("garbage") == 0
