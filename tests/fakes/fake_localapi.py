@@ -42,6 +42,7 @@ import contextlib
 import json
 import os
 import queue
+import select
 import signal
 import socket
 import sys
@@ -398,6 +399,16 @@ class FakeLocalApi:
             data = data[half:]
         conn.sendall(b"%x\r\n%s\r\n" % (len(data), data))
 
+    @staticmethod
+    def _client_gone(conn: socket.socket) -> bool:
+        readable, _, _ = select.select([conn], [], [], 0)
+        if not readable:
+            return False
+        try:
+            return conn.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
     def _watch(self, conn: socket.socket) -> None:
         conn.sendall(
             b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTailscale-Cap: 142\r\n"
@@ -419,7 +430,12 @@ class FakeLocalApi:
         try:
             self._chunk(conn, json.dumps(first, separators=(",", ":")).encode() + b"\n")
             while True:
-                item = watcher.queue.get()
+                try:
+                    item = watcher.queue.get(timeout=0.05)
+                except queue.Empty:
+                    if self._client_gone(conn):
+                        return  # like tailscaled noticing the request context is done
+                    continue
                 if item is _ABORT:
                     return
                 if item is _END:

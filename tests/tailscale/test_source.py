@@ -220,3 +220,29 @@ def test_status_json_of_the_source_matches_the_schema(
     out = json.loads(json.dumps(rec.last.to_json()))
     assert out["exit_node"] == {"name": "se-got-wg-001 (Gothenburg, Sweden)", "online": True}
     assert (out["peers_online"], out["peers_total"]) == (2, 3)
+
+
+def test_hint_while_connected_rereads(qtbot: QtBot, fake: FakeLocalApi, make_source: MakeSource) -> None:
+    """A netlink hint (e.g. tailscale0 went down) re-reads even when the bus said nothing."""
+    rec = make_source()
+    qtbot.waitUntil(lambda: rec.states == ["running"], timeout=WAIT)
+    qtbot.waitUntil(lambda: rec.source.timers_active() == [], timeout=WAIT)
+    fake.set_status("stopped")  # silently: no bus message
+    qtbot.wait(50)
+    assert rec.states == ["running"]
+    rec.source.hint()
+    qtbot.waitUntil(lambda: rec.states == ["running", "stopped"], timeout=WAIT)
+    assert fake.watch_requests == 1  # the stream was kept
+
+
+def test_stop_closes_everything(qtbot: QtBot, fake: FakeLocalApi, make_source: MakeSource) -> None:
+    rec = make_source()
+    qtbot.waitUntil(lambda: rec.states == ["running"], timeout=WAIT)
+    fake.wait_watchers(1)
+    rec.source.stop()
+    qtbot.waitUntil(lambda: fake.watchers == 0, timeout=WAIT)
+    assert rec.source.timers_active() == []
+    fake.set_status("stopped")
+    fake.push_state(4)
+    qtbot.wait(100)
+    assert rec.states == ["running"]
