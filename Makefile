@@ -20,6 +20,8 @@ PYTHONDIR ?= $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_path("p
 # 0 when the bytecode would be for another Python than the target's (an RPM built on Debian).
 PYCOMPILE ?= 1
 RSVG_CONVERT ?= rsvg-convert
+# Rendered icons go here (tests point it at a temporary directory).
+BUILDDIR ?= build
 
 APP := mullvad-tailscale-tray
 APPID := io.github.mullvad_tailscale_tray
@@ -47,7 +49,7 @@ MANPAGE := packaging/$(APP).1
 INPUTS := $(POLICY) $(RULES_EXAMPLE) $(UNIT) $(ICON_SVG) resources/icons/parts/main-connected.svg $(DESKTOP) $(AUTOSTART) $(METAINFO) \
           $(HELPER_LAUNCHER) $(MANPAGE)
 
-PNGS := $(foreach s,$(ICON_SIZES),build/icons/$(s)x$(s)/$(APP).png)
+PNGS := $(foreach s,$(ICON_SIZES),$(BUILDDIR)/icons/$(s)x$(s)/$(APP).png)
 PY_FILES = $(shell find tray_app -type f ! -path '*/__pycache__/*' ! -name '*.pyc' | LC_ALL=C sort)
 
 .PHONY: all check-inputs check-prefix install install-python install-data uninstall clean help
@@ -73,7 +75,7 @@ check-prefix:
 	    echo "       /usr/libexec/$(APP)/bypass-helper, and polkitd reads actions only from" >&2; \
 	    echo "       /usr/share/polkit-1/actions. Install with PREFIX=/usr; stage with DESTDIR=..." >&2; exit 2; fi
 
-build/icons/%/$(APP).png: $(ICON_SVG)
+$(BUILDDIR)/icons/%/$(APP).png: $(ICON_SVG)
 	@command -v $(RSVG_CONVERT) >/dev/null || { echo "error: $(RSVG_CONVERT) not found: install librsvg2-bin (Debian/Ubuntu), librsvg2-tools (Fedora) or librsvg (Arch)" >&2; exit 1; }
 	@mkdir -p $(@D)
 	$(RSVG_CONVERT) -w $(firstword $(subst x, ,$*)) -h $(firstword $(subst x, ,$*)) -f png -o $@ $<
@@ -110,8 +112,8 @@ install-data: check-prefix all
 	install -D -m 0644 $(METAINFO) "$(DESTDIR)$(DATADIR)/metainfo/$(APPID).metainfo.xml"
 	install -D -m 0644 $(ICON_SVG) "$(DESTDIR)$(ICONDIR)/scalable/apps/$(APP).svg"
 	@set -e; for s in $(ICON_SIZES); do \
-	    echo "install -D -m 0644 build/icons/$${s}x$${s}/$(APP).png $(DESTDIR)$(ICONDIR)/$${s}x$${s}/apps/$(APP).png"; \
-	    install -D -m 0644 build/icons/$${s}x$${s}/$(APP).png "$(DESTDIR)$(ICONDIR)/$${s}x$${s}/apps/$(APP).png"; done
+	    echo "install -D -m 0644 $(BUILDDIR)/icons/$${s}x$${s}/$(APP).png $(DESTDIR)$(ICONDIR)/$${s}x$${s}/apps/$(APP).png"; \
+	    install -D -m 0644 $(BUILDDIR)/icons/$${s}x$${s}/$(APP).png "$(DESTDIR)$(ICONDIR)/$${s}x$${s}/apps/$(APP).png"; done
 	install -d -m 0755 "$(DESTDIR)$(PKGDATADIR)/icons/parts"
 	install -m 0644 $(ICON_PARTS) "$(DESTDIR)$(PKGDATADIR)/icons/parts/"
 	# The tray also loads the app icon next to its parts; point there instead of keeping a second copy.
@@ -141,4 +143,4 @@ uninstall: check-prefix
 	rm -f "$(DESTDIR)$(DATADIR)/man/man1/$(APP).1"
 
 clean:
-	rm -rf build dist
+	rm -rf $(BUILDDIR) dist
