@@ -94,7 +94,8 @@ def tailscale_text(t: TailscaleStatus) -> str:
     else:
         return _with_detail("Tailscale: unavailable", t.detail)
     text = _with_detail(text, t.detail)
-    if t.health:
+    # When stopped, tailscaled's only warning is "Tailscale is stopped": the state already says it.
+    if t.health and s in (TailscaleState.RUNNING, TailscaleState.STARTING):
         text += "; health: " + "; ".join(t.health)
     if t.can_write is False:
         text += "; " + OPERATOR_HINT
