@@ -74,11 +74,13 @@ class ScriptedSource(Source):
 
 
 def fake_helper_client(state_dir: Path) -> BypassClient:
-    """A real BypassClient running tests/tray/fake_helper.py (no pkexec) with its state in `state_dir`."""
+    """A real BypassClient running tests/tray/fake_helper.py behind tests/tray/fake_pkexec.py, state in
+    `state_dir` (the argv is the real one: `pkexec HELPER VERB [--mode M]`)."""
     state_dir.mkdir(parents=True, exist_ok=True)
     cmd = HelperCommand(
         helper=str(HERE / "fake_helper.py"),
-        use_pkexec=False,
+        pkexec=str(HERE / "fake_pkexec.py"),
+        use_pkexec=True,
         prefix=("env", f"FAKE_HELPER_DIR={state_dir}", sys.executable),
     )
     return BypassClient(cmd)

@@ -196,7 +196,10 @@ class NotifyPolicy:
             if value is not None:
                 track.announced, track.baselined = value, True
         suggest = _cut_off(snapshot) and not self.bypass_wanted
-        self._see(self._tracks[Subject.SUGGEST], suggest, snapshot, now)
+        track = self._tracks[Subject.SUGGEST]
+        self._see(track, suggest, snapshot, now)
+        if not suggest:
+            track.announced, track.baselined = False, True
 
     def _see(self, track: _Track, value: Hashable, snapshot: Snapshot, now: float) -> None:
         if value != track.last_seen:

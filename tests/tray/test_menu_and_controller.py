@@ -1,0 +1,316 @@
+"""pytest-qt: the tray renders snapshots and its menu drives the controller, the helper and the settings.
+
+The real Monitor folds values from scripted sources; the bypass goes through the real BypassClient running
+a helper stand-in that speaks the helper's command line and JSON (tests/tray/fake_helper.py).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from PyQt6 import sip
+from PyQt6.QtGui import QGuiApplication
+from PyQt6.QtWidgets import QSystemTrayIcon
+
+from tests.infra.require import require_tools
+from tests.tray.conftest import TrayRig
+from tests.tray.standins import (
+    MULLVAD_CONNECTED,
+    MULLVAD_DISCONNECTED,
+    TS_RUNNING,
+    TS_STOPPED,
+    helper_log,
+    set_helper_state,
+)
+from tray_app.core.icon_choice import Badge, Main, Mark
+from tray_app.core.model import MullvadState, MullvadStatus, TailscaleState, TailscaleStatus
+from tray_app.sources import autostart
+
+
+def start(rig: TrayRig, qtbot, m=MULLVAD_CONNECTED, t=TS_RUNNING, **helper_state) -> None:  # type: ignore[no-untyped-def]
+    set_helper_state(rig.helper_dir, **(helper_state or {"enabled": False}))
+    rig.mullvad.value, rig.tailscale.value = m, t
+    rig.app.start(show_status=False)  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: rig.monitor.is_ready, timeout=5000)  # type: ignore[attr-defined]
+
+
+def ui(rig: TrayRig):  # type: ignore[no-untyped-def]
+    return rig.app.ui  # type: ignore[attr-defined]
+
+
+def test_renders_state_into_icon_tooltip_and_menu(rig: TrayRig, qtbot) -> None:  # type: ignore[no-untyped-def]
+    start(rig, qtbot)
+    u = ui(rig)
+    qtbot.waitUntil(lambda: "Bypass: off" in u.tray.toolTip(), timeout=5000)
+    assert u.spec.main is Main.CONNECTED and u.spec.badge is Badge.RUNNING and u.spec.mark is Mark.NONE
+    m = u.menus
+    assert m.mullvad_info.text() == "Mullvad: connected to se-got-wg-001, Gothenburg, Sweden"
+    assert (
+        not m.mullvad_connect.isEnabled()
+        and m.mullvad_disconnect.isEnabled()
+        and m.mullvad_reconnect.isEnabled()
+    )
+    assert m.tailscale_toggle.text() == "Tailscale: down"
+    assert not m.operator_hint.isVisible() and not m.tailscale_login.isVisible()
+    assert m.copy_ip.text() == "Copy this device's Tailscale IP (100.101.102.103)"
+    assert not m.bypass.isChecked() and m.mode_actions["direct"].isChecked()
+    rig.mullvad.set(MULLVAD_DISCONNECTED)
+    rig.tailscale.set(TS_STOPPED)
+    qtbot.waitUntil(lambda: m.mullvad_connect.isEnabled(), timeout=3000)
+    assert not m.mullvad_disconnect.isEnabled() and not m.mullvad_reconnect.isEnabled()
+    assert m.tailscale_toggle.text() == "Tailscale: up"
+    assert u.spec.main is Main.DISCONNECTED and u.spec.badge is Badge.STOPPED
+    assert "Mullvad: disconnected" in u.tray.toolTip()
+
+
+def test_menu_is_updated_in_place_never_rebuilt(rig: TrayRig, qtbot) -> None:  # type: ignore[no-untyped-def]
+    start(rig, qtbot)
+    u = ui(rig)
+    before = [sip.unwrapinstance(a) for a in u.menus.all_actions()]  # the C++ objects, not Python wrappers
+    menu_id = sip.unwrapinstance(u.menus.menu)
+    changes = []
+    u.menus.bypass.changed.connect(lambda: changes.append(1))
+    for i in range(10):
+        rig.mullvad.set(MULLVAD_DISCONNECTED if i % 2 else MULLVAD_CONNECTED)
+        rig.tailscale.set(TS_STOPPED if i % 3 else TS_RUNNING)
+    qtbot.wait(50)
+    assert [sip.unwrapinstance(a) for a in u.menus.all_actions()] == before
+    assert sip.unwrapinstance(u.menus.menu) == menu_id
+    assert changes == []  # the bypass item did not change, so it was not touched at all
+
+
+def test_bypass_toggle_asks_the_helper_and_remembers_consent(rig: TrayRig, qtbot) -> None:  # type: ignore[no-untyped-def]
+    start(rig, qtbot)
+    u = ui(rig)
+    settings = rig.app.settings  # type: ignore[attr-defined]
+    assert not settings.bypass_wanted
+    u.menus.bypass.trigger()
+    qtbot.waitUntil(lambda: u.menus.bypass.isChecked() and u.menus.bypass.isEnabled(), timeout=5000)
+    assert "enable:--mode:direct" in helper_log(rig.helper_dir)
+    assert settings.bypass_wanted and u.spec.mark is Mark.ON
+    assert "Bypass: on (direct)" in u.tray.toolTip()
+    # choosing the private mode while on re-applies in that mode
+    u.menus.mode_actions["private"].trigger()
+    qtbot.waitUntil(lambda: "Bypass: on (private)" in u.tray.toolTip(), timeout=5000)
+    assert "enable:--mode:private" in helper_log(rig.helper_dir)
+    assert settings.bypass_mode == "private"
+    u.menus.bypass.trigger()
+    qtbot.waitUntil(lambda: "Bypass: off" in u.tray.toolTip(), timeout=5000)
+    assert helper_log(rig.helper_dir)[-2:] == ["disable", "status"]
+    assert not settings.bypass_wanted
+
+
+def test_cancelled_password_dialog_changes_nothing_and_says_nothing(rig: TrayRig, qtbot) -> None:  # type: ignore[no-untyped-def]
+    start(rig, qtbot, enabled=False, pkexec="dismiss")
+    u = ui(rig)
+    messages: list[tuple[str, str]] = []
+    rig.app.controller.message.connect(lambda a, b: messages.append((a, b)))  # type: ignore[attr-defined]
+    with qtbot.waitSignal(rig.monitor.bypass.finished, timeout=5000):  # type: ignore[attr-defined]
+        u.menus.bypass.trigger()
+    qtbot.waitUntil(lambda: u.menus.bypass.isEnabled(), timeout=3000)
+    assert not u.menus.bypass.isChecked() and not rig.app.settings.bypass_wanted  # type: ignore[attr-defined]
+    assert messages == []
+
+
+def test_refused_authorization_says_why_with_the_fix(rig: TrayRig, qtbot) -> None:  # type: ignore[no-untyped-def]
+    start(rig, qtbot, enabled=False, pkexec="deny")
+    u = ui(rig)
+    with qtbot.waitSignal(rig.app.controller.message, timeout=5000) as blk:  # type: ignore[attr-defined]
+        u.menus.bypass.trigger()
+    title, text = blk.args
+    assert title == "Could not turn on the bypass" and "not authorized" in text.lower()
+    assert not rig.app.settings.bypass_wanted  # type: ignore[attr-defined]
+
+
+def test_mullvad_and_tailscale_actions_reach_the_sources(rig: TrayRig, qtbot) -> None:  # type: ignore[no-untyped-def]
+    start(rig, qtbot)
+    m = ui(rig).menus
+    m.mullvad_reconnect.trigger()
+    m.mullvad_disconnect.trigger()
+    m.tailscale_toggle.trigger()
+    assert rig.mullvad.calls == ["reconnect", "disconnect"]
+    assert rig.tailscale.calls == ["down"]
+    rig.mullvad.set(MULLVAD_DISCONNECTED)
+    rig.tailscale.set(TS_STOPPED)
+    qtbot.waitUntil(lambda: m.mullvad_connect.isEnabled(), timeout=3000)
+    m.mullvad_connect.trigger()
+    m.tailscale_toggle.trigger()
+    assert rig.mullvad.calls[-1] == "connect" and rig.tailscale.calls[-1] == "up"
+
+
+def test_operator_hint_replaces_the_toggle_and_copies_the_fix(rig: TrayRig, qtbot) -> None:  # type: ignore[no-untyped-def]
+    start(rig, qtbot)
+    m = ui(rig).menus
+    failures: list[tuple[str, str]] = []
+    rig.app.controller.message.connect(lambda a, b: failures.append((a, b)))  # type: ignore[attr-defined]
+    rig.tailscale.action_failed.emit("not permitted: run `sudo tailscale set --operator=$USER`")
+    assert failures and "--operator=$USER" in failures[0][1]
+    rig.tailscale.set(replace(TS_RUNNING, can_write=False))
+    qtbot.waitUntil(lambda: m.operator_hint.isVisible(), timeout=3000)
+    assert not m.tailscale_toggle.isEnabled()
+    m.operator_hint.trigger()
+    assert QGuiApplication.clipboard().text() == "sudo tailscale set --operator=$USER"
+
+
+def test_copy_ip_and_login_items(rig: TrayRig, qtbot) -> None:  # type: ignore[no-untyped-def]
+    start(rig, qtbot)
+    m = ui(rig).menus
+    m.copy_ip.trigger()
+    assert QGuiApplication.clipboard().text() == "100.101.102.103"
+    rig.tailscale.set(TailscaleStatus(TailscaleState.NEEDS_LOGIN))
+    qtbot.waitUntil(lambda: m.tailscale_login.isVisible(), timeout=3000)
+    assert not m.copy_ip.isEnabled()
+
+
+def test_start_on_login_round_trip(rig: TrayRig, qtbot, isolated_config: Path) -> None:  # type: ignore[no-untyped-def]
+    require_tools("desktop-file-validate")
+    start(rig, qtbot)
+    m = ui(rig).menus
+    path = isolated_config / "autostart" / "mullvad-tailscale-tray.desktop"
+    assert not m.autostart.isChecked() and not path.exists()
+    m.autostart.trigger()
+    assert m.autostart.isChecked() and path.is_file()
+    r = subprocess.run(["desktop-file-validate", str(path)], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout == "", r.stdout + r.stderr
+    text = path.read_text()
+    assert "--hidden" in next(line for line in text.splitlines() if line.startswith("Exec="))
+    m.autostart.trigger()
+    assert not m.autostart.isChecked() and not path.exists()
+
+
+def test_autostart_cli_round_trip(isolated_config: Path) -> None:
+    require_tools("desktop-file-validate")
+    run = lambda *a: subprocess.run(
+        [sys.executable, "-m", "tray_app", "autostart", *a], capture_output=True, text=True
+    )  # noqa: E731
+    assert run("status").stdout.startswith("autostart off")
+    r = run("on")
+    assert r.returncode == 0 and autostart.path().is_file()
+    assert subprocess.run(["desktop-file-validate", str(autostart.path())]).returncode == 0
+    assert run("status").stdout.startswith("autostart on")
+    assert run("off").returncode == 0 and not autostart.path().exists()
+    assert run("off").stdout.strip() == "autostart was already off"
+
+
+def test_notification_settings_reach_the_policy(rig: TrayRig, qtbot) -> None:  # type: ignore[no-untyped-def]
+    from tray_app.core.notify_policy import Category
+
+    start(rig, qtbot)
+    m, policy = ui(rig).menus, rig.app.policy  # type: ignore[attr-defined]
+    m.notifications.trigger()
+    assert not policy.enabled and not rig.app.settings.notifications  # type: ignore[attr-defined]
+    assert not m.category_actions[Category.BYPASS].isEnabled()
+    m.notifications.trigger()
+    m.category_actions[Category.TAILSCALE].trigger()
+    assert policy.enabled and policy.muted == {Category.TAILSCALE}
+    assert rig.app.settings.muted == {Category.TAILSCALE}  # type: ignore[attr-defined]
+
+
+def test_icon_style_setting(rig: TrayRig, qtbot) -> None:  # type: ignore[no-untyped-def]
+    start(rig, qtbot)
+    u = ui(rig)
+    u.menus.style_actions["dark"].trigger()
+    assert u.style.value == "dark" and rig.app.settings.icon_style == "dark"  # type: ignore[attr-defined]
+    img = u.tray.icon().pixmap(32, 32).toImage()
+    assert img.pixelColor(8, 12).lightness() > 200  # light glyphs for a dark panel
+
+
+def test_left_click_shows_the_status_window(rig: TrayRig, qtbot) -> None:  # type: ignore[no-untyped-def]
+    start(rig, qtbot)
+    u = ui(rig)
+    u.tray.activated.emit(QSystemTrayIcon.ActivationReason.Trigger)
+    qtbot.waitUntil(u.popup.isVisible, timeout=2000)
+    assert "Mullvad: connected to se-got-wg-001" in u.popup.facts.text()
+    u.tray.activated.emit(QSystemTrayIcon.ActivationReason.Trigger)
+    assert not u.popup.isVisible()
+
+
+# -- reconcile ---------------------------------------------------------------------------------------
+
+
+def test_reconcile_refreshes_without_password_on_drift_routes_and_reconnect(rig: TrayRig, qtbot) -> None:  # type: ignore[no-untyped-def]
+    rig.app.settings.bypass_wanted = True  # type: ignore[attr-defined]  (consent from an earlier session)
+    start(rig, qtbot, enabled=True, mode="direct", drifted=True)
+    # drift seen at start-up: refreshed, never re-enabled
+    qtbot.waitUntil(lambda: "refresh" in helper_log(rig.helper_dir), timeout=5000)
+    qtbot.waitUntil(lambda: "Bypass: on (direct)" in ui(rig).tray.toolTip(), timeout=5000)
+    n = helper_log(rig.helper_dir).count("refresh")
+    rig.monitor.table52_changed.emit()  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: helper_log(rig.helper_dir).count("refresh") == n + 1, timeout=5000)
+    rig.mullvad.set(MullvadStatus(MullvadState.CONNECTING))
+    rig.mullvad.set(MULLVAD_CONNECTED)
+    qtbot.waitUntil(lambda: helper_log(rig.helper_dir).count("refresh") == n + 2, timeout=5000)
+    assert not any(v.startswith("enable") for v in helper_log(rig.helper_dir))
+
+
+def test_lost_bypass_is_not_restored_without_a_click(rig: TrayRig, qtbot) -> None:  # type: ignore[no-untyped-def]
+    start(rig, qtbot, enabled=True, mode="direct")
+    rig.app.settings.bypass_wanted = True  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: "Bypass: on" in ui(rig).tray.toolTip(), timeout=5000)
+    set_helper_state(rig.helper_dir, enabled=False)  # someone flushed the table
+    rig.monitor.refresh_bypass()  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: "Bypass: off" in ui(rig).tray.toolTip(), timeout=5000)
+    qtbot.wait(300)
+    assert not any(v.startswith("enable") for v in helper_log(rig.helper_dir))
+    rig.app.on_action("restore-bypass")  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: "Bypass: on (direct)" in ui(rig).tray.toolTip(), timeout=5000)
+    assert "enable:--mode:direct" in helper_log(rig.helper_dir)
+
+
+def test_bypass_is_never_turned_on_without_consent(rig: TrayRig, qtbot) -> None:  # type: ignore[no-untyped-def]
+    start(rig, qtbot, enabled=False)
+    rig.monitor.table52_changed.emit()  # type: ignore[attr-defined]
+    rig.mullvad.set(MullvadStatus(MullvadState.CONNECTING))
+    rig.mullvad.set(MULLVAD_CONNECTED)
+    qtbot.wait(800)
+    assert set(helper_log(rig.helper_dir)) == {"status"}
+
+
+def test_doctor_window_lists_checks_and_explains_a_missing_command(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tray_app.ui.doctor_window import DoctorWindow
+
+    report = (
+        '{"checks":[{"id":"helper","status":"ok","summary":"bypass helper installed","detail":"","fix":""},'
+        '{"id":"operator","status":"fail","summary":"you are not Tailscale\'s operator","detail":"403",'
+        '"fix":"run `sudo tailscale set --operator=$USER`"}]}'
+    )
+    fake = tmp_path / "doctor.py"
+    fake.write_text(f"import sys\nprint({report!r})\nsys.exit(1)\n")
+    w = DoctorWindow([sys.executable, str(fake)])
+    qtbot.addWidget(w)
+    w.run()
+    qtbot.waitUntil(lambda: w.tree.topLevelItemCount() == 2, timeout=5000)
+    fail = w.tree.topLevelItem(1)
+    assert fail.text(0) == "✖ fail" and fail.child(1).text(1) == "run `sudo tailscale set --operator=$USER`"
+    assert w.status.text() == "Some checks need attention (1 fail, 1 ok)."
+    missing = tmp_path / "old.py"
+    missing.write_text(
+        "import sys\nsys.stderr.write('mullvad-tailscale-tray: cannot start `doctor`: No module named x\\n')\n"
+        "sys.exit(1)\n"
+    )
+    w2 = DoctorWindow([sys.executable, str(missing)])
+    qtbot.addWidget(w2)
+    w2.run()
+    qtbot.waitUntil(lambda: "not available in this installation" in w2.status.text(), timeout=5000)
+    w3 = DoctorWindow(["/nonexistent/mullvad-tailscale-tray"])
+    qtbot.addWidget(w3)
+    w3.run()
+    qtbot.waitUntil(lambda: w3.status.text().startswith("Could not start"), timeout=5000)
+
+
+def test_second_instance_asks_the_first_to_show_itself(qtbot) -> None:  # type: ignore[no-untyped-def]
+    from tray_app.sources.single_instance import SingleInstance
+
+    first = SingleInstance()
+    assert first.listen()
+    second = SingleInstance()
+    with qtbot.waitSignal(first.show_requested, timeout=3000):
+        assert second.ask_running_instance()
+    first.close()
+    third = SingleInstance()
+    assert not third.ask_running_instance(200)
+    assert third.listen()  # a stale socket file is taken over
+    third.close()
