@@ -19,4 +19,4 @@ if verdict == "deny":
         "Error executing command as another user: Not authorized\n\nThis incident has been reported.\n"
     )
     sys.exit(127)
-os.execv(sys.executable, [sys.executable, *sys.argv[1:]])
+os.execv(sys.executable, [sys.executable, *sys.argv[1:]])  # noqa: S606  (pkexec execs the helper too)

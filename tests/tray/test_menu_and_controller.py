@@ -59,7 +59,7 @@ def test_renders_state_into_icon_tooltip_and_menu(rig: TrayRig, qtbot) -> None: 
     assert not m.bypass.isChecked() and m.mode_actions["direct"].isChecked()
     rig.mullvad.set(MULLVAD_DISCONNECTED)
     rig.tailscale.set(TS_STOPPED)
-    qtbot.waitUntil(lambda: m.mullvad_connect.isEnabled(), timeout=3000)
+    qtbot.waitUntil(m.mullvad_connect.isEnabled, timeout=3000)
     assert not m.mullvad_disconnect.isEnabled() and not m.mullvad_reconnect.isEnabled()
     assert m.tailscale_toggle.text() == "Tailscale: up"
     assert u.spec.main is Main.DISCONNECTED and u.spec.badge is Badge.STOPPED
@@ -110,7 +110,7 @@ def test_cancelled_password_dialog_changes_nothing_and_says_nothing(rig: TrayRig
     rig.app.controller.message.connect(lambda a, b: messages.append((a, b)))  # type: ignore[attr-defined]
     with qtbot.waitSignal(rig.monitor.bypass.finished, timeout=5000):  # type: ignore[attr-defined]
         u.menus.bypass.trigger()
-    qtbot.waitUntil(lambda: u.menus.bypass.isEnabled(), timeout=3000)
+    qtbot.waitUntil(u.menus.bypass.isEnabled, timeout=3000)
     assert not u.menus.bypass.isChecked() and not rig.app.settings.bypass_wanted  # type: ignore[attr-defined]
     assert messages == []
 
@@ -135,7 +135,7 @@ def test_mullvad_and_tailscale_actions_reach_the_sources(rig: TrayRig, qtbot) ->
     assert rig.tailscale.calls == ["down"]
     rig.mullvad.set(MULLVAD_DISCONNECTED)
     rig.tailscale.set(TS_STOPPED)
-    qtbot.waitUntil(lambda: m.mullvad_connect.isEnabled(), timeout=3000)
+    qtbot.waitUntil(m.mullvad_connect.isEnabled, timeout=3000)
     m.mullvad_connect.trigger()
     m.tailscale_toggle.trigger()
     assert rig.mullvad.calls[-1] == "connect" and rig.tailscale.calls[-1] == "up"
@@ -149,7 +149,7 @@ def test_operator_hint_replaces_the_toggle_and_copies_the_fix(rig: TrayRig, qtbo
     rig.tailscale.action_failed.emit("not permitted: run `sudo tailscale set --operator=$USER`")
     assert failures and "--operator=$USER" in failures[0][1]
     rig.tailscale.set(replace(TS_RUNNING, can_write=False))
-    qtbot.waitUntil(lambda: m.operator_hint.isVisible(), timeout=3000)
+    qtbot.waitUntil(m.operator_hint.isVisible, timeout=3000)
     assert not m.tailscale_toggle.isEnabled()
     m.operator_hint.trigger()
     assert QGuiApplication.clipboard().text() == "sudo tailscale set --operator=$USER"
@@ -161,7 +161,7 @@ def test_copy_ip_and_login_items(rig: TrayRig, qtbot) -> None:  # type: ignore[n
     m.copy_ip.trigger()
     assert QGuiApplication.clipboard().text() == "100.101.102.103"
     rig.tailscale.set(TailscaleStatus(TailscaleState.NEEDS_LOGIN))
-    qtbot.waitUntil(lambda: m.tailscale_login.isVisible(), timeout=3000)
+    qtbot.waitUntil(m.tailscale_login.isVisible, timeout=3000)
     assert not m.copy_ip.isEnabled()
 
 
@@ -183,9 +183,12 @@ def test_start_on_login_round_trip(rig: TrayRig, qtbot, isolated_config: Path) -
 
 def test_autostart_cli_round_trip(isolated_config: Path) -> None:
     require_tools("desktop-file-validate")
-    run = lambda *a: subprocess.run(
-        [sys.executable, "-m", "tray_app", "autostart", *a], capture_output=True, text=True
-    )  # noqa: E731
+
+    def run(*a):
+        return subprocess.run(
+            [sys.executable, "-m", "tray_app", "autostart", *a], capture_output=True, text=True
+        )
+
     assert run("status").stdout.startswith("autostart off")
     r = run("on")
     assert r.returncode == 0 and autostart.path().is_file()

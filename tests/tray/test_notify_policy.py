@@ -232,7 +232,7 @@ def test_bypass_lost_offers_restore_only_when_the_user_wanted_it() -> None:
     p.bypass_wanted = False
     p.observe(snap(b=BYPASS_OFF), 10.0)
     out = [n for n in p.poll(11.0) if isinstance(n, Notice)]
-    assert [(n.summary, n.urgency) for n in out][0] == ("Bypass off", Urgency.LOW)
+    assert next((n.summary, n.urgency) for n in out) == ("Bypass off", Urgency.LOW)
 
 
 def test_bypass_drift_offers_repair() -> None:
