@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 # Searched in this order; PATH is never consulted.
 CANDIDATES = {
-    "nft": ("/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft", "/bin/nft"),
-    "ip": ("/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"),
+    # NixOS keeps system tools under /run/current-system (root-owned links into the read-only store).
+    "nft": ("/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft", "/bin/nft", "/run/current-system/sw/bin/nft"),
+    "ip": ("/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip", "/run/current-system/sw/bin/ip"),
 }
 CHILD_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
 TIMEOUT = 30.0
