@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 top=$PWD
 
 BUILD_PKGS="build-essential debhelper dh-python python3-all python3-setuptools pybuild-plugin-pyproject
- python3-build python3-installer librsvg2-bin pkg-config lintian"
+ python3-build python3-installer python3-wheel librsvg2-bin pkg-config lintian"
 # systemd.pc (the unit directory) moved from systemd to systemd-dev after Debian 12.
 if apt-cache show systemd-dev >/dev/null 2>&1; then BUILD_PKGS="$BUILD_PKGS systemd-dev"; else BUILD_PKGS="$BUILD_PKGS systemd"; fi
 . scripts/deps.sh

@@ -235,6 +235,13 @@ unshare -n bash -c "$rm_script" || fail "purging the package left the bypass tab
     || fail "the boot unit is still enabled after purge"
 ok "purged: table, helper, state and enablement gone"
 
+step "Arch: .SRCINFO and the PKGBUILD's build()/package() (no makepkg here)"
+bash -n packaging/arch/PKGBUILD || fail "PKGBUILD does not parse"
+diff -u packaging/arch/.SRCINFO <(packaging/arch/gen-srcinfo.sh) || fail ".SRCINFO is stale: packaging/arch/gen-srcinfo.sh > packaging/arch/.SRCINFO"
+out=$(packaging/arch/check-pkgbuild.sh) || fail "PKGBUILD build()/package() failed"
+printf '     %s\n' "$out"
+ok "PKGBUILD"
+
 step "build the RPM"
 out=$(packaging/build-rpm.sh) || die "packaging/build-rpm.sh failed"
 rpm_file=$(printf '%s\n' "$out" | tail -n 1)
