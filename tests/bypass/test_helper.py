@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 from tests.bypass.conftest import Lab
 from tests.bypass.tables import MULLVAD_CONNECTED, MULLVAD_NO_SPLIT, TS_MANGLE_196, TS_MANGLE_1100, recreate
@@ -263,3 +264,25 @@ def test_mullvad_reconnect_keeps_our_table(lab: Lab) -> None:
         lab.load(MULLVAD_CONNECTED)
     assert lab.ours() == ours
     assert lab.status() == on
+
+
+def test_concurrent_callers_are_serialised(lab: Lab) -> None:
+    """An applet refresh racing CLI enables: every call succeeds and the result is one consistent bypass."""
+    lab.route("192.168.50.0/24", "dev", "tailscale0")
+    lab.ok("enable", "--mode", "private")
+    verbs = [
+        ["enable", "--mode", "private"],
+        ["refresh"],
+        ["enable", "--mode", "private", "--containers"],
+    ] * 3
+    procs = [
+        lab.ns.popen([sys.executable, "-m", "tray_app.helper", *v], env=lab.env, stdout=-1, stderr=-1)
+        for v in verbs
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+    s = lab.status()
+    assert s["state"] == "on" and s["mode"] == "private" and s["private_rules"] is True
+    assert lab.ns.run("ip", "rule", "show", "pref", "5200").stdout.count("5200:") == 1
+    assert lab.ns.run("ip", "-6", "rule", "show", "pref", "5200").stdout.count("5200:") == 1

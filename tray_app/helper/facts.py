@@ -34,7 +34,14 @@ def mullvad() -> Mullvad:
     text = nft.list_table("inet", "mullvad")
     if text is None:
         return Mullvad(False, False)
-    return Mullvad(True, rules.mullvad_split_accept(text))
+    try:
+        return Mullvad(True, rules.mullvad_split_accept(text))
+    except rules.NftJsonError:
+        # Some nft versions print invalid JSON for expressions they cannot express (e.g. a newer Mullvad's
+        # match): read the plain listing of the one chain instead.
+        r = tools.run("nft", "list", "chain", "inet", "mullvad", "output")
+        lines = {ln.strip() for ln in r.out.splitlines()} if r.rc == 0 else set()
+        return Mullvad(True, "ct mark 0x00000f41 accept" in lines)
 
 
 def tailscale_connmark() -> str:
