@@ -89,7 +89,7 @@ class Monitor(QObject):
                 netlink.resynced,
             ):
                 hint.connect(self._schedule_bypass)
-            netlink.table52_changed.connect(self._table52_timer.start)
+            netlink.table52_changed.connect(self._on_table52)
 
     def _timer(self, name: str, ms: int, slot: Any) -> QTimer:
         t = QTimer(self)
@@ -212,9 +212,14 @@ class Monitor(QObject):
             delay = max(delay, self._bypass_timer.remainingTime())
         self._bypass_timer.start(delay)
 
+    def _on_table52(self) -> None:
+        self._table52_timer.start()
+        # Until the app's `refresh` ran, the helper would report the bypass as drifted: push any read
+        # (including one a link event just asked for) past the grace; `refresh_bypass()` ends it early.
+        self._schedule_bypass(self._table52_timer.interval() + self._table52_grace_ms)
+
     def _on_table52_settled(self) -> None:
         self.table52_changed.emit()
-        self._schedule_bypass(self._table52_grace_ms)
 
     def _read_bypass(self) -> None:
         if self.bypass is None or not self._started:
