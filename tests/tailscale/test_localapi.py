@@ -270,3 +270,18 @@ def test_read_details_for_doctor(fake: FakeLocalApi, sock_path: str, sock_dir: P
     cli.chmod(0o755)
     details = read_details(sock_path, str(cli))
     assert details.status == EXPECTED["running"] and details.tun is True and details.prefs is None
+
+
+def test_socket_without_permission_says_so(fake: FakeLocalApi, sock_path: str) -> None:
+    require_root()
+    os.chmod(sock_path, 0o600)
+    os.seteuid(NOBODY)
+    try:
+        got = read_status(sock_path, None)
+    finally:
+        os.seteuid(0)
+    assert got.state is TailscaleState.UNAVAILABLE
+    assert got.detail == (
+        f"no permission to use {sock_path}; tailscaled makes it mode 0666 itself, "
+        f"so check who changed it (`ls -l {sock_path}`)"
+    )

@@ -112,6 +112,14 @@ def _connect(choice: SocketChoice, timeout: float) -> socket.socket:
             raise LocalApiError("absent", daemon_absent(choice.path)) from None
         if exc.errno in (errno.ECONNREFUSED, errno.EAGAIN):
             raise LocalApiError("refused", daemon_refused(choice.path)) from None
+        if exc.errno == errno.EACCES:
+            raise LocalApiError(
+                "os",
+                unavailable(
+                    f"no permission to use {choice.path}; tailscaled makes it mode 0666 itself, "
+                    f"so check who changed it (`ls -l {choice.path}`)"
+                ),
+            ) from None
         if isinstance(exc, TimeoutError):
             raise LocalApiError(
                 "timeout", unavailable(f"tailscaled did not answer on {choice.path}")
