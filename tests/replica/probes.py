@@ -23,6 +23,7 @@ import os
 import selectors
 import socket
 import struct
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -209,3 +210,70 @@ def _step(r: _Running, sel: selectors.BaseSelector) -> None:
         r.outcome = data.decode(errors="replace")
     elif data and data[0] in (0, 129):  # ICMP(v6) echo reply
         r.outcome = "reply"
+
+
+class ContinuousPing:
+    """ICMP echo every `interval` seconds to several targets at once, from a background thread, like
+    `ping -i 0.01` but stopped exactly: `stop()` ends sending, waits `grace` for replies in flight, and
+    returns {key: (sent, answered)}, so nothing in flight at the end is miscounted as lost."""
+
+    def __init__(self, targets: dict[str, tuple[str, str]], interval: float = 0.01) -> None:
+        self.targets = targets  # key -> (namespace name, destination)
+        self.interval = interval
+        self._socks: dict[str, socket.socket] = {}
+        self._sent: dict[str, int] = dict.fromkeys(targets, 0)
+        self._answered: dict[str, set[int]] = {k: set() for k in targets}
+        self._stop = False
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        for key, (ns, dst) in self.targets.items():
+            fam = _family(dst)
+            proto = socket.IPPROTO_ICMP if fam == socket.AF_INET else socket.IPPROTO_ICMPV6
+            with in_netns(ns):
+                s = socket.socket(fam, socket.SOCK_DGRAM, proto)
+            s.setblocking(False)
+            s.connect((dst, 0))
+            self._socks[key] = s
+        self._thread = threading.Thread(target=self._run, name="continuous-ping", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        for key, s in self._socks.items():
+            while True:
+                try:
+                    data = s.recv(2048)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError:  # an ICMP error for an earlier echo (unreachable, prohibited): not an answer
+                    continue
+                if len(data) >= 8 and data[0] in (0, 129):
+                    self._answered[key].add(struct.unpack("!H", data[6:8])[0])
+
+    def _run(self) -> None:
+        seq = 0
+        next_at = time.monotonic()
+        while not self._stop:
+            seq = (seq + 1) & 0xFFFF
+            for key, s in self._socks.items():
+                icmp_type = 8 if s.family == socket.AF_INET else 128
+                self._sent[key] += 1
+                with contextlib.suppress(OSError):  # EPERM from a firewall reject counts as sent, unanswered
+                    s.send(struct.pack("!BBHHH", icmp_type, 0, 0, 0, seq) + b"continuous")
+            next_at += self.interval
+            while (left := next_at - time.monotonic()) > 0:
+                self._drain()
+                time.sleep(min(left, 0.002))
+            self._drain()
+
+    def stop(self, grace: float = 0.3) -> dict[str, tuple[int, int]]:
+        self._stop = True
+        if self._thread is not None:
+            self._thread.join(5)
+        end = time.monotonic() + grace
+        while time.monotonic() < end:
+            self._drain()
+            time.sleep(0.01)
+        for s in self._socks.values():
+            s.close()
+        return {k: (self._sent[k], len(self._answered[k])) for k in self.targets}

@@ -1,0 +1,121 @@
+"""The product's helper, applied inside the replica, judged by real traffic (issue 2, coexistence.md §7).
+
+For every Tailscale connmark variant (none, 1.96-1.98 nft, >= 1.100 nft) and rp_filter 1 and 2, one lab
+walks through: no bypass (the problem) -> `enable` direct (connected, after a Mullvad reconnect, in lockdown)
+-> `enable --mode private` (the same three) -> `disable`, which must give back exactly the first results.
+Each step runs every probe of catalogue.PROBES and reads the LAN leak counters; all mismatches are reported
+together at the end.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.replica import catalogue as c
+from tests.replica import topology as t
+from tests.replica.bypass_drivers import HelperBypass
+from tests.replica.lab import Lab
+from tests.replica.tailscale_replica import CONNMARK_VARIANTS
+
+VARIANTS = [pytest.param(cm, rp, id=f"{cm}-rp{rp}") for cm in CONNMARK_VARIANTS for rp in (1, 2)]
+TABLE = "inet mullvad-tailscale"
+
+
+class Walk:
+    """Runs probe steps and collects every difference instead of stopping at the first."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+        self.problems: list[str] = []
+
+    def step(self, name: str, expected: dict[str, str], leaks_expected: dict[str, int] | None = None) -> None:
+        self.lab.reset_leaks()
+        got = self.lab.probe(c.PROBES)
+        leaks = self.lab.leaks()
+        for probe, want in expected.items():
+            if got.get(probe) != want:
+                self.problems.append(f"{name}: {probe} gave {got.get(probe)!r}, expected {want!r}")
+        want_leaks = c.NO_LEAKS if leaks_expected is None else leaks_expected
+        if leaks != want_leaks:
+            self.problems.append(f"{name}: LAN leak counters {leaks}, expected {want_leaks}")
+
+    def fact(self, name: str, ok: bool, detail: object) -> None:
+        if not ok:
+            self.problems.append(f"{name}: {detail}")
+
+    def report(self) -> str:
+        return "\n".join(self.problems)
+
+
+def _leak_classes(leaks: dict[str, int]) -> dict[str, bool]:
+    return {k: v > 0 for k, v in leaks.items()}
+
+
+def _private_rules(lab: Lab) -> list[object]:
+    return [r for fam in ("-4", "-6") for r in lab.ip_rules(fam) if r.get("priority") == 5200]
+
+
+@pytest.mark.parametrize(("connmark", "rp_filter"), VARIANTS)
+def test_bypass_by_traffic(lab: Lab, helper: HelperBypass, connmark: str, rp_filter: int) -> None:
+    lab.set_rp_filter(rp_filter)
+    lab.set_tailscale(connmark=connmark)
+    walk = Walk(lab)
+
+    # Without the bypass the replica shows the problem; these results are what `disable` must give back.
+    lab.reset_leaks()
+    baseline = lab.probe(c.PROBES)
+    baseline_leaks = _leak_classes(lab.leaks())
+    for probe, want in c.without_bypass(connmark, rp_filter).items():
+        walk.fact(
+            f"baseline {probe}", baseline[probe] == want, f"gave {baseline[probe]!r}, expected {want!r}"
+        )
+
+    for mode in ("direct", "private"):
+        helper.enable(mode)
+        walk.step(f"{mode}, connected", c.with_bypass(mode, "connected"))
+        lab.mullvad_reconnect()  # Mullvad re-creates its table and rules: ours must survive and still work
+        st = helper.status()
+        walk.fact(f"{mode}, after reconnect: status", st["state"] == "on" and st["mode"] == mode, st)
+        walk.step(f"{mode}, after a Mullvad reconnect", c.with_bypass(mode, "connected"))
+        lab.mullvad_block()
+        walk.step(f"{mode}, Mullvad blocked (lockdown)", c.with_bypass(mode, "blocked"))
+        lab.mullvad_connect()
+        walk.fact(
+            f"{mode}: pref 5200 rules", len(_private_rules(lab)) == (2 if mode == "private" else 0), mode
+        )
+
+    helper.disable()
+    walk.fact("disable: our table is gone", TABLE not in lab.nft_tables(), lab.nft_tables())
+    walk.fact("disable: no pref 5200 rule left", not _private_rules(lab), _private_rules(lab))
+    lab.reset_leaks()
+    after = lab.probe(c.PROBES)
+    after_leaks = _leak_classes(lab.leaks())
+    walk.fact("disable: same probe results as before enable", after == baseline, f"{after} != {baseline}")
+    walk.fact("disable: same leak classes as before enable", after_leaks == baseline_leaks, after_leaks)
+
+    assert not walk.problems, "\n" + walk.report()
+
+
+def test_spoofed_cgnat_source_not_delivered_without_ts_input(lab: Lab, helper: HelperBypass) -> None:
+    """With Tailscale's CGNAT drop gone (netfilter nodivert/off, or the node attribute), only the bypass stands
+    between a LAN attacker forging 100.64/10 and local services: ingress is matched by interface, so the
+    packet is still dropped. (test_lab's blog control shows the same probe delivered under `ip saddr`.)"""
+    lab.set_tailscale(cgnat_drop=False)
+    walk = Walk(lab)
+    for mode in ("direct", "private"):
+        helper.enable(mode)
+        walk.step(f"{mode}, connected, no CGNAT drop", c.with_bypass(mode, "connected", cgnat_drop=False))
+    assert not walk.problems, "\n" + walk.report()
+
+
+def test_enable_refused_change_keeps_traffic(lab: Lab, helper: HelperBypass) -> None:
+    """A rejected or usage-error call changes nothing: the tailnet keeps working with the bypass as it was."""
+    helper.enable("direct")
+    bad = helper.call("enable", "--mode", "sideways", check=False)
+    assert bad.returncode == 2, bad.stderr
+    assert "--mode direct or --mode private" in bad.stderr
+    assert lab.probe(c.by_name("T1_tailnet4_tcp", "T4_tailnet6_tcp", "T5_internet4")) == {
+        "T1_tailnet4_tcp": t.HOST_TS4,
+        "T4_tailnet6_tcp": t.HOST_TS6,
+        "T5_internet4": t.RELAY4,
+    }

@@ -1,0 +1,54 @@
+"""Atomic re-apply: while `refresh` runs again and again, continuous pings (one echo every 10 ms per target)
+that must pass lose nothing, pings that must stay blocked never get an answer, and nothing shows up on the
+LAN side of the physical link."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.replica import topology as t
+from tests.replica.bypass_drivers import HelperBypass
+from tests.replica.lab import Lab
+from tests.replica.probes import ContinuousPing
+
+REFRESHES = 30
+
+# What must keep answering and what must never answer, per Mullvad state. 192.168.1.1 is the LAN (Mullvad's
+# Allow LAN is off); 100.64.0.7 is the content-blocker resolver that must stay out of the tailnet set (its
+# replies are dropped by Tailscale's ts-input even when the query goes through the tunnel).
+PASS = {
+    "connected": [t.PEER4, t.PEER6, t.SUBNET_HOST, t.WEB4, t.WEB6],
+    "blocked": [t.PEER4, t.PEER6, t.SUBNET_HOST],
+}
+BLOCK = {
+    "connected": [t.LAN_GW4, t.LAN_GW6, t.BLOCKER_DNS],
+    "blocked": [t.LAN_GW4, t.LAN_GW6, t.BLOCKER_DNS, t.WEB4, t.WEB6],
+}
+
+
+@pytest.mark.parametrize("mode", ["direct", "private"])
+@pytest.mark.parametrize("state", ["connected", "blocked"])
+def test_refresh_loses_and_leaks_nothing(lab: Lab, helper: HelperBypass, state: str, mode: str) -> None:
+    helper.enable(mode)
+    lab.set_mullvad(state)
+    lab.reset_leaks()
+    host = lab.name("host")
+    targets = {f"pass {d}": (host, d) for d in PASS[state]} | {f"block {d}": (host, d) for d in BLOCK[state]}
+    pinger = ContinuousPing(targets, interval=0.01)
+    pinger.start()
+    try:
+        for _ in range(REFRESHES):
+            helper.refresh()
+    finally:
+        counts = pinger.stop()
+    problems = []
+    for key, (sent, answered) in counts.items():
+        if sent < REFRESHES:
+            problems.append(f"{key}: only {sent} echoes sent, the run proves nothing")
+        if key.startswith("pass") and answered != sent:
+            problems.append(f"{key}: {sent - answered} of {sent} echoes lost across {REFRESHES} refreshes")
+        if key.startswith("block") and answered:
+            problems.append(f"{key}: {answered} of {sent} echoes answered, but it must stay blocked")
+    leaks = lab.leaks()
+    assert not problems and not any(leaks.values()), f"{problems}; LAN leak counters {leaks}"
+    assert helper.status()["state"] == "on"
