@@ -56,14 +56,19 @@ def timed(argv: Sequence[str], *, expect: int = 0) -> float:
     return dt
 
 
-def cycle(runs: int, enable: Callable[[], float], refresh: Callable[[], float], disable: Callable[[], float]) -> dict[str, list[float]]:  # fmt: skip
-    """off -> enable -> refresh -> disable, `runs` times: each verb measured from the state it meets in use."""
-    out: dict[str, list[float]] = {"apply": [], "refresh": [], "remove": []}
+Step = Callable[[], float]
+
+
+def cycles(runs: int, paths: dict[str, tuple[Step, Step, Step, Step]]) -> list[tuple[str, str, list[float]]]:
+    """Per run and path: off -> apply -> refresh -> remove -> status (off), each verb measured from the state
+    it meets in use. Paths take turns within each run so load drift on a shared machine hits all alike."""
+    ops = ("apply", "refresh", "remove", "status (off)")
+    out: dict[tuple[str, str], list[float]] = {(op, label): [] for label in paths for op in ops}
     for _ in range(runs):
-        out["apply"].append(enable())
-        out["refresh"].append(refresh())
-        out["remove"].append(disable())
-    return out
+        for label, steps in paths.items():
+            for op, step in zip(ops, steps, strict=True):
+                out[(op, label)].append(step())
+    return [(op, label, values) for (op, label), values in out.items()]
 
 
 def inner(runs: int) -> None:
@@ -80,37 +85,32 @@ def inner(runs: int) -> None:
 
     pkexec = ["runuser", "-u", USER, "--", "/usr/bin/pkexec", HELPER_PATH]
     direct = [HELPER_PATH]
-    rows: list[tuple[str, str, list[float]]] = []
 
-    def helper(prefix: list[str], verb: str) -> Callable[[], float]:
-        return lambda: timed([*prefix, verb])
+    def helper(prefix: list[str]) -> tuple[Step, Step, Step, Step]:
+        verbs = ("enable", "refresh", "disable", "status")
+        return tuple(lambda v=v: timed([*prefix, v]) for v in verbs)  # type: ignore[return-value]
 
     timed([*direct, "status"])  # warm the page cache and polkitd before measuring
     timed([*pkexec, "status"])
-    for label, prefix in (("helper, direct as root", direct), ("helper via pkexec (user)", pkexec)):
-        res = cycle(runs, helper(prefix, "enable"), helper(prefix, "refresh"), helper(prefix, "disable"))
-        res["status (off)"] = [timed([*prefix, "status"]) for _ in range(runs)]
-        for op, values in res.items():
-            rows.append((op, label, values))
-
     batch = render_apply(Config(), facts.routes())
     remove = render_remove()
     with tempfile.NamedTemporaryFile("w", suffix=".nft", delete=False) as f:
         f.write(batch)
     with tempfile.NamedTemporaryFile("w", suffix=".nft", delete=False) as g:
         g.write(remove)
+    bare_apply = lambda: timed(["nft", "-f", f.name])  # noqa: E731
+    bare: tuple[Step, Step, Step, Step] = (
+        bare_apply,
+        bare_apply,
+        lambda: timed(["nft", "-f", g.name]),
+        lambda: 0.0,
+    )
+    paths = {"helper, direct as root": helper(direct), "helper via pkexec (user)": helper(pkexec), "bare nft -f (same batch)": bare}  # fmt: skip
     try:
-        res = cycle(
-            runs,
-            lambda: timed(["nft", "-f", f.name]),
-            lambda: timed(["nft", "-f", f.name]),
-            lambda: timed(["nft", "-f", g.name]),
-        )
+        rows = [r for r in cycles(runs, paths) if not (r[0] == "status (off)" and r[1].startswith("bare"))]
     finally:
         os.unlink(f.name)
         os.unlink(g.name)
-    for op, values in res.items():
-        rows.append((op, "bare nft -f (same batch)", values))
     rows.append(("baseline", "runuser -u USER -- /bin/true", [timed(["runuser", "-u", USER, "--", "/bin/true"]) for _ in range(runs)]))  # fmt: skip
     rows.append(("baseline", "/usr/bin/python3 -I -c pass", [timed(["/usr/bin/python3", "-I", "-c", "pass"]) for _ in range(runs)]))  # fmt: skip
 
