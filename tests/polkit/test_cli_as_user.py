@@ -99,3 +99,33 @@ def test_as_root_the_cli_runs_the_helper_directly(polkit_env: PolkitEnv, sandbox
 def test_cli_bypass_imports_no_qt() -> None:
     code = "import sys, tray_app.cli.bypass; assert not [m for m in sys.modules if m.startswith('PyQt6')]"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_precondition_from_the_helper_is_one_line_and_exit_6(polkit_env: PolkitEnv, sandbox: Sandbox) -> None:
+    """Mullvad's table without its split-tunnel accept rule: the helper enables but exits 6 with the reason."""
+    mullvad = (
+        "table inet mullvad {\n chain output {\n  type filter hook output priority 0; policy accept;\n }\n}\n"
+    )
+    sandbox.ns.run("nft", "-f", "-", input=mullvad)
+    out = sandbox.run(polkit_env.cli("mtt-allow", "bypass", "on"))
+    assert out.returncode == Exit.PRECONDITION
+    assert out.stdout.startswith("bypass: on (direct mode)")  # the state it left, from the helper's JSON
+    (line,) = out.stderr.splitlines()
+    assert line.startswith(
+        "mullvad-tailscale-tray: the bypass is on, but Mullvad's firewall has no split-tunnel"
+    )
+    assert line.endswith("(`mullvad-tailscale-tray doctor` explains more)")
+
+
+def test_corrupt_saved_state_is_named_and_bypass_on_replaces_it(
+    polkit_env: PolkitEnv, sandbox: Sandbox
+) -> None:
+    (sandbox.state / "bypass.json").write_text("{not json")
+    out = sandbox.run(polkit_env.cli("mtt-allow", "bypass", "status"))
+    assert out.returncode == 0, out.stderr
+    first, note = out.stdout.splitlines()[:2]
+    assert first == "bypass: off"
+    assert note.startswith("  note: ") and "bypass.json" in note  # says which file is wrong
+    out = sandbox.run(polkit_env.cli("mtt-allow", "bypass", "on"))
+    assert out.returncode == 0, out.stderr
+    assert json.loads((sandbox.state / "bypass.json").read_text())["mode"] == "direct"
