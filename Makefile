@@ -141,6 +141,10 @@ uninstall: check-prefix
 	rm -f $(foreach s,$(ICON_SIZES),"$(DESTDIR)$(ICONDIR)/$(s)x$(s)/apps/$(APP).png")
 	rm -rf "$(DESTDIR)$(PKGDATADIR)"
 	rm -f "$(DESTDIR)$(DATADIR)/man/man1/$(APP).1"
+	@if [ -z "$(DESTDIR)" ]; then \
+	    gtk-update-icon-cache -q -t "$(ICONDIR)" 2>/dev/null || true; \
+	    update-desktop-database -q "$(DATADIR)/applications" 2>/dev/null || true; \
+	    [ -d /run/systemd/system ] && systemctl daemon-reload || true; fi
 
 clean:
 	rm -rf $(BUILDDIR) dist
