@@ -103,7 +103,8 @@ def _pkexec_127(stderr: str, verb: str) -> HelperProblem:
             Problem.NO_AGENT,
             code,
             f"no polkit authentication agent is running, so nobody could ask for your password: start your "
-            f"desktop's agent ({_AGENTS}), or run the command in a terminal so pkexec can ask there",
+            f"desktop's agent ({_AGENTS}), or run `mullvad-tailscale-tray bypass {_cli_action(verb)}` in a "
+            "terminal so pkexec can ask there",
             detail,
         )
     if "Not authorized" in stderr:
