@@ -170,6 +170,13 @@ def test_nft_rejecting_the_batch_changes_nothing(lab: Lab, tmp_path: Path) -> No
         assert "nosuchchain" in err  # nft's own words are passed on
         unchanged(lab, before)  # old table intact, private rules rolled back, saved state kept
     assert lab.status()["state"] == "on"
+    # status still answers when its scratch-namespace reference cannot be loaded: it recognises the mode from
+    # the rule text, checks the sets, and says that the rules were not compared exactly
+    r = _in_mount_ns(lab, swap, "status")
+    assert r.returncode == 0, r.stderr  # type: ignore[attr-defined]
+    s = json.loads(r.stdout)  # type: ignore[attr-defined]
+    assert s["state"] == "on" and s["mode"] == "direct" and s["options"] == ["containers"]
+    assert any("cannot compare the rules exactly" in w for w in s["warnings"])
     # children get a fixed environment: nothing of the caller's (PYTHONPATH, MTT_STATE_DIR, ...) leaks through
     env = dict(line.split("=", 1) for line in envlog.read_text().splitlines() if "=" in line)
     assert env["PATH"] == "/usr/sbin:/usr/bin:/sbin:/bin" and env["LC_ALL"] == "C"
