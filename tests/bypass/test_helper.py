@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from tests.bypass.conftest import Lab
@@ -59,6 +60,14 @@ def test_enable_direct_status_and_disable(lab: Lab) -> None:
     assert 'iifname "tailscale0" ct mark set 0x00000f41 meta mark set 0x6d6f6c65' in table
     assert lab.ip_rules() == rules_before  # direct mode owns no ip rules
     assert lab.status() == s
+    # one log line per change: to syslog, or to stderr on a machine without /dev/log
+    r = lab.helper("refresh")
+    line = "refresh: bypass table applied (mode direct, options none, 2 IPv4 and 2 IPv6 prefixes)"
+    if os.path.exists("/dev/log"):
+        assert r.stderr == ""
+    else:
+        assert r.stderr.strip() == f"mullvad-tailscale-tray-helper: {line}"
+    assert lab.helper("status").stderr == ""  # status changes nothing and logs nothing
 
     s = lab.ok("disable")
     assert s["enabled"] is False and s["state"] == "off" and s["saved"] is None
