@@ -7,7 +7,6 @@
 # helper's enable/disable and the package removal (whose prerm turns the bypass off) both run in one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-top=$PWD
 if [ "$(id -u)" -ne 0 ]; then
     echo "packaging/ci-smoke.sh installs a package and needs polkit test users: run it as root" >&2
     exit 2
@@ -229,8 +228,9 @@ if nft list table inet mullvad-tailscale >/dev/null 2>&1; then echo "table left 
 EOF
 )
 unshare -n bash -c "$rm_script" || fail "purging the package left the bypass table behind"
-[ ! -e "$HELPER" ] && [ ! -e /usr/bin/$PKG ] && [ ! -e /var/lib/$PKG ] && [ ! -e /etc/xdg/autostart/$PKG.desktop ] \
-    || fail "files left after purge: $(ls -d "$HELPER" /usr/bin/$PKG /var/lib/$PKG /etc/xdg/autostart/$PKG.desktop 2>/dev/null | paste -sd' ')"
+for f in "$HELPER" /usr/bin/$PKG /var/lib/$PKG /etc/xdg/autostart/$PKG.desktop; do
+    if [ -e "$f" ]; then fail "left after purge: $f"; fi
+done
 [ ! -e /etc/systemd/system/multi-user.target.wants/mullvad-tailscale-bypass.service ] \
     || fail "the boot unit is still enabled after purge"
 ok "purged: table, helper, state and enablement gone"

@@ -6,7 +6,6 @@
 # installs all of them).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-top=$PWD
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
