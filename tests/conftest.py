@@ -27,7 +27,9 @@ INFRA = Path(__file__).resolve().parent / "infra"
 def _start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
     r, w = os.pipe()
     p = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(w), "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
+        # -noreset: Xvfb otherwise resets when its last client leaves, and a client connecting during the
+        # reset gets "cannot open display" (seen with trayer between tests).
+        ["Xvfb", "-displayfd", str(w), "-screen", "0", "1024x768x24", "-nolisten", "tcp", "-noreset"],
         pass_fds=(w,),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -31,7 +31,8 @@ def test_real_dunst_is_found_by_name_and_version() -> None:
 def test_real_sni_host_is_found() -> None:
     _need_session()
     with desktop.sni_host():
-        assert desktop_probe.sni_host() is True
+        # The watcher's name appears before the host has registered with it.
+        desktop.wait_until(lambda: desktop_probe.sni_host() is True, 10, "SNI host registered")
 
 
 def test_real_xembed_tray_is_found() -> None:
