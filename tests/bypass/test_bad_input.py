@@ -263,3 +263,41 @@ def test_no_table_52(lab: Lab) -> None:
     assert s["tailnet4"] == ["100.64.0.0/10"] and s["tailnet6"] == ["fd7a:115c:a1e0::/48"]
     assert any("table 52 is missing or empty" in w for w in s["warnings"])
     assert s["state"] == "on"
+
+
+def test_ip_missing(lab: Lab, tmp_path: Path) -> None:
+    require_tools("unshare")
+    lab.ok("enable", "--mode", "private")
+    before = Snapshot(lab)
+    stub = tmp_path / "not-ip"
+    stub.write_text("not a program\n")
+    stub.chmod(0o644)
+    # the test itself needs `ip` to enter the namespace, so hide it only inside the helper's mount namespace
+    for verb in (["enable"], ["disable"], ["refresh"]):
+        r = _in_mount_ns(lab, f"mount --bind {stub} /usr/sbin/ip", *verb)
+        assert r.returncode == 4, (verb, r.stderr)  # type: ignore[attr-defined]
+        assert "`ip` was not found" in last_line(r.stderr) and "install iproute2" in r.stderr  # type: ignore[attr-defined]
+        unchanged(lab, before)
+
+
+def test_unreadable_table52_changes_nothing(lab: Lab, tmp_path: Path) -> None:
+    """`ip` printing something that is not route JSON: a clear failure, never a guessed set."""
+    require_tools("unshare")
+    lab.route("192.168.50.0/24", "dev", "tailscale0")
+    lab.ok("enable")
+    before = Snapshot(lab)
+    real = tmp_path / "ip-real"
+    shutil.copy2("/usr/sbin/ip", real)
+    wrapper = tmp_path / "ip-wrapper"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in *"route show table 52"*) echo \'[{"dst": "bogus", "dev": "tailscale0"}]\'; exit 0;; esac\n'
+        f'exec {real} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    for verb in (["enable", "--mode", "private"], ["refresh"]):
+        r = _in_mount_ns(lab, f"mount --bind {wrapper} /usr/sbin/ip", *verb)
+        assert r.returncode == 1, (verb, r.stderr)  # type: ignore[attr-defined]
+        assert "bad destination 'bogus'" in last_line(r.stderr)  # type: ignore[attr-defined]
+        assert "nothing was changed" in last_line(r.stderr)  # type: ignore[attr-defined]
+        unchanged(lab, before)
