@@ -217,6 +217,27 @@ else
     printf '\n!!!!! NOT CHECKED: systemd-analyze is not installed here, so %s was not verified !!!!!\n\n' "$unit"
 fi
 
+step "an upgrade keeps a bypass that is on (inside a private netns)"
+# The same package under a higher version is enough to run the upgrade maintainer scripts.
+next=$(mktemp -d)
+dpkg-deb -R "$deb" "$next/pkg"
+sed -i 's/^Version: .*/&+smoke1/' "$next/pkg/DEBIAN/control"
+dpkg-deb -b "$next/pkg" "$next/next.deb" >/dev/null
+up_script=$(cat <<EOF
+set -e
+ip link set lo up
+$HELPER enable >/dev/null 2>&1
+DEBIAN_FRONTEND=noninteractive dpkg -i $next/next.deb >/dev/null 2>&1
+dpkg-query -W -f='\${Version}' $PKG | grep -q 'smoke1\$' || { echo "not upgraded"; exit 1; }
+nft list table inet mullvad-tailscale >/dev/null 2>&1 || { echo "the upgrade removed the bypass table"; exit 1; }
+[ -f /var/lib/$PKG/bypass.json ] || { echo "the upgrade removed the saved state"; exit 1; }
+$HELPER disable >/dev/null 2>&1
+EOF
+)
+unshare -n bash -c "$up_script" || fail "upgrade with the bypass on"
+rm -rf "$next"
+ok "upgraded to $(dpkg-query -W -f='${Version}' $PKG); table and saved state kept"
+
 step "removal takes the bypass down (prerm, inside a private netns)"
 rm_script=$(cat <<EOF
 set -e
