@@ -53,7 +53,10 @@ NO_LEAKS = {"dns": 0, "tunnel_src": 0, "tailnet_src": 0, "tailnet_dst": 0, "tunn
 
 def by_name(*names: str) -> tuple[Probe, ...]:
     wanted = set(names)
-    return tuple(p for p in PROBES if p.name in wanted)
+    found = tuple(p for p in PROBES + ROUTER_PROBES if p.name in wanted)
+    if len(found) != len(wanted):
+        raise KeyError(f"unknown probes: {wanted - {p.name for p in found}}")
+    return found
 
 
 def with_bypass(mode: str, mullvad: str, cgnat_drop: bool = True) -> dict[str, str]:
@@ -121,3 +124,31 @@ def without_bypass(connmark: str, rp_filter: int, cgnat_drop: bool = True) -> di
         I3_spoofed_lan="fail",
     )
     return exp
+
+
+# Forwarded traffic, for a lab built with forwarding=True (the host routes for a container and for the tailnet).
+ROUTER_PROBES: tuple[Probe, ...] = (
+    Probe("D1_container_tailnet", "container", "tcp", t.PEER4, 80),
+    Probe("D2_container_internet", "container", "tcp", t.WEB4, 80),
+    Probe("D3_container_blocker_dns", "container", "udp", t.BLOCKER_DNS, 53),
+    Probe("L1_lan_to_tailnet", "inet", "tcp", t.PEER4, 80),
+    Probe("X1_exit_node_client", "peer", "tcp", t.WEB4, 80),
+    Probe("S1_subnet_router_client", "peer", "tcp", t.LAN_GW4, 80),
+)
+
+
+def router_with_bypass(containers: bool, exit_via_mullvad: bool) -> dict[str, str]:
+    """Forwarded flows with the bypass on (direct mode, Mullvad connected, rp_filter 2)."""
+    return {
+        # Containers reach the tailnet only with the option; their internet and Mullvad DNS stay in the tunnel
+        # (the DNS reply comes back through Mullvad's forward chain: ts-input only guards this host's input).
+        "D1_container_tailnet": t.HOST_TS4 if containers else "fail",
+        "D2_container_internet": t.RELAY4,
+        "D3_container_blocker_dns": t.HOST_TUN4,
+        # Never a gateway from the LAN into the tailnet.
+        "L1_lan_to_tailnet": "fail",
+        # This host as exit node: clients leave through Mullvad with the option, with the real IP without it.
+        "X1_exit_node_client": t.RELAY4 if exit_via_mullvad else t.HOST_LAN4,
+        # This host as subnet router: tailnet clients reach its LAN either way.
+        "S1_subnet_router_client": t.HOST_LAN4,
+    }

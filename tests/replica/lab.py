@@ -91,6 +91,12 @@ LEAKWATCH = """table inet leakwatch {
 }
 """
 
+# Docker's own source NAT for the default bridge (its iptables-nft POSTROUTING rule, in nft words).
+DOCKER_NAT = """table ip docker-nat {
+  chain POSTROUTING { type nat hook postrouting priority 100; policy accept; ip saddr 172.17.0.0/16 oifname != "docker0" masquerade; }
+}
+"""
+
 RELAY_NAT = """table inet relaynat {
   chain post { type nat hook postrouting priority 100; policy accept; oifname "pub0" masquerade; }
 }
@@ -114,22 +120,29 @@ class Lab:
         self.namespaces: dict[str, NetNS] = {}
         self._servers: dict[str, subprocess.Popen[str]] = {}
         self._closed = False
+        self.forwarding = False
 
     # ---- life cycle -------------------------------------------------------------------------------------
     @classmethod
     def build(
         cls,
+        *,
         rp_filter: int = 2,
         connmark: str = "none",
         cgnat_drop: bool = True,
         mullvad_state: str = "connected",
         workdir: Path | None = None,
+        forwarding: bool = False,
     ) -> Lab:
         """Topology, echo services, Tailscale up, then Mullvad in `mullvad_state` (the common real-world order:
-        tailscaled first, Mullvad connecting later, so Mullvad's ip rules land in front of Tailscale's)."""
+        tailscaled first, Mullvad connecting later, so Mullvad's ip rules land in front of Tailscale's).
+        `forwarding=True` makes the host a router: IPv4 forwarding on, a `container` namespace behind `docker0`
+        with Docker's masquerade, the peer using the host as exit node and subnet router, and the LAN router
+        sending the peer's address to the host (the "LAN -> tailnet through the host" probe)."""
         if workdir is None:
             workdir = Path(tempfile.mkdtemp(prefix="mtt-replica-"))
         lab = cls(workdir, rp_filter, connmark, cgnat_drop)
+        lab.forwarding = forwarding
         _LIVE.add(lab)
         try:
             lab._build_topology()
@@ -285,6 +298,44 @@ class Lab:
         self.set_rp_filter(self.rp_filter)
         self.nft("inet", LEAKWATCH)
         self.nft("relay", RELAY_NAT)
+        if self.forwarding:
+            self._build_router()
+
+    def _build_router(self) -> None:
+        self.namespaces["container"] = NetNS(prefix="mttr-container")
+        subprocess.run(
+            [
+                *("ip", "link", "add", "name", "docker0", "netns", self.name("host"), "type", "veth"),
+                *("peer", "name", "eth0", "netns", self.name("container")),
+            ],
+            check=True,
+            timeout=CMD_TIMEOUT,
+        )
+        self.ip_batch(
+            "host",
+            ["link set dev docker0 up", f"-4 addr add {t.DOCKER_GW}/16 dev docker0"],
+        )
+        self.ip_batch(
+            "container",
+            [
+                "link set dev eth0 up",
+                f"-4 addr add {t.CONTAINER4}/16 dev eth0",
+                f"-4 route add default via {t.DOCKER_GW}",
+            ],
+        )
+        self.sysctl("host", {"net.ipv4.ip_forward": "1"})
+        self.sysctl("container", {"net.ipv4.ping_group_range": "0 2147483647"})
+        self.nft("host", DOCKER_NAT)
+        # The peer uses this host as its exit node (9.9.9.9) and as subnet router for its LAN.
+        self.ip_batch(
+            "peer",
+            [
+                f"-4 route add {t.WEB4}/32 dev tsp src {t.PEER4}",
+                f"-4 route add {t.HOST_LAN4.rsplit('.', 1)[0]}.0/24 dev tsp src {t.PEER4}",
+            ],
+        )
+        # A LAN host that tries to reach the tailnet through this host.
+        self.ip_batch("inet", [f"-4 route add {t.PEER4}/32 via {t.HOST_LAN4}"])
 
     def _start_services(self) -> None:
         for role, (tcp, udp) in SERVICES.items():

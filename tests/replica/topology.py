@@ -51,6 +51,10 @@ MULLVAD_DNS = "10.64.0.1"
 BLOCKER_DNS = "100.64.0.7"  # content-blocker resolver inside Tailscale's 100.64.0.0/10
 API4 = "198.51.100.99"  # Mullvad API placeholder (Blocked state allows it for uid 0)
 
+# container (behind docker0 on the host; only with Lab.build(forwarding=True))
+DOCKER_GW = "172.17.0.1"
+CONTAINER4 = "172.17.0.2"
+
 # peer (tailnet)
 PEER4 = "100.101.102.103"
 PEER6 = "fd7a:115c:a1e0::1234"
