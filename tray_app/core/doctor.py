@@ -248,14 +248,15 @@ def check_mullvad_daemon(f: Facts) -> Check:
     if m is None:
         return Check(cid, Level.SKIP, "Mullvad's state was not read")
     if m.state is MullvadState.UNAVAILABLE:
-        return Check(
-            cid,
-            Level.WARN,
-            "Mullvad's daemon cannot be reached",
-            m.detail or "The mullvad CLI gave no usable answer.",
-            "Start it with `sudo systemctl start mullvad-daemon`, or pass `--mullvad-cli PATH` if the CLI "
-            "lives elsewhere.",
-        )
+        detail = m.detail or "The mullvad CLI gave no usable answer."
+        if "not found" in detail:
+            fix = (
+                "Install Mullvad VPN (https://mullvad.net/download), or pass `--mullvad-cli PATH` if its CLI "
+                "lives elsewhere."
+            )
+        else:
+            fix = "Start it with `sudo systemctl start mullvad-daemon`."
+        return Check(cid, Level.WARN, "Mullvad's daemon cannot be reached", detail, fix)
     version = f" {m.version}" if m.version else ""
     return Check(cid, Level.OK, f"Mullvad{version} is {m.state.value}")
 
@@ -450,7 +451,7 @@ def check_connmark(f: Facts) -> Check:
 
 def check_exit_node(f: Facts) -> Check:
     cid = "tailscale.exit-node"
-    t = f.tailscale
+    t = f.tailscale if f.tailscale and f.tailscale.state is not TailscaleState.UNAVAILABLE else None
     uses_exit = bool(t and t.exit_node) or bool(
         f.helper_status and f.helper_status.get("table52_default_route")
     )
@@ -794,6 +795,8 @@ def render_text(checks: Sequence[Check]) -> str:
     lines: list[str] = []
     for c in checks:
         lines.append(f"[{marks[c.status]}] {c.summary}")
+        if c.status is Level.SKIP and c.detail:
+            lines.append(f"       why: {c.detail}")
         if c.status in (Level.WARN, Level.FAIL):
             if c.detail:
                 lines.append(f"       why: {c.detail}")

@@ -25,6 +25,7 @@ class Exit(IntEnum):
     """Helper exit codes. pkexec adds 126 (dialog dismissed) and 127 (not authorized / no agent)."""
 
     OK = 0
+    FAILED = 1  # an ip/nft command failed unexpectedly (the message names it); nothing left half done
     USAGE = 2
     NOT_ROOT = 3
     NFT_MISSING = 4
