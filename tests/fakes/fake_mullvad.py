@@ -21,6 +21,7 @@ Keys, all optional except `state`:
   running        bool, default true; false: commands fail as `failure` says
   failure        "not-running" (ENOENT) | "refused" (stale socket, ECONNREFUSED) | "permission-denied" (EACCES)
   cli_version, daemon_version   strings for `mullvad version` (default "2026.4"; they differ -> extra line)
+  suggested_upgrade             string or null for `mullvad version`
   json           bool, default true; false: a CLI older than 2024.5, `--json` is rejected by clap (exit 2)
   layout         "2026" (multi-line, default) | "2022" (one line `Connected to HOST in City, Country`)
                  | "2021" (`Tunnel status: Connected to WireGuard ip:port/UDP`)
@@ -538,7 +539,8 @@ def _version() -> None:
         raise SystemExit(1)
     if daemon != cli:
         _out(f"{'mullvad-daemon version':{width}}: {daemon}\n")
-    _out(f"{'Is supported':{width}}: true\n{'Suggested upgrade':{width}}: none\n")
+    upgrade = data.get("suggested_upgrade") or "none"
+    _out(f"{'Is supported':{width}}: true\n{'Suggested upgrade':{width}}: {upgrade}\n")
 
 
 def _lockdown(command: str, argv: list[str]) -> None:
