@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.replica import reference_rules
 from tests.replica import topology as t
-from tests.replica.bypass_drivers import HelperBypass
+from tests.replica.bypass_drivers import HelperBypass, ReferenceBypass
 from tests.replica.lab import Lab
 from tests.replica.probes import ContinuousPing
 
@@ -52,3 +53,19 @@ def test_refresh_loses_and_leaks_nothing(lab: Lab, helper: HelperBypass, state: 
     leaks = lab.leaks()
     assert not problems and not any(leaks.values()), f"{problems}; LAN leak counters {leaks}"
     assert helper.status()["state"] == "on"
+
+
+def test_a_non_atomic_reapply_is_caught(lab: Lab, reference: ReferenceBypass) -> None:
+    """Control: the same pinger run across a delete-then-add re-apply (two nft transactions, the gap a
+    non-atomic helper would open) sees lost echoes, so the test above can fail."""
+    reference.enable("direct")
+    host = lab.name("host")
+    pinger = ContinuousPing({d: (host, d) for d in (t.PEER4, t.PEER6)}, interval=0.01)
+    pinger.start()
+    try:
+        for _ in range(10):
+            lab.nft("host", reference_rules.DELETE_TABLE)
+            reference.enable("direct")
+    finally:
+        counts = pinger.stop()
+    assert all(answered < sent for sent, answered in counts.values()), counts
