@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -85,12 +86,50 @@ def dunst() -> Iterator[object]:
         out = subprocess.run(["dunstctl", "history"], capture_output=True, text=True, check=True).stdout
         items = json.loads(out)["data"][0]
         rows = [
-            {k: str(n[k]["data"]) for k in ("appname", "summary", "body", "id", "urgency")} for n in items
+            {k: str(n[k]["data"]) for k in ("appname", "summary", "body", "id")} for n in items
         ]
         return sorted(rows, key=lambda r: int(r["id"]))
 
     with run_dunst():
         yield history
+
+
+@pytest.fixture
+def notify_calls(tmp_path: Path) -> Iterator[object]:
+    """dbus-monitor on the private bus: every Notify call as {summary, body, urgency, actions}."""
+    require_tools("dbus-monitor")
+    log = tmp_path / "notify-calls.txt"
+    with log.open("w") as out:
+        p = subprocess.Popen(
+            ["dbus-monitor", "--session", "type='method_call',interface='org.freedesktop.Notifications',member='Notify'"],
+            stdout=out,
+            stderr=subprocess.DEVNULL,
+        )
+    time.sleep(0.2)  # let it subscribe
+
+    def calls() -> list[dict[str, object]]:
+        text = log.read_text()
+        out = []
+        for block in text.split("method call")[1:]:
+            if "member=Notify" not in block:
+                continue
+            strings = re.findall(r'^\s*string "(.*)"$', block, re.M)
+            urgency = re.search(r'string "urgency"\s+variant\s+byte (\d)', block)
+            actions_part = block.split("array [", 1)[1].split("]", 1)[0] if "array [" in block else ""
+            out.append(
+                {
+                    "summary": strings[2],
+                    "body": strings[3],
+                    "urgency": int(urgency.group(1)) if urgency else None,
+                    "actions": re.findall(r'string "(.*)"', actions_part),
+                }
+            )
+        return out
+
+    try:
+        yield calls
+    finally:
+        stop(p)  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -1,0 +1,144 @@
+"""A real notification daemon (dunst) on the private bus receives exactly the expected notifications for a
+scripted run of the daemons (the fake `mullvad` CLI and the fake tailscaled LocalAPI, through the real
+sources and Monitor), and none while Mullvad flaps. Actions are invoked through dunst itself."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.fake_localapi import FakeLocalApi
+from tests.fakes.fake_mullvad import FakeMullvad
+from tests.tray.standins import fake_helper_client, helper_log, set_helper_state
+
+
+@dataclass
+class LiveRig:
+    app: object
+    mullvad: FakeMullvad
+    tailscale: FakeLocalApi
+    helper_dir: Path
+
+
+@pytest.fixture
+def live(qtbot, tmp_path: Path) -> Iterator[LiveRig]:  # type: ignore[no-untyped-def]
+    from tray_app.app import TrayApplication
+    from tray_app.core.notify_policy import PolicyConfig
+    from tray_app.monitor import Monitor
+    from tray_app.sources.mullvad import MullvadSource
+    from tray_app.sources.settings import Settings
+    from tray_app.sources.tailscale import TailscaleSource
+
+    mullvad = FakeMullvad(tmp_path / "mullvad", state="disconnected")
+    ts = FakeLocalApi(tmp_path / "ts.sock", status="running").start()
+    helper_dir = tmp_path / "helper"
+    set_helper_state(helper_dir, enabled=False)
+    monitor = Monitor(
+        MullvadSource(str(mullvad.cli)),
+        TailscaleSource(str(tmp_path / "ts.sock"), None),
+        fake_helper_client(helper_dir),
+        None,
+        bypass_debounce_ms=20,
+    )
+    app = TrayApplication(
+        monitor,
+        Settings(str(tmp_path / "settings.ini")),
+        policy_config=PolicyConfig(settle=0.5, flap_window=10.0, flap_count=4, flap_settle=5.0, user_window=5.0),
+    )
+    app.start(show_status=False)
+    qtbot.waitUntil(lambda: monitor.is_ready, timeout=10000)
+    try:
+        yield LiveRig(app, mullvad, ts, helper_dir)
+    finally:
+        app.stop()
+        ts.stop()
+
+
+def displayed() -> int:
+    out = subprocess.run(["dunstctl", "count", "displayed"], capture_output=True, text=True, check=True)
+    return int(out.stdout.strip())
+
+
+def test_scripted_run_gives_exactly_the_expected_notifications(dunst, notify_calls, xembed_host, live: LiveRig, qtbot) -> None:  # type: ignore[no-untyped-def]
+    app = live.app
+    sent: list[str] = []
+    app.notifier.sent.connect(lambda n: sent.append(n.summary))  # type: ignore[attr-defined]
+    qtbot.wait(1200)  # the start-up state is not news
+    assert sent == [] and dunst() == []
+
+    live.mullvad.set_state("connected")
+    qtbot.waitUntil(lambda: len(sent) == 2, timeout=10000)
+    assert sorted(sent) == ["Mullvad connected", "Tailnet cut off"]
+    qtbot.waitUntil(lambda: displayed() == 2, timeout=3000)
+    # the user dismisses "Mullvad connected" (dunst lists the oldest first), then clicks the suggestion:
+    # dunst invokes its default action, which stands for "Turn on bypass"
+    subprocess.run(["dunstctl", "close"], check=True)
+    qtbot.waitUntil(lambda: displayed() == 1, timeout=3000)
+    subprocess.run(["dunstctl", "action", "0"], check=True)
+    qtbot.waitUntil(lambda: "Bypass on (direct)" in sent, timeout=10000)
+    assert any(v.startswith("enable") for v in helper_log(live.helper_dir))
+    assert app.settings.bypass_wanted  # type: ignore[attr-defined]
+
+    # flapping: many quick disconnect/connect rounds say nothing
+    before = len(sent)
+    for _ in range(6):
+        live.mullvad.set_state("disconnected")
+        qtbot.wait(40)
+        live.mullvad.set_state("connected")
+        qtbot.wait(40)
+    qtbot.wait(1500)
+    assert sent[before:] == []
+
+    # tailscale goes down (as `tailscale down` looks on the bus)
+    live.tailscale.set_status("stopped")
+    live.tailscale.push_state(4)
+    qtbot.waitUntil(lambda: "Tailscale stopped" in sent, timeout=10000)
+    qtbot.wait(300)
+
+    history = dunst()
+    assert [(h["appname"], h["summary"]) for h in history] == [
+        ("Mullvad + Tailscale", "Mullvad connected"),
+        ("Mullvad + Tailscale", "Tailnet cut off"),
+        ("Mullvad + Tailscale", "Bypass on (direct)"),
+        ("Mullvad + Tailscale", "Tailscale stopped"),
+    ], history
+    by = {h["summary"]: h for h in history}
+    assert by["Mullvad connected"]["body"] == "se-got-wg-001, Gothenburg"
+    assert by["Tailnet cut off"]["body"] == "Mullvad connected and your tailnet is cut off: turn on the bypass?"
+    calls = {c["summary"]: c for c in notify_calls()}
+    assert calls["Bypass on (direct)"]["urgency"] == 0  # the user asked for it: quieter
+    assert calls["Tailscale stopped"]["urgency"] == 1
+    assert calls["Tailnet cut off"]["actions"] == [
+        "enable-bypass", "Turn on bypass", "never-suggest", "Don't ask again", "default", "Turn on bypass"
+    ]  # fmt: skip
+
+
+def test_replace_by_id_keeps_one_notification_per_slot(dunst, qtbot) -> None:  # type: ignore[no-untyped-def]
+    from tray_app.core.notify_policy import Category, Notice
+    from tray_app.sources.notifications import Notifier
+
+    n = Notifier()
+    ids: list[int] = []
+    n.sent.connect(lambda _notice: ids.append(n._ids["mullvad"]))
+    n.send(Notice("mullvad", Category.MULLVAD, "Mullvad connected", "se-got-wg-001"))
+    qtbot.waitUntil(lambda: len(ids) == 1, timeout=3000)
+    n.send(Notice("mullvad", Category.MULLVAD, "Mullvad disconnected", "x"))
+    qtbot.waitUntil(lambda: len(ids) == 2, timeout=3000)
+    assert ids[0] == ids[1]
+    assert displayed() == 1
+    assert [h["summary"] for h in dunst()] == ["Mullvad disconnected"]
+
+
+def test_without_a_server_the_tray_balloon_is_used(qtbot) -> None:  # type: ignore[no-untyped-def]
+    from tray_app.core.notify_policy import Category, Notice, Urgency
+    from tray_app.sources.notifications import Notifier
+
+    got: list[tuple[str, str, Urgency]] = []
+    n = Notifier(fallback=lambda s, b, u: got.append((s, b, u)))
+    assert not n.server_present()
+    n.send(Notice("bypass", Category.BYPASS, "Bypass lost", "restore it"))
+    assert got == [("Bypass lost", "restore it", Urgency.NORMAL)]
