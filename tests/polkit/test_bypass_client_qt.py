@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from PyQt6.QtCore import QCoreApplication, QTimer
 
@@ -10,6 +12,7 @@ from tray_app.core.bypass_reply import HelperResult
 from tray_app.core.helper_errors import Problem
 from tray_app.core.model import BypassState
 from tray_app.core.protocol import Exit
+from tray_app.paths import HELPER_PATH
 from tray_app.sources.bypass_client import BypassClient
 from tray_app.sources.bypass_run import EnableOptions, HelperCommand
 
@@ -19,7 +22,7 @@ pytestmark = pytest.mark.root
 def _client(sandbox: Sandbox, user: str | None) -> BypassClient:
     # prefix: run inside the sandbox, as the test user; the client adds pkexec + helper itself.
     wrap = sandbox.argv(["runuser", "-u", user, "--"] if user else [])
-    return BypassClient(HelperCommand(prefix=tuple(wrap), use_pkexec=user is not None))
+    return BypassClient(HelperCommand(prefix=tuple(wrap), use_pkexec=user is not None, text_agent=False))
 
 
 def _ask(
@@ -74,6 +77,23 @@ def test_denied_user_gets_the_not_authorized_problem(
     assert result.problem is not None and result.problem.kind is Problem.NOT_AUTHORIZED
     assert result.status is not None and result.status.state is BypassState.UNKNOWN
     assert result.status.detail == result.problem.message
+
+
+def test_no_agent_is_reported_without_falling_back_to_a_terminal_prompt(
+    qtbot: object, polkit_env: PolkitEnv, sandbox: Sandbox
+) -> None:
+    # mtt-ask needs the admin password and no agent runs: the tray must say so, never prompt on a tty.
+    result = _ask(qtbot, _client(sandbox, "mtt-ask"), "enable")
+    assert "No authentication agent found" in result.stderr  # pkexec --disable-internal-agent
+    assert result.problem is not None and result.problem.kind is Problem.NO_AGENT
+    assert "bypass on` in a terminal" in result.problem.message
+
+
+def test_default_command_of_the_tray_disables_pkexecs_text_agent() -> None:
+    tray = dataclasses.replace(BypassClient()._command, use_pkexec=True)  # as a user would run it
+    assert tray.argv("enable") == ["/usr/bin/pkexec", "--disable-internal-agent", HELPER_PATH, "enable"]
+    cli = HelperCommand(use_pkexec=True)  # the CLI keeps pkexec's terminal prompt
+    assert cli.argv("enable") == ["/usr/bin/pkexec", HELPER_PATH, "enable"]
 
 
 def test_as_root_it_runs_the_helper_directly(qtbot: object, polkit_env: PolkitEnv, sandbox: Sandbox) -> None:

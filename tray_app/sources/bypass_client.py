@@ -22,7 +22,7 @@ class BypassClient(QObject):
 
     def __init__(self, command: HelperCommand | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._command = command or HelperCommand()
+        self._command = command or HelperCommand(text_agent=False)
         self._running: dict[QProcess, str] = {}
 
     def busy(self, verb: str | None = None) -> bool:

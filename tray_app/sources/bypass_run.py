@@ -49,6 +49,9 @@ class HelperCommand:
     pkexec: str = PKEXEC
     use_pkexec: bool | None = None  # None: only when not root
     prefix: tuple[str, ...] = ()
+    # pkexec's own text agent prompts on the controlling terminal when no desktop agent runs: right for
+    # the CLI, wrong for the tray (started from a terminal, it would wait on a prompt nobody sees).
+    text_agent: bool = True
 
     def via_pkexec(self, verb: str) -> bool:
         if verb == "version":
@@ -62,7 +65,7 @@ class HelperCommand:
             raise ValueError("options only go with `enable`")
         args = [self.helper, verb, *(options.argv() if options else [])]
         if self.via_pkexec(verb):
-            args = [self.pkexec, *args]
+            args = [self.pkexec, *([] if self.text_agent else ["--disable-internal-agent"]), *args]
         return [*self.prefix, *args]
 
     def program(self, verb: str) -> str:
