@@ -8,6 +8,8 @@ Several requests may run at once; each gets its own `finished`.
 
 from __future__ import annotations
 
+import dataclasses
+
 from PyQt6.QtCore import QObject, QProcess, QProcessEnvironment, pyqtSignal
 
 from tray_app.core.bypass_reply import HelperResult, make_result
@@ -22,7 +24,8 @@ class BypassClient(QObject):
 
     def __init__(self, command: HelperCommand | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._command = command or HelperCommand(text_agent=False)
+        # Always without pkexec's text agent: a QProcess has no terminal anyone watches.
+        self._command = dataclasses.replace(command or HelperCommand(), text_agent=False)
         self._running: dict[QProcess, str] = {}
 
     def busy(self, verb: str | None = None) -> bool:
