@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.infra.require import require_tools
+from tests.infra.require import require, require_tools
 from tests.polkit.install import EXAMPLE_RULES_INSTALLED, ROOT, PolkitEnv, Sandbox
 from tray_app.core.protocol import ACTIONS, Exit
 from tray_app.paths import HELPER_PATH
@@ -70,8 +70,7 @@ def test_policy_declares_exactly_the_protocol_actions(polkit_env: PolkitEnv) -> 
 def test_policy_is_valid_against_polkits_dtd() -> None:
     dtd = Path("/usr/share/polkit-1/policyconfig-1.dtd")
     require_tools("xmllint")
-    if not dtd.exists():
-        pytest.fail(f"{dtd} is missing: polkitd is not installed (scripts/test installs it)")
+    require(dtd.exists(), f"{dtd} is missing: polkitd is not installed (scripts/test installs it)")
     out = subprocess.run(
         ["xmllint", "--noout", "--dtdvalid", str(dtd), str(POLICY)], capture_output=True, text=True
     )
