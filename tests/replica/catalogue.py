@@ -60,7 +60,8 @@ def by_name(*names: str) -> tuple[Probe, ...]:
 
 
 def with_bypass(mode: str, mullvad: str, cgnat_drop: bool = True) -> dict[str, str]:
-    """What every probe must show with the bypass on (`mode` direct|private; `mullvad` connected|blocked).
+    """What every probe must show with the bypass on (`mode` direct|private; `mullvad` connected|blocked|
+    disconnected).
     The same for every Tailscale connmark variant and rp_filter 1 or 2: that is the point of the rule set."""
     tun_dns_reply = f"fail (arrived as {t.HOST_TUN4})" if cgnat_drop else t.HOST_TUN4
     exp = {
@@ -86,6 +87,19 @@ def with_bypass(mode: str, mullvad: str, cgnat_drop: bool = True) -> dict[str, s
         "I2_incoming6": t.PEER6,
         "I3_spoofed_lan": "fail",
     }
+    if mullvad == "disconnected":
+        # Mullvad off (no lockdown): no tunnel, no firewall; everything leaves directly and the bypass is inert.
+        # Private mode's pref 5200 rule finds Mullvad's table empty, so tailscaled falls through to main.
+        # Mullvad's resolvers are unreachable from the LAN.
+        exp.update(
+            T5_internet4=t.HOST_LAN4,
+            T6_internet6=t.HOST_LAN6,
+            T7_mullvad_dns="fail",
+            T7_blocker_dns="fail",
+            T12_other_dns=t.HOST_LAN4,
+            T8_tailscaled_udp=t.HOST_LAN4,
+            T9_tailscaled_tcp=t.HOST_LAN4,
+        )
     if mullvad == "blocked":
         # Lockdown: no tunnel, so internet and Mullvad DNS are rejected; the tailnet keeps working (the bypass
         # marks it for Mullvad's `ct mark 0x00000f41 accept`). Direct mode keeps tailscaled online outside the

@@ -164,11 +164,9 @@ def run_probes(
         while pending and (left := deadline - time.monotonic()) > 0:
             for key, _ in sel.select(left):
                 r = key.data
-                if r.outcome is None:
-                    _step(r, sel)
-                    if r.outcome is not None:
-                        pending -= 1
-                        sel.unregister(r.sock)
+                if r.outcome is None and _step(r, sel):
+                    pending -= 1
+                    sel.unregister(r.sock)
     finally:
         for r in running:
             r.sock.close()
@@ -182,7 +180,13 @@ def run_probes(
     return results
 
 
-def _step(r: _Running, sel: selectors.BaseSelector) -> None:
+def _step(r: _Running, sel: selectors.BaseSelector) -> bool:
+    """Advance one probe on a readiness event; True once it has an outcome."""
+    _advance(r, sel)
+    return r.outcome is not None
+
+
+def _advance(r: _Running, sel: selectors.BaseSelector) -> None:
     s = r.sock
     try:
         if r.probe.kind == "tcp" and not r.connected:

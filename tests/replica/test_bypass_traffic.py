@@ -119,3 +119,20 @@ def test_enable_refused_change_keeps_traffic(lab: Lab, helper: HelperBypass) -> 
         "T4_tailnet6_tcp": t.HOST_TS6,
         "T5_internet4": t.RELAY4,
     }
+
+
+@pytest.mark.parametrize("mode", ["direct", "private"])
+def test_mullvad_disconnected_bypass_is_inert(lab: Lab, helper: HelperBypass, mode: str) -> None:
+    """Mullvad off without lockdown: everything leaves directly, the tailnet works, and the bypass never puts
+    a tunnel or tailnet source address on the LAN. (DNS to Mullvad's resolvers does reach the LAN here:
+    with Mullvad off there is no tunnel to keep it in.)"""
+    helper.enable(mode)
+    lab.mullvad_disconnect()
+    lab.reset_leaks()
+    got = lab.probe(c.PROBES)
+    leaks = lab.leaks()
+    expected = c.with_bypass(mode, "disconnected")
+    wrong = {k: f"gave {got[k]!r}, expected {v!r}" for k, v in expected.items() if got[k] != v}
+    assert not wrong, wrong
+    assert leaks["tunnel_src"] == 0 and leaks["tailnet_src"] == 0, leaks
+    assert helper.status()["state"] == "on"

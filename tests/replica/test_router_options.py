@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.replica import catalogue as c
+from tests.replica import topology as t
 from tests.replica.bypass_drivers import HelperBypass
 from tests.replica.conftest import _require_lab_tools
 from tests.replica.lab import Lab
@@ -54,7 +55,7 @@ def test_containers_and_exit_node_options(lab: Lab, helper: HelperBypass, connma
     lab.set_rp_filter(1)
     strict = lab.probe(c.by_name("X1_exit_node_client", "S1_subnet_router_client"))
     lab.set_rp_filter(2)
-    if strict != {"X1_exit_node_client": "fail", "S1_subnet_router_client": c.t.HOST_LAN4}:
+    if strict != {"X1_exit_node_client": "fail", "S1_subnet_router_client": t.HOST_LAN4}:
         problems.append(f"rp_filter 1 with exit-via-mullvad: {strict}")
     helper.enable("private", "containers")
     expected = c.with_bypass("private", "connected") | c.router_with_bypass(True, False)
