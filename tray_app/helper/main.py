@@ -26,7 +26,7 @@ from tray_app.core import routes as routes_mod
 from tray_app.core import rules
 from tray_app.core.protocol import MODES, OPTIONS, PROTOCOL_VERSION, TABLE_FAMILY, VERBS, Exit
 from tray_app.core.rules import Config
-from tray_app.helper import facts, iprules, log, nft, state, tools
+from tray_app.helper import facts, hardening, iprules, log, nft, state, tools
 
 PROG = "bypass-helper"
 FAILED = 1  # not in protocol.Exit: an unexpected failure of ip/nft (message says which), nothing half done
@@ -73,10 +73,15 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message or "invalid arguments")
 
 
+def _printable(text: str, limit: int) -> str:
+    """`text` made safe to echo on a terminal: printable ASCII only, at most `limit` characters."""
+    clean = "".join(c if c.isprintable() and c.isascii() else "?" for c in text)
+    return clean[:limit] + ("..." if len(clean) > limit else "")
+
+
 def _shown(token: str) -> str:
     """An argv token made safe to echo on a terminal (no control characters, bounded)."""
-    clean = "".join(c if c.isprintable() and c.isascii() else "?" for c in token)
-    return repr(clean[:40] + ("..." if len(clean) > 40 else ""))
+    return repr(_printable(token, 40))
 
 
 def _looks_like_address(token: str) -> bool:
@@ -285,8 +290,15 @@ def enable(cfg: Config) -> int:
         _tools_present()
         state.check_writable()
         mv = facts.mullvad()
-        _apply(cfg, "enable")
-        state.save(cfg)
+        # Written (and fsynced) before the kernel changes, renamed into place after: a full disk fails here
+        # with nothing changed, instead of leaving a bypass that is on but not saved for boot.
+        pending = state.prepare(cfg)
+        try:
+            _apply(cfg, "enable")
+        except BaseException:
+            pending.discard()
+            raise
+        pending.commit()
     if mv.table and not mv.split_tunnel_accept:
         _emit(status())
         raise HelperError(Exit.PRECONDITION, "the bypass is on, but " + MULLVAD_NO_ACCEPT)
@@ -363,6 +375,7 @@ def run(argv: Sequence[str]) -> int:
         )
         return Exit.NOT_ROOT
     os.umask(0o022)
+    hardening.harden()
     try:
         if verb == "status":
             _emit(status())
@@ -397,5 +410,24 @@ def run(argv: Sequence[str]) -> int:
         return FAILED
 
 
+def _unexpected(e: BaseException) -> int:
+    """Last resort: one line instead of a Python traceback (which would leak internals and break the contract
+    that the error is the last line of stderr). Failures inside a change roll back where they are caught."""
+    if isinstance(e, BrokenPipeError):
+        # The caller closed our stdout: nothing to tell it; keep the interpreter's final flush quiet too.
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+    with contextlib.suppress(Exception):
+        _err(
+            f"error: the helper failed unexpectedly ({type(e).__name__}: {_printable(str(e), 200)}); "
+            "`mullvad-tailscale-tray doctor` shows what is in place"
+        )
+    return FAILED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    return run(sys.argv[1:] if argv is None else argv)
+    try:
+        return run(sys.argv[1:] if argv is None else argv)
+    except (Exception, KeyboardInterrupt) as e:  # see _unexpected
+        return _unexpected(e)

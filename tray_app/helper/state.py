@@ -8,6 +8,7 @@ following symlinks, so nobody else can point root's writes or reads elsewhere.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -97,7 +98,7 @@ def _parse(data: bytes, path: str) -> Config:
     fix = f"disable and enable the bypass again to rewrite it, or delete {path}"
     try:
         obj = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: deeply nested `[[[[...`
         raise StateError(f"saved bypass state {path} is corrupt (not JSON): {fix}") from None
     if not isinstance(obj, dict) or obj.get("version") != FORMAT_VERSION:
         raise StateError(f"saved bypass state {path} has an unknown format: {fix}")
@@ -163,29 +164,72 @@ def check_writable() -> None:
         os.close(dfd)
 
 
-def save(config: Config) -> None:
+class Pending:
+    """The new state written and fsynced under a temporary name; `commit()` renames it into place.
+
+    `enable` prepares before it changes the kernel, so a full disk, a file-size limit or any other write error
+    fails while nothing has changed yet; the rename that remains cannot run out of space.
+    """
+
+    def __init__(self, dfd: int, tmp: str) -> None:
+        self._dfd = dfd
+        self._tmp = tmp
+
+    def commit(self) -> None:
+        try:
+            # rename() replaces a symlink at the target itself, never what it points to.
+            os.replace(self._tmp, FILE_NAME, src_dir_fd=self._dfd, dst_dir_fd=self._dfd)
+            os.fsync(self._dfd)
+        except OSError as e:
+            self.discard()
+            raise StateError(f"cannot save the bypass state in {state_dir()}: {e.strerror}") from None
+        self._close()
+
+    def discard(self) -> None:
+        if self._dfd >= 0:
+            with contextlib.suppress(OSError):
+                os.unlink(self._tmp, dir_fd=self._dfd)
+        self._close()
+
+    def _close(self) -> None:
+        if self._dfd >= 0:
+            os.close(self._dfd)
+            self._dfd = -1
+
+
+def prepare(config: Config) -> Pending:
+    """Write the state for `config` to a temporary file in the state directory (see Pending)."""
     body = json.dumps({"version": FORMAT_VERSION, "mode": config.mode, "options": config.option_list}) + "\n"
     dfd = _open_dir_created()
     tmp = f".{FILE_NAME}.{os.getpid()}.tmp"
     try:
+        # Only root writes here, so a file of this name is a leftover of an earlier run with our pid.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp, dir_fd=dfd)
         fd = os.open(
             tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=dfd
         )
         try:
             os.fchmod(fd, 0o644)
-            os.write(fd, body.encode())
+            data = body.encode()
+            if os.write(fd, data) != len(data):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             os.fsync(fd)
         finally:
             os.close(fd)
-        # rename() replaces a symlink at the target itself, never what it points to.
-        os.replace(tmp, FILE_NAME, src_dir_fd=dfd, dst_dir_fd=dfd)
-        os.fsync(dfd)
     except OSError as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp, dir_fd=dfd)
-        raise StateError(f"cannot save the bypass state in {state_dir()}: {e.strerror}") from None
-    finally:
         os.close(dfd)
+        raise StateError(
+            f"cannot save the bypass state in {state_dir()} ({e.strerror}), so nothing was changed: "
+            "free space on that file system and try again"
+        ) from None
+    return Pending(dfd, tmp)
+
+
+def save(config: Config) -> None:
+    prepare(config).commit()
 
 
 def clear() -> bool:

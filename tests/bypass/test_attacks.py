@@ -1,0 +1,354 @@
+"""The security review's findings (docs/security-review.md), each as the attack that used to work.
+
+Everything runs against the real helper inside a private network namespace: a caller's hostile argv, signals
+from the caller's terminal, resource limits pkexec passes through, a full disk under the state directory, a
+saved state file that is a JSON bomb, and a caller that closes its end of the pipe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.bypass.conftest import ROOT, Lab
+from tests.bypass.test_bad_input import Snapshot, last_line, unchanged
+from tests.infra.require import require_root, require_tools
+from tray_app.core.protocol import MODES, OPTIONS, VERBS, Exit
+from tray_app.core.rules import Config
+from tray_app.helper import main as helper_main
+from tray_app.helper import state
+
+PROTOCOL_CODES = {int(c) for c in Exit if c < 100}
+
+
+def test_nested_json_state_is_reported_as_corrupt_not_a_crash(lab: Lab) -> None:
+    lab.ok("enable")
+    lab.state_file.write_text("[" * 4000)  # under the size cap, deeper than Python's recursion limit
+    before = Snapshot(lab)
+    for verb in ("refresh", "restore"):
+        r = lab.helper(verb)
+        assert r.returncode == 6, (verb, r.stderr)
+        assert "Traceback" not in r.stderr
+        assert "is corrupt (not JSON)" in last_line(r.stderr) and "nothing was changed" in last_line(r.stderr)
+        unchanged(lab, before)
+    s = lab.status()
+    assert s["saved"] is None and any("is corrupt" in w for w in s["warnings"])
+
+
+def test_full_disk_fails_enable_before_anything_changes(lab: Lab) -> None:
+    """The new state is written before the kernel changes: no bypass that is on but not saved for boot."""
+    require_tools("unshare", "mount", "dd")
+    lab.ok("enable")
+    before = Snapshot(lab)
+    d = lab.state_dir
+    full = f"mount -t tmpfs -o size=4k,mode=0755 tmpfs {d}; dd if=/dev/zero of={d}/fill bs=1k count=64 2>/dev/null || true"
+    script = f'set -e; {full}; exec {sys.executable} -m tray_app.helper "$@"'
+    r = lab.ns.run(
+        "unshare",
+        "-m",
+        "sh",
+        "-c",
+        script,
+        "sh",
+        "enable",
+        "--mode",
+        "private",
+        "--containers",
+        check=False,
+        env=lab.env,
+    )
+    assert r.returncode == 6, r.stderr
+    assert "cannot save the bypass state" in last_line(r.stderr)
+    assert "nothing was changed" in last_line(r.stderr)
+    unchanged(lab, before)  # still direct without containers, and no private-mode ip rule
+
+
+def _waiting_nft(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """An nft that, for a batch, records its parent (the helper) and waits for the test's go-ahead."""
+    real = tmp_path / "nft-real"
+    shutil.copy2("/usr/sbin/nft", real)
+    ready, go = tmp_path / "ready", tmp_path / "go"
+    wrapper = tmp_path / "nft-wrapper"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = "-f" ] && [ ! -e ' + str(go) + " ]; then\n"
+        f"  echo $PPID > {ready}\n"
+        f"  i=0; while [ ! -e {go} ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done\n"
+        "fi\n"
+        f'exec {real} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    return wrapper, ready, go
+
+
+def test_terminal_signals_cannot_interrupt_a_change(lab: Lab, tmp_path: Path) -> None:
+    """Ctrl-C, Ctrl-\\, Ctrl-Z and a hang-up reach the helper from the caller's terminal without any permission
+    check. Mid-enable (private-mode ip rules added, nft batch pending) they must not stop it halfway."""
+    require_tools("unshare", "mount")
+    wrapper, ready, go = _waiting_nft(tmp_path)
+    script = f'set -e; mount --bind {wrapper} /usr/sbin/nft; exec {sys.executable} -m tray_app.helper "$@"'
+    p = subprocess.Popen(
+        lab.ns.argv("unshare", "-m", "sh", "-c", script, "sh", "enable", "--mode", "private"),
+        env=lab.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group: the "foreground group" a terminal signals
+    )
+    try:
+        for _ in range(400):
+            if ready.exists() and ready.read_text().strip():
+                break
+            time.sleep(0.05)
+        assert ready.exists(), "the helper never reached its nft batch"
+        assert int(ready.read_text()) == p.pid  # the helper itself, waiting for the batch
+        for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGHUP):
+            os.killpg(p.pid, sig)
+        time.sleep(0.2)  # let any default action (terminate, stop) happen before the go-ahead
+        go.touch()
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+    assert p.returncode == 0, err
+    assert "Traceback" not in err
+    assert json.loads(out)["mode"] == "private"
+    s = lab.status()
+    assert (
+        s["state"] == "on" and s["private_rules"] is True and s["saved"] == {"mode": "private", "options": []}
+    )
+
+
+def test_resource_limits_from_the_caller_are_reset(lab: Lab) -> None:
+    """pkexec passes the caller's rlimits on: a file-size limit of 0 used to fail the state write after the
+    bypass was applied. A soft limit is raised back; a hard limit too where root holds CAP_SYS_RESOURCE, and
+    otherwise the write fails before anything changes."""
+    require_tools("prlimit")
+    helper = (sys.executable, "-m", "tray_app.helper")
+    r = lab.ns.run(
+        "prlimit", "--fsize=0:unlimited", "--cpu=1:unlimited", *helper, "enable", check=False, env=lab.env
+    )
+    assert r.returncode == 0, r.stderr
+    assert json.loads(lab.state_file.read_text()) == {"version": 1, "mode": "direct", "options": []}
+    assert lab.status()["state"] == "on"
+    before = Snapshot(lab)
+    r = lab.ns.run("prlimit", "--fsize=0", *helper, "enable", "--mode", "private", check=False, env=lab.env)
+    if r.returncode == 0:  # root could raise the hard limit
+        assert lab.status()["saved"] == {"mode": "private", "options": []}
+    else:
+        assert r.returncode == 6 and "nothing was changed" in last_line(r.stderr), r.stderr
+        unchanged(lab, before)
+
+
+def test_a_closed_stdout_gives_one_error_line_not_a_traceback(lab: Lab) -> None:
+    lab.ok("enable")
+    p = subprocess.Popen(
+        lab.ns.argv(sys.executable, "-m", "tray_app.helper", "status"),
+        env=lab.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert p.stdout is not None and p.stderr is not None
+    p.stdout.close()  # the caller went away before the answer
+    err = p.stderr.read()
+    p.wait(timeout=30)
+    assert p.returncode == 1, err
+    assert "Traceback" not in err and "Exception ignored" not in err
+    assert last_line(err).startswith("bypass-helper: error: the helper failed unexpectedly (BrokenPipeError")
+
+
+def test_a_stale_temporary_state_file_does_not_block_saving(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash between writing and renaming leaves `.bypass.json.PID.tmp`; a later run with the same pid must
+    still save (root-only directory: such a file can only be an old run's)."""
+    require_root()
+    d = tmp_path / "state"
+    d.mkdir(mode=0o755)
+    os.chmod(tmp_path, 0o755)  # noqa: S103
+    (d / f".bypass.json.{os.getpid()}.tmp").write_text("half written")
+    monkeypatch.setenv("MTT_STATE_DIR", str(d))
+    monkeypatch.delenv("PKEXEC_UID", raising=False)
+    state.save(Config("private", frozenset({"containers"})))
+    assert state.load() == Config("private", frozenset({"containers"}))
+    assert sorted(p.name for p in d.iterdir()) == ["bypass.json"]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# argv: the fixed vocabulary, fuzzed
+
+VOCAB = [*VERBS, "--mode", *MODES, *(f"--mode={m}" for m in MODES), *(f"--{o}" for o in OPTIONS)]
+NOISE = [
+    "--",
+    "-",
+    "",
+    "-h",
+    "--help",
+    "--mode=",
+    "--mod",
+    "--cont",
+    "--exit",
+    "-m",
+    "--mode=direct=private",
+    "--containers=1",
+    "1.2.3.4",
+    "100.64.0.0/10",
+    "::1",
+    "$(id)",
+    "`id`",
+    "a;b",
+    "%s%n%x",
+    "{}",
+    "\x1b]0;pwned\x07",
+    "\x00",
+    "é",
+    "\u202e",
+    "A" * 100_000,
+    "9" * 5000,
+    "1" * 5000 + "/" + "9" * 5000,
+]
+
+
+def _token() -> st.SearchStrategy[str]:
+    word = st.sampled_from(VOCAB)
+    return st.one_of(
+        word,
+        word,
+        st.sampled_from(NOISE),
+        word.flatmap(lambda w: st.integers(1, max(1, len(w) - 1)).map(lambda n: w[:n])),  # abbreviations
+        st.tuples(word, st.sampled_from(["=", " ", "\t", "\n", "\x00"]), word).map("".join),
+        st.text(max_size=20),
+        st.binary(max_size=12).map(lambda b: b.decode("utf-8", "surrogateescape")),  # non-UTF-8 argv
+    )
+
+
+OPTS = [t for t in VOCAB if t not in VERBS]
+# A verb and its options (often valid, so the changing verbs really run), the same with one hostile word
+# inserted anywhere, and free-form lists.
+SHAPED = st.builds(
+    lambda v, rest: [v, *rest], st.sampled_from(VERBS), st.lists(st.sampled_from(OPTS), max_size=5)
+)
+MUTATED = st.builds(
+    lambda a, i, t: [*a[: i % (len(a) + 1)], t, *a[i % (len(a) + 1) :]], SHAPED, st.integers(0, 9), _token()
+)
+VALID = st.one_of(
+    st.sampled_from([[v] for v in VERBS]),
+    st.builds(
+        lambda mode, opts: ["enable", *mode, *opts],
+        st.sampled_from([[], ["--mode", "private"], ["--mode=direct"]]),
+        st.lists(st.sampled_from([f"--{o}" for o in OPTIONS]), max_size=2, unique=True),
+    ),
+)
+ARGV = st.one_of(VALID, SHAPED, MUTATED, st.lists(_token(), max_size=8))
+
+
+@settings(max_examples=3000, deadline=None)
+@given(ARGV)
+def test_parse_accepts_only_the_vocabulary_and_runs_the_verb_polkit_checked(argv: list[str]) -> None:
+    """pkexec chooses the polkit action by argv[1] (`exec.argv1`): whatever the helper accepts must run exactly
+    that verb, with only that verb's own options."""
+    try:
+        args = helper_main.parse(argv)
+    except helper_main.UsageError:
+        return
+    assert args.verb == argv[0]
+    assert all(tok in VOCAB for tok in argv) and len(argv) <= helper_main.MAX_ARGS
+    if args.verb != "enable":
+        assert argv == [args.verb]
+
+
+def _fuzz_in_netns(state_dir: Path) -> str:
+    """Runs in a forked child that has its own network namespace: the helper's real run() on random argv."""
+    from tray_app.helper import nft
+
+    nft._unshare_net()
+    os.environ["MTT_STATE_DIR"] = str(state_dir)
+    os.environ.pop("PKEXEC_UID", None)
+
+    @settings(max_examples=250, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(ARGV)
+    def prop(argv: list[str]) -> None:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = helper_main.main(argv)  # an exception escaping here is a traceback for the caller
+        o, e = out.getvalue(), err.getvalue()
+        assert code in PROTOCOL_CODES, (argv, code, e)
+        assert "Traceback" not in e
+        assert all(c.isprintable() or c == "\n" for c in e) and e.isascii(), (argv, e)
+        if not argv:  # no verb at all: the usage, on stderr
+            assert code == Exit.USAGE and o == "" and e.startswith("usage: bypass-helper VERB")
+            return
+        if code == Exit.USAGE:
+            assert o == "", (argv, o)
+        elif o and not o.startswith("usage:") and o != "1\n":
+            assert o.count("\n") == 1 and isinstance(json.loads(o), dict), (argv, o)
+        if code != Exit.OK:
+            assert last_line(e).startswith("bypass-helper: error: "), (argv, e)
+
+    try:
+        prop()
+    except BaseException:  # report the falsifying example to the parent
+        return traceback.format_exc()
+    return ""
+
+
+def test_random_argv_never_leaks_a_traceback(tmp_path: Path) -> None:
+    """For random argv (vocabulary, abbreviations, `--` and `=` tricks, repeats, control characters, non-UTF-8,
+    huge words) the helper exits with a protocol code, one clean error line and no traceback, and its stdout is
+    empty, the usage, the version or one JSON object. Run as root in a throwaway network namespace."""
+    require_root()
+    require_tools("nft", "ip")
+    state_dir = tmp_path / "state"
+    state_dir.mkdir(mode=0o755)
+    os.chmod(tmp_path, 0o755)  # noqa: S103
+    report = tmp_path / "report"
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # never returns into pytest
+        code = 1
+        try:
+            report.write_text(_fuzz_in_netns(state_dir))
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert report.read_text() == "", report.read_text()
+
+
+LAUNCH = (
+    "import sys; sys.path.insert(0, sys.argv.pop(1)); from tray_app.helper.main import main; sys.exit(main())"
+)
+
+
+def test_raw_non_utf8_argv_through_the_interpreter(lab: Lab) -> None:
+    """Bytes that are not UTF-8 are decoded by the interpreter (isolated mode, C locale, as under pkexec)
+    before the helper sees them: still exit 2 and nothing but ASCII echoed."""
+    base = [os.fsencode(a) for a in lab.ns.argv(sys.executable, "-I", "-c", LAUNCH, str(ROOT))]
+    for raw in (b"\xff\xfe", b"enable\xff", b"--mode=\xc3"):
+        for argv in ([raw], [b"enable", raw], [b"enable", b"--mode", raw]):
+            r = subprocess.run(
+                [*base, *argv],
+                capture_output=True,
+                env={"PATH": lab.env["PATH"], "LANG": "C", "MTT_STATE_DIR": str(lab.state_dir)},
+                check=False,
+            )
+            err = r.stderr.decode("ascii")  # raises if anything but ASCII was echoed
+            assert r.returncode == 2, (argv, err)
+            assert "Traceback" not in err and r.stdout == b""
