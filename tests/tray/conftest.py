@@ -85,9 +85,7 @@ def dunst() -> Iterator[object]:
         time.sleep(0.1)
         out = subprocess.run(["dunstctl", "history"], capture_output=True, text=True, check=True).stdout
         items = json.loads(out)["data"][0]
-        rows = [
-            {k: str(n[k]["data"]) for k in ("appname", "summary", "body", "id")} for n in items
-        ]
+        rows = [{k: str(n[k]["data"]) for k in ("appname", "summary", "body", "id")} for n in items]
         return sorted(rows, key=lambda r: int(r["id"]))
 
     with run_dunst():
@@ -101,7 +99,11 @@ def notify_calls(tmp_path: Path) -> Iterator[object]:
     log = tmp_path / "notify-calls.txt"
     with log.open("w") as out:
         p = subprocess.Popen(
-            ["dbus-monitor", "--session", "type='method_call',interface='org.freedesktop.Notifications',member='Notify'"],
+            [
+                "dbus-monitor",
+                "--session",
+                "type='method_call',interface='org.freedesktop.Notifications',member='Notify'",
+            ],
             stdout=out,
             stderr=subprocess.DEVNULL,
         )

@@ -19,4 +19,7 @@ if verdict == "deny":
         "Error executing command as another user: Not authorized\n\nThis incident has been reported.\n"
     )
     sys.exit(127)
-os.execv(sys.executable, [sys.executable, *sys.argv[1:]])  # noqa: S606  (pkexec execs the helper too)
+args = sys.argv[1:]
+while args and args[0].startswith("--"):  # pkexec's own options, e.g. --disable-internal-agent
+    args = args[2:] if args[0] == "--user" else args[1:]
+os.execv(sys.executable, [sys.executable, *args])  # noqa: S606  (pkexec execs the helper too)

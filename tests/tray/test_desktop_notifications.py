@@ -47,7 +47,9 @@ def live(qtbot, tmp_path: Path) -> Iterator[LiveRig]:  # type: ignore[no-untyped
     app = TrayApplication(
         monitor,
         Settings(str(tmp_path / "settings.ini")),
-        policy_config=PolicyConfig(settle=0.5, flap_window=10.0, flap_count=4, flap_settle=5.0, user_window=5.0),
+        policy_config=PolicyConfig(
+            settle=0.5, flap_window=10.0, flap_count=4, flap_settle=5.0, user_window=5.0
+        ),
     )
     app.start(show_status=False)
     qtbot.waitUntil(lambda: monitor.is_ready, timeout=10000)
@@ -63,7 +65,9 @@ def displayed() -> int:
     return int(out.stdout.strip())
 
 
-def test_scripted_run_gives_exactly_the_expected_notifications(dunst, notify_calls, xembed_host, live: LiveRig, qtbot) -> None:  # type: ignore[no-untyped-def]
+def test_scripted_run_gives_exactly_the_expected_notifications(
+    dunst, notify_calls, xembed_host, live: LiveRig, qtbot
+) -> None:  # type: ignore[no-untyped-def]
     app = live.app
     sent: list[str] = []
     app.notifier.sent.connect(lambda n: sent.append(n.summary))  # type: ignore[attr-defined]
@@ -108,7 +112,9 @@ def test_scripted_run_gives_exactly_the_expected_notifications(dunst, notify_cal
     ], history
     by = {h["summary"]: h for h in history}
     assert by["Mullvad connected"]["body"] == "se-got-wg-001, Gothenburg"
-    assert by["Tailnet cut off"]["body"] == "Mullvad connected and your tailnet is cut off: turn on the bypass?"
+    assert (
+        by["Tailnet cut off"]["body"] == "Mullvad connected and your tailnet is cut off: turn on the bypass?"
+    )
     calls = {c["summary"]: c for c in notify_calls()}
     assert calls["Bypass on (direct)"]["urgency"] == 0  # the user asked for it: quieter
     assert calls["Tailscale stopped"]["urgency"] == 1
