@@ -23,7 +23,7 @@ def _start(rig: TrayRig, qtbot) -> None:  # type: ignore[no-untyped-def]
     qtbot.waitUntil(lambda: rig.monitor.is_ready, timeout=5000)  # type: ignore[attr-defined]
 
 
-def _count_colour(img: QImage, colour: QColor, x0: int, y0: int, w: int, h: int, tol: int = 12) -> int:
+def _count_colour(img: QImage, colour: QColor, x0: int, y0: int, w: int, h: int, tol: int = 12) -> int:  # noqa: PLR0917
     n = 0
     for y in range(max(0, y0), min(img.height(), y0 + h)):
         for x in range(max(0, x0), min(img.width(), x0 + w)):
@@ -171,7 +171,7 @@ def test_sni_item_exports_tooltip_and_a_live_dbusmenu(sni_host, rig: TrayRig, qt
 
         # a state change updates the exported items in place: same ids, new labels/enabled flags
         rig.mullvad.set(MULLVAD_DISCONNECTED)
-        qtbot.waitUntil(lambda: ui.menus.mullvad_connect.isEnabled(), timeout=3000)
+        qtbot.waitUntil(ui.menus.mullvad_connect.isEnabled, timeout=3000)
 
         def relabelled() -> bool:
             _r, lay = _call(conn, service, menu_path, "com.canonical.dbusmenu", "GetLayout", 0, -1, names)
