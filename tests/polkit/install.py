@@ -17,6 +17,8 @@ new session without a controlling terminal, so pkexec can never fall back to pro
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import shutil
 import subprocess
 import tempfile
@@ -241,8 +243,22 @@ class Sandbox:
         return out.stdout if out.returncode == 0 else None
 
 
+LOCK_FILE = "/run/lock/mullvad-tailscale-tray-polkit-tests.lock"
+
+
 @contextlib.contextmanager
 def installed() -> Iterator[PolkitEnv]:
+    """Install for the duration of the `with`. Users and paths are machine-wide, so two runs at once (two
+    checkouts, a test run and the benchmark) take turns on a lock instead of deleting each other's users."""
+    os.makedirs(os.path.dirname(LOCK_FILE), exist_ok=True)
+    with open(LOCK_FILE, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with _installed() as env:
+            yield env
+
+
+@contextlib.contextmanager
+def _installed() -> Iterator[PolkitEnv]:
     subprocess.run([str(ROOT / "scripts" / "start-system-bus")], check=True)
     undo = _Undo()
     try:
