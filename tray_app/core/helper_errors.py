@@ -234,3 +234,13 @@ def bad_reply(reason: str) -> HelperProblem:
         "so the helper and the app match (`mullvad-tailscale-tray doctor` checks this)",
         reason,
     )
+
+
+def no_answer(seconds: float) -> HelperProblem:
+    """The helper did not finish in time (only reads have a time limit; dialogs may stay open)."""
+    return HelperProblem(
+        Problem.FAILED,
+        1,
+        f"the bypass helper did not answer within {seconds:g} s: run `mullvad-tailscale-tray doctor`",
+        None,
+    )

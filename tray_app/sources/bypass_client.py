@@ -14,9 +14,7 @@ from PyQt6.QtCore import QObject, QProcess, QProcessEnvironment, pyqtSignal
 
 from tray_app.core.bypass_reply import HelperResult, make_result
 from tray_app.core.helper_errors import launch_failure
-from tray_app.sources.bypass_run import CLEAN_ENV, EnableOptions, HelperCommand, run_helper_sync
-
-__all__ = ["BypassClient", "run_helper_sync"]  # run_helper_sync: blocking, for doctor (lives in bypass_run)
+from tray_app.sources.bypass_run import CLEAN_ENV, EnableOptions, HelperCommand
 
 
 class BypassClient(QObject):

@@ -7,13 +7,13 @@ through pkexec. The tray uses the same argv through QProcess (`bypass_client.Byp
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tray_app.core.bypass_reply import HelperResult, make_result
-from tray_app.core.helper_errors import launch_failure
+from tray_app.core.helper_errors import launch_failure, no_answer
 from tray_app.core.protocol import MODES, VERBS
 from tray_app.paths import HELPER_PATH
 
@@ -87,39 +87,22 @@ def run_helper(
     argv = command.argv(verb, options)
     via = command.via_pkexec(verb)
     try:
-        proc = subprocess.run(
+        proc = subprocess.Popen(
             argv,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
             errors="replace",
-            timeout=timeout,
             env=CLEAN_ENV if not via and not command.prefix else None,
-            check=False,
         )
     except (FileNotFoundError, PermissionError) as exc:
         problem = launch_failure(command.program(verb), exc.strerror or str(exc))
         return HelperResult(verb, problem.code, via_pkexec=via, problem=problem)
+    try:
+        out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        return make_result(verb, -9, "", f"no answer within {timeout:g} s", via_pkexec=via)
-    return make_result(verb, proc.returncode, proc.stdout, proc.stderr, via_pkexec=via)
-
-
-def run_helper_sync(argv: Sequence[str], *, timeout: float | None = 30) -> HelperResult:
-    """`run_helper` from a word list, e.g. `["status"]` or `["enable", "--mode", "private"]` (doctor)."""
-    if not argv:
-        raise ValueError("no helper verb")
-    verb, rest = argv[0], list(argv[1:])
-    options = None
-    if verb == "enable":
-        mode = None
-        if "--mode" in rest:
-            i = rest.index("--mode")
-            mode = rest[i + 1] if i + 1 < len(rest) else ""
-            del rest[i : i + 2]
-        options = EnableOptions(
-            mode=mode, containers="--containers" in rest, exit_via_mullvad="--exit-via-mullvad" in rest
-        )
-        rest = [r for r in rest if r not in ("--containers", "--exit-via-mullvad")]
-    if rest:
-        raise ValueError(f"unknown helper options: {' '.join(rest)}")
-    return run_helper(verb, options, timeout=timeout)
+        with contextlib.suppress(OSError):
+            proc.kill()  # EPERM once pkexec has become root: then it finishes on its own
+        problem = no_answer(timeout or 0)
+        return HelperResult(verb, problem.code, via_pkexec=via, problem=problem)
+    return make_result(verb, proc.returncode, out, err, via_pkexec=via)
