@@ -352,3 +352,25 @@ def test_raw_non_utf8_argv_through_the_interpreter(lab: Lab) -> None:
             err = r.stderr.decode("ascii")  # raises if anything but ASCII was echoed
             assert r.returncode == 2, (argv, err)
             assert "Traceback" not in err and r.stdout == b""
+
+
+def test_an_nft_that_others_could_replace_is_never_run(lab: Lab, tmp_path: Path) -> None:
+    """Only a root-owned nft that nobody else can write is run as root: a copy owned by a user, or writable by
+    everyone, at the fixed path is treated as missing (exit 4) and nothing changes."""
+    require_tools("unshare", "mount")
+    lab.ok("enable")
+    before = Snapshot(lab)
+    marker = tmp_path / "ran"
+    for name, owner, mode in (("user-owned", 65534, 0o755), ("world-writable", 0, 0o777)):
+        fake = tmp_path / f"nft-{name}"
+        fake.write_text(f'#!/bin/sh\ntouch {marker}\nexec /usr/sbin/nft.real "$@"\n')
+        os.chown(fake, owner, owner)
+        fake.chmod(mode)
+        script = f'set -e; mount --bind {fake} /usr/sbin/nft; exec {sys.executable} -m tray_app.helper "$@"'
+        r = lab.ns.run(
+            "unshare", "-m", "sh", "-c", script, "sh", "enable", "--mode", "private", check=False, env=lab.env
+        )
+        assert r.returncode == 4, (name, r.stderr)
+        assert "must be owned by root and writable only by root" in last_line(r.stderr)
+        assert not marker.exists()
+        unchanged(lab, before)

@@ -30,7 +30,10 @@ class ToolMissingError(RuntimeError):
     def __init__(self, name: str) -> None:
         self.name = name
         paths = ", ".join(CANDIDATES[name])
-        super().__init__(f"`{name}` was not found as an executable file at {paths}: {INSTALL_HINT[name]}")
+        super().__init__(
+            f"`{name}` was not found as an executable file at {paths} (it must be owned by root and writable "
+            f"only by root): {INSTALL_HINT[name]}"
+        )
 
 
 class ToolFailedError(RuntimeError):

@@ -1,0 +1,101 @@
+"""The boot unit's sandbox and the installed launcher: what they promise, and that `restore` works inside it.
+
+There is no systemd here, so the unit's privileges are reproduced with setpriv: root whose capability bounding
+set holds only CAP_NET_ADMIN, no new privileges, inside a network namespace.
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+import subprocess
+import sys
+
+from tests.bypass.conftest import ROOT, Lab
+from tests.infra.require import require_tools
+from tray_app import paths
+
+UNIT = ROOT / "resources/systemd/mullvad-tailscale-bypass.service"
+LAUNCHER = ROOT / "packaging/bypass-helper"
+
+# What the unit's CapabilityBoundingSet= and NoNewPrivileges= leave the helper.
+BOOT_PRIVS = ("setpriv", "--bounding-set=-all,+net_admin", "--inh-caps=-all", "--no-new-privs")
+
+
+def _unit() -> configparser.ConfigParser:
+    cp = configparser.ConfigParser(interpolation=None, strict=False)
+    cp.optionxform = str  # type: ignore[assignment,method-assign]
+    cp.read_string(UNIT.read_text())
+    return cp
+
+
+def test_unit_runs_restore_as_root_with_net_admin_only() -> None:
+    s = _unit()["Service"]
+    assert s["ExecStart"] == f"{paths.HELPER_PATH} restore"
+    assert "User" not in s and "DynamicUser" not in s  # nft and ip need uid 0 with CAP_NET_ADMIN
+    assert s["CapabilityBoundingSet"].split() == ["CAP_NET_ADMIN"]
+    assert "AmbientCapabilities" not in s
+    for key, value in {
+        "NoNewPrivileges": "yes",
+        "ProtectSystem": "strict",
+        "ProtectHome": "yes",
+        "PrivateTmp": "yes",
+        "PrivateDevices": "yes",
+        "RestrictNamespaces": "yes",
+        "RestrictSUIDSGID": "yes",
+        "StateDirectory": "mullvad-tailscale-tray",
+        "StateDirectoryMode": "0755",  # the helper refuses a state directory others can write
+        "SystemCallFilter": "@system-service",
+        "IPAddressDeny": "any",
+    }.items():
+        assert s.get(key) == value, key
+    families = set(s["RestrictAddressFamilies"].split())
+    assert {"AF_NETLINK", "AF_UNIX"} <= families  # nft/ip talk netlink; syslog is a unix socket
+    assert "ReadWritePaths" not in s  # nothing but the state directory is writable
+
+
+def test_unit_follows_nftables() -> None:
+    cp = _unit()
+    u = cp["Unit"]
+    assert "nftables.service" in u["After"].split()  # its `flush ruleset` must not wipe what we restore
+    assert u["PartOf"] == "nftables.service" and u["ReloadPropagatedFrom"] == "nftables.service"
+    # stop + start of nftables (PartOf stopped us) starts us again
+    assert set(cp["Install"]["WantedBy"].split()) == {"multi-user.target", "nftables.service"}
+
+
+def test_launcher_is_isolated_python() -> None:
+    first = LAUNCHER.read_text().splitlines()[0]
+    assert first == "#!/usr/bin/python3 -I"  # no PYTHONPATH, user site or current directory in sys.path
+
+
+def test_restore_works_with_the_boot_units_privileges(lab: Lab) -> None:
+    """An nftables reload wiped the table; `restore` with only CAP_NET_ADMIN puts it back, private rules too."""
+    require_tools("setpriv")
+    lab.route("192.168.50.0/24", "dev", "tailscale0")
+    lab.ok("enable", "--mode", "private", "--containers")
+    expected = lab.ours()
+    lab.nft("delete", "table", "inet", "mullvad-tailscale")
+    lab.ns.run("ip", "rule", "del", "pref", "5200")
+    r = lab.ns.run(*BOOT_PRIVS, sys.executable, "-m", "tray_app.helper", "restore", check=False, env=lab.env)
+    assert r.returncode == 0, r.stderr
+    assert (
+        r.stdout == ""
+    )  # restore prints nothing; its one log line goes to stderr where there is no /dev/log
+    assert all(ln.startswith("mullvad-tailscale-tray-helper: restore: ") for ln in r.stderr.splitlines())
+    assert lab.ours() == expected
+    s = lab.status()
+    assert s["state"] == "on" and s["private_rules"] is True
+
+
+def test_status_without_namespaces_falls_back_safely(lab: Lab) -> None:
+    """The drift check's scratch namespace needs CAP_SYS_ADMIN (the unit forbids namespaces): status still
+    answers, says it could not compare exactly, and leaves no child behind."""
+    require_tools("setpriv")
+    lab.ok("enable", "--exit-via-mullvad")
+    r = lab.ns.run(*BOOT_PRIVS, sys.executable, "-m", "tray_app.helper", "status", check=False, env=lab.env)
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["state"] == "on" and s["options"] == ["exit-via-mullvad"]
+    assert any("cannot compare the rules exactly" in w for w in s["warnings"])
+    pids = subprocess.run(["ip", "netns", "pids", lab.ns.name], capture_output=True, text=True, check=False)
+    assert pids.stdout.strip() == ""
