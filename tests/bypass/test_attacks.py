@@ -374,3 +374,19 @@ def test_an_nft_that_others_could_replace_is_never_run(lab: Lab, tmp_path: Path)
         assert "must be owned by root and writable only by root" in last_line(r.stderr)
         assert not marker.exists()
         unchanged(lab, before)
+
+
+def test_closed_standard_streams(lab: Lab) -> None:
+    """A caller may start the helper with stdin, stdout and stderr closed: the change is still made, reported
+    by the exit code alone, and nothing the helper opens (the state directory, the new state file) takes the
+    place of fd 0-2 and receives its output."""
+    closed = ("sh", "-c", 'exec "$@" <&- >&- 2>&-', "sh", sys.executable, "-m", "tray_app.helper")
+    r = lab.ns.run(*closed, "enable", "--mode", "private", check=False, env=lab.env)
+    assert r.returncode == 0
+    assert json.loads(lab.state_file.read_text()) == {"version": 1, "mode": "private", "options": []}
+    assert sorted(p.name for p in lab.state_dir.iterdir()) == ["bypass.json"]
+    assert lab.status()["state"] == "on"
+    r = lab.ns.run(*closed, "enable", "--mode", "evil", check=False, env=lab.env)
+    assert r.returncode == 2
+    r = lab.ns.run(*closed, "disable", check=False, env=lab.env)
+    assert r.returncode == 0 and lab.ours() is None and not lab.state_file.exists()

@@ -4,8 +4,10 @@ resource limits. pkexec passes all of them through, so the helper resets them be
 from __future__ import annotations
 
 import contextlib
+import os
 import resource
 import signal
+import sys
 
 # Signals a terminal sends to its foreground process group without any permission check (Ctrl-C, Ctrl-\,
 # Ctrl-Z, hang-up, background I/O). Ignored for the helper's short run, and (being inherited across exec) by
@@ -58,6 +60,22 @@ def reset_limits() -> None:
     for which in _UNLIMITED:
         _raise_to(which, resource.RLIM_INFINITY)
     _raise_to(resource.RLIMIT_NOFILE, MIN_NOFILE)
+
+
+def standard_streams() -> None:
+    """A caller may start us with stdin, stdout or stderr closed. Open /dev/null in their place, so that no file
+    the helper opens later can become fd 0-2, and give Python stream objects for them (it sets sys.stdout to
+    None for a closed fd, and the helper's answer then simply goes nowhere)."""
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            new = os.open(os.devnull, os.O_RDWR)  # the lowest free descriptor: this one
+            if new != fd:  # pragma: no cover - lower ones are open by the time we get here
+                os.dup2(new, fd)
+                os.close(new)
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(fd, mode, encoding="ascii", errors="backslashreplace", closefd=False))  # noqa: SIM115
 
 
 def harden() -> None:

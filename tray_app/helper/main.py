@@ -428,6 +428,7 @@ def _unexpected(e: BaseException) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
+        hardening.standard_streams()
         return run(sys.argv[1:] if argv is None else argv)
     except (Exception, KeyboardInterrupt) as e:  # see _unexpected
         return _unexpected(e)
