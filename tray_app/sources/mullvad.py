@@ -1,7 +1,7 @@
 """Mullvad status source: `mullvad status --json listen` under QProcess (DESIGN.md, "Status sources").
 
 Event-driven: while the daemon is up the only thing running is the listen process; no timer ticks. The
-stream prints the current state first and then every daemon event, one JSON object per line; only lines with a
+stream prints the current state first (so no separate `status --json` is needed) and then every daemon event, one JSON object per line; only lines with a
 top-level `"state"` are states (settings events are read for the lockdown flag, relay lists of megabytes are
 dropped without being decoded). CLIs older than 2024.5 reject `--json`: then `mullvad status listen` (text)
 is used only as a trigger to re-read `mullvad status`, which `hint()` also does.
@@ -117,6 +117,9 @@ class MullvadSource(Source):
         self._lockdown: bool | None = None
         self._text_busy = False
         self._text_again = False
+        # Answers awaited before the first state of a connection is shown, so that it appears once, complete
+        # (with version and lockdown), instead of as two changes.
+        self._awaiting: set[str] = set()
         self._last: MullvadStatus | None = None
 
     # --- Source interface ---------------------------------------------------------------------------------
@@ -152,6 +155,14 @@ class MullvadSource(Source):
             self._connect()
         elif not self._json:
             self._reread_text()
+
+    def next_retry_ms(self) -> int | None:
+        """Milliseconds until the next reconnect attempt, or None when none is scheduled."""
+        return self._retry.remainingTime() if self._retry.isActive() else None
+
+    def retry_delay_ms(self) -> int | None:
+        """The back-off delay of the scheduled reconnect attempt, or None when none is scheduled."""
+        return self._retry.interval() if self._retry.isActive() else None
 
     def is_streaming(self) -> bool:
         """True while the listen process runs (the daemon is being watched, no timer is needed)."""
@@ -192,6 +203,7 @@ class MullvadSource(Source):
         self._stream_seen = False
         self._version = None
         self._text_busy = self._text_again = False
+        self._awaiting = {"version", "lockdown"}
 
         proc = QProcess(self)
         proc.setProgram(self.cli)
@@ -202,9 +214,10 @@ class MullvadSource(Source):
         self._listen = proc
         proc.start()
 
-        if self._json:
-            self._run(["status", "--json"], self._on_initial_json)
-        else:
+        # `status --json listen` prints the current state as its first line, so a separate `status --json`
+        # would only add a race (an answer older than the stream's first line); the text mode has no such
+        # first line it can trust (it prints differences), so it reads `status` once.
+        if not self._json:
             self._reread_text()
         self._run(["version"], self._on_version)
         self._run(["lockdown-mode", "get"], self._on_lockdown)
@@ -229,8 +242,9 @@ class MullvadSource(Source):
 
     def _on_line(self, line: bytes) -> None:
         if not self._json:
-            # Text listen prints only differences; a state header (unindented) is our cue to re-read.
-            if line[:1] not in (b"", b" ", b"\t") and not line.startswith(b"Warning"):
+            # Text listen prints only what changed and in a layout that varies by release: any line is just
+            # the cue to re-read the full `mullvad status` (re-reads coalesce while one runs).
+            if line.strip() and not line.startswith(b"Warning"):
                 self._reread_text()
             return
         stripped = line.strip()
@@ -244,8 +258,7 @@ class MullvadSource(Source):
             return
         status = status_from_json(obj)
         if status is not None:
-            self._stream_seen = True
-            self._backoff.reset()
+            self._daemon_answered()
             self._set_state(status)
             return
         lockdown = lockdown_from_settings(obj)
@@ -335,12 +348,6 @@ class MullvadSource(Source):
             proc.waitForFinished(1000)
         proc.deleteLater()
 
-    def _on_initial_json(self, code: int, out: str, _err: str) -> None:
-        # The listen stream prints the current state itself and is never older than this answer, so this
-        # only fills the gap before its first line.
-        if code == 0 and not self._stream_seen:
-            self._set_state(parse_json_output(out))
-
     def _reread_text(self) -> None:
         if self._text_busy:
             self._text_again = True
@@ -351,8 +358,7 @@ class MullvadSource(Source):
     def _on_text_status(self, code: int, out: str, err: str) -> None:
         self._text_busy = False
         if code == 0:
-            self._stream_seen = True
-            self._backoff.reset()
+            self._daemon_answered()
             self._set_state(parse_text_status(out, err))
         elif self.is_streaming():
             self._set_state(unavailable(err if code == -1 else cli_error_detail(err, code)))
@@ -360,23 +366,40 @@ class MullvadSource(Source):
             self._text_again = False
             self._reread_text()
 
+    def _daemon_answered(self) -> None:
+        """The first state of this connection: the daemon is up."""
+        if self._stream_seen:
+            return
+        self._stream_seen = True
+        self._backoff.reset()
+        if self._version is None and "version" not in self._awaiting:
+            # `mullvad version` ran while the daemon was still starting; ask again before showing the state.
+            self._awaiting.add("version")
+            self._run(["version"], self._on_version)
+
+    def _answered(self, what: str) -> None:
+        self._awaiting.discard(what)
+        self._publish()
+
     def _on_version(self, code: int, out: str, _err: str) -> None:
         if code == 0:
             self._version = parse_version(out)
-            self._publish()
+        self._answered("version")
 
     def _on_lockdown(self, code: int, out: str, err: str) -> None:
         if code == 0:
             value = parse_lockdown(out)
             if value is not None:
                 self._lockdown = value
-                self._publish()
         elif is_unknown_subcommand(err, code):
             self._run(["block-when-disconnected", "get"], self._on_lockdown_old)
+            return
+        self._answered("lockdown")
 
     def _on_lockdown_old(self, code: int, out: str, _err: str) -> None:
         if code == 0:
-            self._on_lockdown(code, out, "")
+            self._lockdown = parse_lockdown(out)
+        self._answered("lockdown")
 
     # --- emitting -------------------------------------------------------------------------------------------
 
@@ -386,6 +409,8 @@ class MullvadSource(Source):
 
     def _publish(self) -> None:
         if self._state is None:
+            return
+        if self._awaiting and self._state.state is not MullvadState.UNAVAILABLE:
             return
         status = merge_status(self._state, self._version, self._lockdown)
         if status != self._last:
