@@ -390,3 +390,28 @@ def test_closed_standard_streams(lab: Lab) -> None:
     assert r.returncode == 2
     r = lab.ns.run(*closed, "disable", check=False, env=lab.env)
     assert r.returncode == 0 and lab.ours() is None and not lab.state_file.exists()
+
+
+def test_a_disable_that_fails_halfway_never_comes_back_on(lab: Lab, tmp_path: Path) -> None:
+    """`disable` whose `ip rule del` fails (exit 1) must already have forgotten the saved choice: the applet's
+    automatic `refresh` (no password) and the boot unit must not turn the bypass back on."""
+    require_tools("unshare", "mount")
+    lab.ok("enable", "--mode", "private")
+    real = tmp_path / "ip-real"
+    shutil.copy2("/usr/sbin/ip", real)
+    wrapper = tmp_path / "ip-wrapper"
+    wrapper.write_text(
+        '#!/bin/sh\ncase "$*" in *"rule del"*) echo "RTNETLINK answers: Operation not permitted" >&2; exit 2;; esac\n'
+        f'exec {real} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    script = f'set -e; mount --bind {wrapper} /usr/sbin/ip; exec {sys.executable} -m tray_app.helper "$@"'
+    r = lab.ns.run("unshare", "-m", "sh", "-c", script, "sh", "disable", check=False, env=lab.env)
+    assert r.returncode == 1, r.stderr
+    assert "ip -4 rule del" in last_line(r.stderr) or "ip -6 rule del" in last_line(r.stderr)
+    assert not lab.state_file.exists()
+    for verb in ("refresh", "restore"):
+        assert lab.helper(verb).returncode == 0
+    assert lab.ours() is None  # stays off
+    lab.ok("disable")  # and a second disable finishes the job
+    assert lab.status()["state"] == "off"

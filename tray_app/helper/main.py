@@ -310,9 +310,11 @@ def disable() -> int:
         _tools_present()
         state.check_writable()
         had_table = nft.list_ours() is not None
+        # Forget the saved choice first: if a later step fails, an automatic `refresh` (no password) or the
+        # boot unit must not bring back a bypass the user turned off.
+        had_state = state.clear()
         nft.apply(rules.render_remove())
         removed = iprules.remove()
-        had_state = state.clear()
     if had_table or removed or had_state:
         log.change(
             "disable: bypass removed"
