@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -308,3 +310,60 @@ def test_read_status_one_shot(tmp_path: Path) -> None:
     slow.chmod(0o755)
     hung = read_status(str(slow), timeout=0.5)
     assert hung.state is S.UNAVAILABLE and "did not answer" in (hung.detail or "")
+
+
+def test_a_killed_listen_process_is_replaced(
+    qtbot: QtBot, tmp_path: Path, make_source: Callable[..., tuple[MullvadSource, Recorder]]
+) -> None:
+    fake = FakeMullvad(tmp_path, state="connected")
+    source, rec = make_source(fake.cli)
+    source.start()
+    settle(qtbot, source, rec, full(S.CONNECTED))
+    pid = source.listen_pid()
+    assert pid
+    os.kill(pid, signal.SIGKILL)
+    killed = mp.unavailable(f"`{fake.cli} status listen` was killed: reconnecting to the Mullvad daemon")
+    qtbot.waitUntil(lambda: rec.seen == [killed], timeout=WAIT)
+    assert source.retry_delay_ms() == 1000
+    qtbot.waitUntil(lambda: source.status == full(S.CONNECTED), timeout=WAIT)
+    assert source.listen_pid() not in (None, pid)
+
+
+def test_scripted_listen_sequence(
+    qtbot: QtBot, tmp_path: Path, make_source: Callable[..., tuple[MullvadSource, Recorder]]
+) -> None:
+    not_running = (
+        Path(__file__).resolve().parent.parent / "fixtures/mullvad/status.daemon-not-running.stderr.txt"
+    ).read_text()
+    script = [
+        {"line": "Warning: You are not logged in to an account."},
+        {"line": '{"state":"connecting","details":{"endpoint":'},  # cut off mid-line
+        {"sleep": 0.05},
+        {"state": make_state("connecting")},
+        {"huge": 5_000_000},
+        {"state": make_state("connected")},
+        {"state": make_state("error", cause="is_offline")},
+        {"exit": 1, "stderr": not_running},
+    ]
+    fake = FakeMullvad(tmp_path, state="disconnected", script=script)
+    source, rec = make_source(fake.cli)
+    source.start()
+    expected = [
+        full(S.DISCONNECTED),
+        full(S.CONNECTING),
+        full(S.CONNECTED),
+        MullvadStatus(
+            S.ERROR,
+            version="2026.4",
+            lockdown=False,
+            blocked=True,
+            detail=mp.error_cause_detail("is_offline"),
+        ),
+        mp.unavailable(mp.NOT_RUNNING),
+    ]
+    qtbot.waitUntil(lambda: mp.unavailable(mp.NOT_RUNNING) in rec.seen, timeout=WAIT)
+    seen = rec.seen[: rec.seen.index(mp.unavailable(mp.NOT_RUNNING)) + 1]
+    # The first state of a connection waits for `version`; on a slow machine the script may already be
+    # further on by then, so leading states may be skipped -- never reordered, never garbage.
+    assert len(seen) >= 3
+    assert seen == expected[len(expected) - len(seen) :]

@@ -24,7 +24,6 @@ from tray_app.core.backoff import Backoff
 from tray_app.core.model import MullvadState, MullvadStatus
 from tray_app.core.mullvad_parse import (
     MAX_LINE,
-    NOT_RUNNING,
     cli_error_detail,
     is_json_unsupported,
     is_state_line,
@@ -164,6 +163,10 @@ class MullvadSource(Source):
         """The back-off delay of the scheduled reconnect attempt, or None when none is scheduled."""
         return self._retry.interval() if self._retry.isActive() else None
 
+    def listen_pid(self) -> int | None:
+        """The process id of the running `status listen` (diagnostics and tests)."""
+        return int(self._listen.processId()) or None if self.is_streaming() and self._listen else None
+
     def is_streaming(self) -> bool:
         """True while the listen process runs (the daemon is being watched, no timer is needed)."""
         return self._listen is not None and self._listen.state() != QProcess.ProcessState.NotRunning
@@ -287,8 +290,8 @@ class MullvadSource(Source):
             self._connect()
             return
         if exit_status == QProcess.ExitStatus.CrashExit:
-            detail = f"`{self.cli} status listen` stopped unexpectedly: {NOT_RUNNING.split(': ', 1)[1]}"
-            detail = cli_error_detail(err, code) if err.strip() else detail
+            # Killed by a signal (OOM killer, a user's kill): not the daemon's fault; reconnect.
+            detail = f"`{self.cli} status listen` was killed: reconnecting to the Mullvad daemon"
         elif code == 0 and not err.strip():
             detail = "the Mullvad daemon closed its event stream: reconnecting"
         else:
