@@ -27,6 +27,7 @@ from tests.bypass.conftest import ROOT, Lab
 from tests.bypass.test_bad_input import Snapshot, last_line, unchanged
 from tests.infra.require import require_root, require_tools
 from tray_app.core.protocol import MODES, OPTIONS, VERBS, Exit
+from tray_app.core.routes import RouteError, parse_table52
 from tray_app.core.rules import Config
 from tray_app.helper import main as helper_main
 from tray_app.helper import state
@@ -415,3 +416,75 @@ def test_a_disable_that_fails_halfway_never_comes_back_on(lab: Lab, tmp_path: Pa
     assert lab.ours() is None  # stays off
     lab.ok("disable")  # and a second disable finishes the job
     assert lab.status()["state"] == "off"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Inputs the helper reads from disk and from `ip`: only their own, clear errors
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
+STATE_KEYS = st.fixed_dictionaries(
+    {},
+    optional={
+        "version": st.sampled_from([1, 2, "1", None, True, 1.0]),
+        "mode": st.sampled_from([*MODES, "evil", None, 1, ["direct"]]),
+        "options": st.one_of(st.lists(st.sampled_from([*OPTIONS, "rm -rf", 1, None]), max_size=3), JSON),
+    },
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(
+        st.binary(max_size=state.MAX_SIZE),
+        JSON.map(lambda o: json.dumps(o).encode()),
+        STATE_KEYS.map(lambda o: json.dumps(o).encode()),
+    )
+)
+def test_any_saved_state_is_a_config_or_a_clear_error(data: bytes) -> None:
+    try:
+        cfg = state._parse(data, "/var/lib/mullvad-tailscale-tray/bypass.json")
+    except state.StateError as e:
+        assert "bypass.json" in str(e)
+        return
+    assert cfg.mode in MODES and set(cfg.options) <= set(OPTIONS)
+
+
+ROUTE = st.fixed_dictionaries(
+    {},
+    optional={
+        "dst": st.one_of(
+            st.sampled_from(
+                [
+                    "default",
+                    "100.100.100.100",
+                    "10.0.0.0/8",
+                    "fd7a:115c:a1e0::/48",
+                    "0.0.0.0/0",
+                    "::/0",
+                    "192.168.1.0/24",
+                ]
+            ),
+            JSON,
+        ),
+        "dev": st.one_of(st.sampled_from(["tailscale0", "eth0"]), JSON),
+        "type": st.one_of(st.sampled_from(["unicast", "throw", "blackhole"]), JSON),
+        "nexthops": st.one_of(
+            st.lists(st.fixed_dictionaries({"dev": st.sampled_from(["tailscale0", "eth0"])})), JSON
+        ),
+    },
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.lists(ROUTE, max_size=4), JSON), st.one_of(st.lists(ROUTE, max_size=4), JSON))
+def test_any_table52_listing_gives_sets_or_a_clear_error(v4: object, v6: object) -> None:
+    try:
+        fs = parse_table52(json.dumps(v4), json.dumps(v6))
+    except RouteError as e:
+        assert "table 52" in str(e)
+        return
+    assert all(n.version == 4 for n in fs.tailnet4) and all(n.version == 6 for n in fs.tailnet6)
