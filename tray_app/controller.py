@@ -23,7 +23,7 @@ from tray_app.core.bypass_reply import HelperResult
 from tray_app.core.helper_errors import Problem
 from tray_app.core.model import BypassState, MullvadState, Snapshot, TailscaleState
 from tray_app.core.notify_policy import Category, Subject
-from tray_app.core.tooltip import this_device_ip
+from tray_app.core.tooltip import bypass_in_place, bypass_lost, this_device_ip
 from tray_app.sources.bypass_client import BypassClient
 from tray_app.sources.bypass_run import EnableOptions
 from tray_app.sources.settings import Settings
@@ -88,22 +88,20 @@ class Controller(QObject):
         self.snapshot = snapshot
         if not self.settings.bypass_wanted:
             return
-        if snapshot.bypass.state is BypassState.DRIFTED and before.bypass.state is not BypassState.DRIFTED:
-            self.schedule_refresh()
+        drifted = snapshot.bypass.state is BypassState.DRIFTED and not bypass_lost(snapshot.bypass)
+        if drifted and before.bypass != snapshot.bypass:
+            self.schedule_refresh()  # our table is there but out of date: re-apply, no password
         mullvad_back = (
             snapshot.mullvad.state is MullvadState.CONNECTED
             and before.mullvad.state is not MullvadState.CONNECTED
             and before.mullvad.state is not MullvadState.UNAVAILABLE  # first report: nothing changed
         )
-        if mullvad_back and snapshot.bypass.state in (BypassState.ON, BypassState.DRIFTED):
+        if mullvad_back and bypass_in_place(snapshot.bypass):
             self.schedule_refresh()
 
     def on_routes_changed(self) -> None:
         """Table 52 changed (a peer's subnet route came or went): the tailnet sets must follow."""
-        if self.settings.bypass_wanted and self.snapshot.bypass.state in (
-            BypassState.ON,
-            BypassState.DRIFTED,
-        ):
+        if self.settings.bypass_wanted and bypass_in_place(self.snapshot.bypass):
             self.schedule_refresh()
 
     def on_mullvad_reconnected(self) -> None:
@@ -130,6 +128,14 @@ class Controller(QObject):
                 "Bypass unavailable", "The bypass helper is not installed: reinstall the package."
             )
             return
+        if on and bypass_lost(self.snapshot.bypass):
+            self.restore_bypass()
+            return
+        self._enable_or_disable(on=on)
+
+    def _enable_or_disable(self, *, on: bool) -> None:
+        if self._helper is None:
+            return
         self.user_action.emit(Subject.BYPASS)
         if on:
             self._pending_enable_mode = self.settings.bypass_mode
@@ -139,8 +145,15 @@ class Controller(QObject):
         self.busy_changed.emit(True)
 
     def restore_bypass(self) -> None:
-        """ "Restore bypass" in the lost-bypass notification: the user asks for it again."""
-        self.set_bypass(True)
+        """The user asks for the bypass again ("Restore bypass" in a notification or the menu).
+
+        When the helper still has it saved as on (only the table is gone), `refresh` reloads it without a
+        password; otherwise `enable` asks for one."""
+        if bypass_lost(self.snapshot.bypass) and self._helper is not None:
+            self.user_action.emit(Subject.BYPASS)
+            self._helper.request("refresh")
+            return
+        self._enable_or_disable(on=True)
 
     def repair_bypass(self) -> None:
         self.user_action.emit(Subject.BYPASS)
@@ -151,10 +164,7 @@ class Controller(QObject):
             return
         self.settings.bypass_mode = mode
         # already on: apply the new mode now (the user chose it while it was on: that is consent)
-        if (
-            self.snapshot.bypass.state in (BypassState.ON, BypassState.DRIFTED)
-            and self.settings.bypass_wanted
-        ):
+        if bypass_in_place(self.snapshot.bypass) and self.settings.bypass_wanted:
             self.set_bypass(True)
 
     def never_suggest(self) -> None:

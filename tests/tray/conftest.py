@@ -161,8 +161,22 @@ def sni_host() -> Iterator[None]:
     needs_x()
     from tests.infra.desktop import sni_host as run_sni
 
+    watcher = "org.kde.StatusNotifierWatcher"
+    wait_until(lambda: not bus_has_name(watcher), 5, "the previous SNI watcher gone")
     with run_sni():
+        # Qt picks SNI only when a host is registered, at the moment each tray icon is created: wait for it
+        wait_until(_sni_host_registered, 10, "the SNI host registered with its watcher")
         yield
+
+
+def _sni_host_registered() -> bool:
+    r = subprocess.run(
+        ["dbus-send", "--session", "--print-reply", "--dest=org.kde.StatusNotifierWatcher",
+         "/StatusNotifierWatcher", "org.freedesktop.DBus.Properties.Get",
+         "string:org.kde.StatusNotifierWatcher", "string:IsStatusNotifierHostRegistered"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    return "boolean true" in r.stdout
 
 
 @pytest.fixture

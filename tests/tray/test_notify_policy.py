@@ -286,3 +286,15 @@ def test_reconnect_to_another_relay_is_announced() -> None:
         10.0,
     )
     assert notices(p.poll(11.0)) == [("Mullvad connected", "de-fra-wg-002, Frankfurt")]
+
+
+def test_table_gone_while_saved_on_is_lost_even_if_the_tray_did_not_know_the_wish() -> None:
+    p = started()
+    p.observe(
+        snap(
+            b=BypassStatus(BypassState.DRIFTED, mode=None, detail="saved as on but its table is not loaded")
+        ),
+        10.0,
+    )
+    (n,) = p.poll(11.0)
+    assert isinstance(n, Notice) and n.summary == "Bypass lost" and n.actions[0].id == ACTION_RESTORE_BYPASS

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 
 from tray_app.core.model import BypassState, MullvadState, Snapshot, TailscaleState
-from tray_app.core.tooltip import this_device_ip
+from tray_app.core.tooltip import bypass_lost, this_device_ip
 
 
 class Category(StrEnum):
@@ -144,6 +144,8 @@ def _bypass_facet(s: Snapshot) -> Hashable:
     b = s.bypass
     if b.state is BypassState.UNKNOWN:
         return None
+    if bypass_lost(b):
+        return ("lost",)
     if b.state is BypassState.ON:
         return ("on", b.mode)
     return (b.state.value,)
@@ -291,16 +293,19 @@ class NotifyPolicy:
 
     def _bypass_notice(self, old: Hashable, new: Hashable, user: bool, s: Snapshot) -> Notice:
         slot, cat = Subject.BYPASS.value, Category.BYPASS
+        lost = Notice(
+            slot,
+            cat,
+            "Bypass lost",
+            "The bypass table disappeared, so the tailnet is cut off while Mullvad is connected.",
+            Urgency.NORMAL,
+            (Action(ACTION_RESTORE_BYPASS, "Restore bypass"),),
+        )
+        if new == ("lost",):
+            return lost  # saved as on, table gone: whoever removed it, the user still wants it
         if new == ("off",):
-            if old is not None and old[0] in ("on", "drifted") and self.bypass_wanted and not user:  # type: ignore[index]
-                return Notice(
-                    slot,
-                    cat,
-                    "Bypass lost",
-                    "The bypass table disappeared, so the tailnet is cut off while Mullvad is connected.",
-                    Urgency.NORMAL,
-                    (Action(ACTION_RESTORE_BYPASS, "Restore bypass"),),
-                )
+            if old is not None and old[0] in ("on", "drifted", "lost") and self.bypass_wanted and not user:  # type: ignore[index]
+                return lost
             return Notice(slot, cat, "Bypass off", "Tailnet traffic follows Mullvad's rules again.")
         if new == ("drifted",):
             return Notice(

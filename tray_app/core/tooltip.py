@@ -72,7 +72,20 @@ def exit_node_line(t: TailscaleStatus) -> str | None:
     return f"Exit node: {t.exit_node.name}" + ("" if t.exit_node.online else " (offline)")
 
 
+def bypass_lost(b: BypassStatus) -> bool:
+    """Saved as on but our table is gone (an nftables reload, `nft flush ruleset`): the helper reports
+    drifted with no mode, because nothing of ours is loaded. `refresh` puts it back without a password."""
+    return b.state is BypassState.DRIFTED and b.mode is None
+
+
+def bypass_in_place(b: BypassStatus) -> bool:
+    """Our table is loaded (possibly out of date)."""
+    return b.state is BypassState.ON or (b.state is BypassState.DRIFTED and b.mode is not None)
+
+
 def bypass_line(b: BypassStatus) -> str:
+    if bypass_lost(b):
+        return "Bypass: lost, its nftables table is gone (restore it from the menu)"
     if b.state is BypassState.ON:
         return f"Bypass: on ({b.mode or 'direct'})"
     if b.state is BypassState.DRIFTED:

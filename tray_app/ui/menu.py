@@ -16,7 +16,15 @@ from PyQt6.QtWidgets import QMenu
 
 from tray_app.core.model import BypassState, MullvadState, Snapshot, TailscaleState
 from tray_app.core.notify_policy import CATEGORY_LABELS, Category
-from tray_app.core.tooltip import bypass_line, exit_node_line, mullvad_line, tailscale_line, this_device_ip
+from tray_app.core.tooltip import (
+    bypass_in_place,
+    bypass_line,
+    bypass_lost,
+    exit_node_line,
+    mullvad_line,
+    tailscale_line,
+    this_device_ip,
+)
 
 MODE_TEXT = {
     "direct": "Direct: Tailscale and your peers see this device's real IP",
@@ -151,10 +159,12 @@ class TrayMenu(QObject):
         _set(self.bypass_info, text=bypass_line(s.bypass))
 
         b = s.bypass
-        on = b.state in (BypassState.ON, BypassState.DRIFTED)
+        on = bypass_in_place(b)
         _set(self.bypass, checked=on, enabled=not flags.bypass_busy)
         if flags.bypass_busy:
             _set(self.bypass, text="Tailnet bypass (waiting for authentication…)")
+        elif bypass_lost(b):
+            _set(self.bypass, text="Tailnet bypass (lost: click to restore)")
         elif b.state is BypassState.DRIFTED:
             _set(self.bypass, text="Tailnet bypass (out of date, refreshing)")
         elif b.state is BypassState.UNKNOWN:

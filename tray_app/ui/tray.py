@@ -12,9 +12,9 @@ from PyQt6.QtWidgets import QSystemTrayIcon
 
 from tray_app.controller import Controller
 from tray_app.core.icon_choice import IconSpec, choose
-from tray_app.core.model import BypassState, Snapshot
+from tray_app.core.model import Snapshot
 from tray_app.core.notify_policy import Category, Urgency
-from tray_app.core.tooltip import lines, tooltip
+from tray_app.core.tooltip import bypass_in_place, lines, tooltip
 from tray_app.sources import autostart
 from tray_app.ui.about import AboutDialog
 from tray_app.ui.doctor_window import DoctorWindow
@@ -74,7 +74,7 @@ class TrayUI(QObject):
         m.about.triggered.connect(self.open_about)
         m.quit.triggered.connect(self.quit_requested.emit)
         self.popup.bypass_button.clicked.connect(
-            lambda: c.set_bypass(self.snapshot.bypass.state not in (BypassState.ON, BypassState.DRIFTED))
+            lambda: c.set_bypass(not bypass_in_place(self.snapshot.bypass))
         )
         self.popup.menu_button.clicked.connect(self._menu_from_popup)
         c.busy_changed.connect(lambda _busy: self.render(self.snapshot))
@@ -103,7 +103,7 @@ class TrayUI(QObject):
             self.tray.setToolTip(tip)
         flags = self.flags()
         self.menus.render(snapshot, flags)
-        on = snapshot.bypass.state in (BypassState.ON, BypassState.DRIFTED)
+        on = bypass_in_place(snapshot.bypass)
         self.popup.update_view(
             self.current_icon(), lines(snapshot), bypass_on=on, bypass_enabled=not flags.bypass_busy
         )
