@@ -258,7 +258,7 @@ VALID = st.one_of(
 ARGV = st.one_of(VALID, SHAPED, MUTATED, st.lists(_token(), max_size=8))
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(ARGV)
 def test_parse_accepts_only_the_vocabulary_and_runs_the_verb_polkit_checked(argv: list[str]) -> None:
     """pkexec chooses the polkit action by argv[1] (`exec.argv1`): whatever the helper accepts must run exactly
@@ -281,7 +281,7 @@ def _fuzz_in_netns(state_dir: Path) -> str:
     os.environ["MTT_STATE_DIR"] = str(state_dir)
     os.environ.pop("PKEXEC_UID", None)
 
-    @settings(max_examples=250, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=400, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     @given(ARGV)
     def prop(argv: list[str]) -> None:
         out, err = io.StringIO(), io.StringIO()
@@ -436,7 +436,7 @@ STATE_KEYS = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(
     st.one_of(
         st.binary(max_size=state.MAX_SIZE),
@@ -479,7 +479,7 @@ ROUTE = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(st.one_of(st.lists(ROUTE, max_size=4), JSON), st.one_of(st.lists(ROUTE, max_size=4), JSON))
 def test_any_table52_listing_gives_sets_or_a_clear_error(v4: object, v6: object) -> None:
     try:
