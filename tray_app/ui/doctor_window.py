@@ -17,6 +17,7 @@ from PyQt6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QTextBrowser,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -57,6 +58,11 @@ class DoctorWindow(QDialog):
         self.tree.setHeaderLabels(["Result", "Check"])
         self.tree.setColumnWidth(0, 90)
         self.tree.setWordWrap(True)
+        self.tree.currentItemChanged.connect(self._selected)
+        # the full text of the selected check: tree rows are one line, details and fixes can be long
+        self.details = QTextBrowser()
+        self.details.setMaximumHeight(110)
+        self.details.setOpenExternalLinks(True)
         self.rerun = QPushButton("Run again")
         self.copy = QPushButton("Copy report")
         close = QPushButton("Close")
@@ -71,6 +77,7 @@ class DoctorWindow(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(self.status)
         layout.addWidget(self.tree, 1)
+        layout.addWidget(self.details)
         layout.addLayout(buttons)
         self._proc: QProcess | None = None
         self._checks: list[dict[str, str]] = []
@@ -132,20 +139,38 @@ class DoctorWindow(QDialog):
             counts[st] = counts.get(st, 0) + 1
             item = QTreeWidgetItem([STATUS_MARK.get(st, st), c["summary"] or c["id"]])
             item.setForeground(0, QColor(STATUS_COLOUR.get(st, "#808080")))
-            item.setToolTip(1, c["id"])
+            item.setToolTip(
+                1, "\n".join(x for x in (c["summary"], c["detail"], c["fix"] and "fix: " + c["fix"]) if x)
+            )
+            item.setData(0, Qt.ItemDataRole.UserRole, c)
             if c["detail"]:
-                item.addChild(QTreeWidgetItem(["", c["detail"]]))
+                detail = QTreeWidgetItem(["", c["detail"]])
+                detail.setData(0, Qt.ItemDataRole.UserRole, c)
+                item.addChild(detail)
             if c["fix"]:
                 fix = QTreeWidgetItem(["fix", c["fix"]])
+                fix.setData(0, Qt.ItemDataRole.UserRole, c)
                 item.addChild(fix)
             self.tree.addTopLevelItem(item)
             if st in ("fail", "warn"):
                 item.setExpanded(True)
         bad = counts.get("fail", 0) + counts.get("warn", 0)
-        summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+        order = ("fail", "warn", "ok", "skip")
+        summary = ", ".join(
+            f"{counts[k]} {k}" for k in sorted(counts, key=lambda k: order.index(k) if k in order else 9)
+        )
         self.status.setText(
             ("All checks passed" if not bad else "Some checks need attention")
             + (f" ({summary})." if summary else ".")
+        )
+
+    def _selected(self, item: QTreeWidgetItem | None, _previous: QTreeWidgetItem | None) -> None:
+        c = item.data(0, Qt.ItemDataRole.UserRole) if item is not None else None
+        if not isinstance(c, dict):
+            self.details.clear()
+            return
+        self.details.setPlainText(
+            "\n".join(x for x in (c["summary"], c["detail"], c["fix"] and "Fix: " + c["fix"]) if x)
         )
 
     def report_text(self) -> str:
