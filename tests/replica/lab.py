@@ -467,6 +467,22 @@ class Lab:
         out = json.loads(self.run(role, "nft", "-j", "list", "tables").stdout)["nftables"]
         return [f"{x['table']['family']} {x['table']['name']}" for x in out if "table" in x]
 
+    def snapshot(self) -> dict[str, str]:
+        """The host's firewall and policy routing as text (no handles), to prove something changed nothing.
+        Kernel-made routes (addresses, link-local, multicast) are left out: IPv6 DAD adds them on its own time."""
+
+        def routes(fam: str) -> str:
+            out = self.run("host", "ip", fam, "route", "show", "table", "all").stdout
+            return "\n".join(sorted(line for line in out.splitlines() if "proto kernel" not in line))
+
+        return {
+            "nft": self.run("host", "nft", "list", "ruleset").stdout,
+            "rules4": self.run("host", "ip", "-4", "rule", "show").stdout,
+            "rules6": self.run("host", "ip", "-6", "rule", "show").stdout,
+            "routes4": routes("-4"),
+            "routes6": routes("-6"),
+        }
+
     def env_for_helper(self, state_dir: Path) -> dict[str, str]:
         """Environment for `python -m tray_app.helper` run in the host namespace from this checkout."""
         repo = Path(__file__).resolve().parents[2]

@@ -229,6 +229,8 @@ class ContinuousPing:
         self._answered: dict[str, set[int]] = {k: set() for k in targets}
         self._stop = False
         self._thread: threading.Thread | None = None
+        self.t0 = 0.0
+        self.sent_at: dict[int, float] = {}  # seq -> seconds after start, to place a loss in time
 
     def start(self) -> None:
         for key, (ns, dst) in self.targets.items():
@@ -239,6 +241,7 @@ class ContinuousPing:
             s.setblocking(False)
             s.connect((dst, 0))
             self._socks[key] = s
+        self.t0 = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="continuous-ping", daemon=True)
         self._thread.start()
 
@@ -259,6 +262,7 @@ class ContinuousPing:
         next_at = time.monotonic()
         while not self._stop:
             seq = (seq + 1) & 0xFFFF
+            self.sent_at[seq] = time.monotonic() - self.t0
             for key, s in self._socks.items():
                 icmp_type = 8 if s.family == socket.AF_INET else 128
                 self._sent[key] += 1
@@ -281,3 +285,7 @@ class ContinuousPing:
         for s in self._socks.values():
             s.close()
         return {k: (self._sent[k], len(self._answered[k])) for k in self.targets}
+
+    def lost(self, key: str) -> list[float]:
+        """When (seconds after start) each unanswered echo to `key` was sent."""
+        return [at for seq, at in sorted(self.sent_at.items()) if seq not in self._answered[key]]

@@ -4,6 +4,8 @@ LAN side of the physical link."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.replica import reference_rules
@@ -37,9 +39,12 @@ def test_refresh_loses_and_leaks_nothing(lab: Lab, helper: HelperBypass, state: 
     targets = {f"pass {d}": (host, d) for d in PASS[state]} | {f"block {d}": (host, d) for d in BLOCK[state]}
     pinger = ContinuousPing(targets, interval=0.01)
     pinger.start()
+    windows = []  # (start, end) of each refresh, seconds after the pinger started
     try:
         for _ in range(REFRESHES):
+            start = time.monotonic() - pinger.t0
             helper.refresh()
+            windows.append((round(start, 3), round(time.monotonic() - pinger.t0, 3)))
     finally:
         counts = pinger.stop()
     problems = []
@@ -47,7 +52,11 @@ def test_refresh_loses_and_leaks_nothing(lab: Lab, helper: HelperBypass, state: 
         if sent < REFRESHES:
             problems.append(f"{key}: only {sent} echoes sent, the run proves nothing")
         if key.startswith("pass") and answered != sent:
-            problems.append(f"{key}: {sent - answered} of {sent} echoes lost across {REFRESHES} refreshes")
+            lost = [round(at, 3) for at in pinger.lost(key)]
+            problems.append(
+                f"{key}: {sent - answered} of {sent} echoes lost across {REFRESHES} refreshes; "
+                f"sent at {lost} s, refreshes ran at {windows} s"
+            )
         if key.startswith("block") and answered:
             problems.append(f"{key}: {answered} of {sent} echoes answered, but it must stay blocked")
     leaks = lab.leaks()
