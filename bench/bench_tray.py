@@ -1,0 +1,258 @@
+#!/usr/bin/env python3
+"""Tray benchmarks (issue 4): start-up to icon registered, event to tooltip update, idle CPU / RSS / wake-ups.
+
+Runs hermetically: its own Xvfb, private session bus, a real SNI host (gtk-sni-tray-standalone --watcher)
+and the fake daemons (tests/fakes), so the figures do not depend on the machine's desktop.
+
+    .venv/bin/python bench/bench_tray.py              # 60 s idle window
+    .venv/bin/python bench/bench_tray.py --idle 10    # shorter
+Targets: start-up < 1 s, update p95 < 100 ms, no wake-ups while idle, RSS < 80 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def p(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, round(q * (len(s) - 1)))]
+
+
+def start_desktop() -> list[subprocess.Popen[bytes]]:
+    r, w = os.pipe()
+    x = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(w), "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
+        pass_fds=(w,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(w)
+    num = b""
+    while not num.endswith(b"\n"):
+        num += os.read(r, 16)
+    os.close(r)
+    os.environ["DISPLAY"] = ":" + num.decode().strip()
+    bus = subprocess.Popen(
+        ["dbus-daemon", f"--config-file={ROOT / 'tests/infra/test-session-bus.conf'}", "--nofork",
+         "--nopidfile", "--print-address=1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert bus.stdout is not None
+    os.environ["DBUS_SESSION_BUS_ADDRESS"] = bus.stdout.readline().decode().strip()
+    os.environ.update(QT_QPA_PLATFORM="xcb", NO_AT_BRIDGE="1")
+    host = subprocess.Popen(
+        ["gtk-sni-tray-standalone", "--top", "--end", "--watcher", "--size", "32", "--color", "#333333"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    from tests.infra.desktop import bus_has_name, wait_until
+
+    wait_until(lambda: bus_has_name("org.kde.StatusNotifierWatcher"), 10, "SNI watcher")
+    time.sleep(0.3)  # the host registers itself with the watcher right after
+    return [x, bus, host]
+
+
+def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in reversed(procs):
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def registered_items() -> list[str]:
+    r = subprocess.run(
+        ["dbus-send", "--session", "--print-reply", "--dest=org.kde.StatusNotifierWatcher", "/StatusNotifierWatcher",
+         "org.freedesktop.DBus.Properties.Get", "string:org.kde.StatusNotifierWatcher",
+         "string:RegisteredStatusNotifierItems"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    return [line.split('"')[1] for line in r.stdout.splitlines() if line.strip().startswith("string")]
+
+
+def startup(runs: int, daemon_args: list[str]) -> tuple[list[float], subprocess.Popen[bytes] | None]:
+    """Popen -> our StatusNotifierItem registered with the watcher (the icon can be drawn)."""
+    from jeepney import MatchRule
+    from jeepney.bus_messages import message_bus
+    from jeepney.io.blocking import open_dbus_connection
+
+    times: list[float] = []
+    keep: subprocess.Popen[bytes] | None = None
+    for i in range(runs):
+        conn = open_dbus_connection(bus="SESSION")
+        rule = MatchRule(type="signal", interface="org.kde.StatusNotifierWatcher", member="StatusNotifierItemRegistered")
+        conn.send_and_get_reply(message_bus.AddMatch(rule))
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tray_app", "--hidden", *daemon_args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        with conn.filter(rule) as queue:
+            conn.recv_until_filtered(queue, timeout=15)
+        times.append(time.perf_counter() - t0)
+        conn.close()
+        if i == runs - 1:
+            keep = proc
+        else:
+            proc.terminate()
+            proc.wait(5)
+            time.sleep(0.2)
+    return times, keep
+
+
+def proc_stats(pid: int) -> tuple[float, int, int]:
+    """(cpu seconds, rss bytes, context switches of all threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    rss = int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
+    switches = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for line in (task / "status").read_text().splitlines():
+            if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                switches += int(line.split()[1])
+    return cpu, rss, switches
+
+
+def idle(proc: subprocess.Popen[bytes], seconds: float) -> dict[str, float]:
+    time.sleep(5.0)  # let start-up work (first reads, the helper status, icon cache) finish
+    cpu0, _rss, sw0 = proc_stats(proc.pid)
+    peak = 0
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < seconds:
+        time.sleep(min(1.0, seconds))
+        peak = max(peak, proc_stats(proc.pid)[1])
+    cpu1, rss, sw1 = proc_stats(proc.pid)
+    elapsed = time.monotonic() - t0
+    return {
+        "cpu_percent": 100 * (cpu1 - cpu0) / elapsed,
+        "rss_mb": rss / 2**20,
+        "rss_peak_mb": peak / 2**20,
+        "wakeups_per_s": (sw1 - sw0) / elapsed,
+        "seconds": elapsed,
+    }
+
+
+def updates(n: int, tmp: Path) -> tuple[list[float], list[float]]:
+    """Event -> tooltip: (a) in-process, a source's value -> the tray's tooltip set (the tray's own cost);
+    (b) end to end, the fake daemon changes state -> `mullvad status --json listen` -> source -> tooltip."""
+    from PyQt6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    from tests.fakes.fake_mullvad import FakeMullvad
+    from tests.tray.standins import MULLVAD_CONNECTED, MULLVAD_DISCONNECTED, TS_RUNNING, ScriptedSource
+    from tray_app.app import TrayApplication
+    from tray_app.monitor import Monitor
+    from tray_app.sources.mullvad import MullvadSource
+    from tray_app.sources.settings import Settings
+
+    def wait(pred: object, timeout: float = 10.0) -> None:
+        end = time.monotonic() + timeout
+        while not pred():  # type: ignore[operator]
+            app.processEvents()
+            if time.monotonic() > end:
+                raise TimeoutError("no update")
+
+    # (a) in process
+    m, t = ScriptedSource(), ScriptedSource()
+    m.value, t.value = MULLVAD_CONNECTED, TS_RUNNING
+    tray = TrayApplication(Monitor(m, t, None, None), Settings(str(tmp / "a.ini")))
+    tray.start(show_status=False)
+    wait(lambda: "connected" in tray.ui.tray.toolTip())
+    inproc: list[float] = []
+    for i in range(n):
+        value = MULLVAD_DISCONNECTED if i % 2 == 0 else MULLVAD_CONNECTED
+        t0 = time.perf_counter()
+        m.set(value)
+        want = "Mullvad: disconnected" if i % 2 == 0 else "Mullvad: connected"
+        wait(lambda want=want: want in tray.ui.tray.toolTip())
+        inproc.append(time.perf_counter() - t0)
+    tray.stop()
+
+    # (b) through the fake daemon and the real Mullvad source
+    fake = FakeMullvad(tmp / "mullvad", state="disconnected")
+    t2 = ScriptedSource()
+    t2.value = TS_RUNNING
+    tray2 = TrayApplication(Monitor(MullvadSource(str(fake.cli)), t2, None, None), Settings(str(tmp / "b.ini")))
+    tray2.start(show_status=False)
+    wait(lambda: "Mullvad: disconnected" in tray2.ui.tray.toolTip())
+    e2e: list[float] = []
+    for i in range(n):
+        kind = "connected" if i % 2 == 0 else "disconnected"
+        t0 = time.perf_counter()
+        fake.set_state(kind)
+        wait(lambda kind=kind: f"Mullvad: {kind}" in tray2.ui.tray.toolTip())
+        e2e.append(time.perf_counter() - t0)
+    tray2.stop()
+    return inproc, e2e
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--idle", type=float, default=60.0, help="idle measurement window in seconds (default 60)")
+    ap.add_argument("--runs", type=int, default=5, help="start-up runs (default 5)")
+    ap.add_argument("--updates", type=int, default=100, help="state changes for the update latency (default 100)")
+    args = ap.parse_args()
+    procs = start_desktop()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-tray-"))
+    os.environ["XDG_CONFIG_HOME"] = str(tmp / "config")
+    os.environ["XDG_RUNTIME_DIR"] = str(tmp)
+    from tests.fakes.fake_localapi import FakeLocalApi
+    from tests.fakes.fake_mullvad import FakeMullvad
+
+    fake_m = FakeMullvad(tmp / "m", state="connected")
+    fake_t = FakeLocalApi(tmp / "ts.sock", status="running").start()
+    daemon_args = ["--mullvad-cli", str(fake_m.cli), "--tailscale-socket", str(tmp / "ts.sock")]
+    tray: subprocess.Popen[bytes] | None = None
+    try:
+        times, tray = startup(args.runs, daemon_args)
+        print(
+            f"start-up to icon registered (SNI, {len(times)} runs): median {statistics.median(times) * 1000:.0f} ms, "
+            f"p95 {p(times, 0.95) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms   (target < 1000 ms)"
+        )
+        assert tray is not None
+        stats = idle(tray, args.idle)
+        print(
+            f"idle over {stats['seconds']:.0f} s: CPU {stats['cpu_percent']:.3f} %, "
+            f"wake-ups {stats['wakeups_per_s']:.2f}/s (context switches, all threads), "
+            f"RSS {stats['rss_mb']:.1f} MB (peak {stats['rss_peak_mb']:.1f} MB)   (targets: no wake-ups, RSS < 80 MB)"
+        )
+        tray.terminate()
+        tray.wait(5)
+        tray = None
+        inproc, e2e = updates(args.updates, tmp)
+        print(
+            f"event to tooltip, in process ({len(inproc)}): p50 {p(inproc, 0.5) * 1000:.2f} ms, "
+            f"p95 {p(inproc, 0.95) * 1000:.2f} ms"
+        )
+        print(
+            f"event to tooltip, fake daemon -> `mullvad status --json listen` -> tooltip ({len(e2e)}): "
+            f"p50 {p(e2e, 0.5) * 1000:.1f} ms, p95 {p(e2e, 0.95) * 1000:.1f} ms   (target p95 < 100 ms)"
+        )
+    finally:
+        if tray is not None:
+            tray.terminate()
+            tray.wait(5)
+        fake_t.stop()
+        stop_all(procs)
+        subprocess.run(["rm", "-rf", str(tmp)], check=False)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
