@@ -75,16 +75,6 @@ def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
             proc.kill()
 
 
-def registered_items() -> list[str]:
-    r = subprocess.run(
-        ["dbus-send", "--session", "--print-reply", "--dest=org.kde.StatusNotifierWatcher", "/StatusNotifierWatcher",
-         "org.freedesktop.DBus.Properties.Get", "string:org.kde.StatusNotifierWatcher",
-         "string:RegisteredStatusNotifierItems"],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    return [line.split('"')[1] for line in r.stdout.splitlines() if line.strip().startswith("string")]
-
-
 def startup(runs: int, daemon_args: list[str]) -> tuple[list[float], subprocess.Popen[bytes] | None]:
     """Popen -> our StatusNotifierItem registered with the watcher (the icon can be drawn)."""
     from jeepney import MatchRule
@@ -95,7 +85,9 @@ def startup(runs: int, daemon_args: list[str]) -> tuple[list[float], subprocess.
     keep: subprocess.Popen[bytes] | None = None
     for i in range(runs):
         conn = open_dbus_connection(bus="SESSION")
-        rule = MatchRule(type="signal", interface="org.kde.StatusNotifierWatcher", member="StatusNotifierItemRegistered")
+        rule = MatchRule(
+            type="signal", interface="org.kde.StatusNotifierWatcher", member="StatusNotifierItemRegistered"
+        )
         conn.send_and_get_reply(message_bus.AddMatch(rule))
         t0 = time.perf_counter()
         proc = subprocess.Popen(
@@ -188,7 +180,9 @@ def updates(n: int, tmp: Path) -> tuple[list[float], list[float]]:
     fake = FakeMullvad(tmp / "mullvad", state="disconnected")
     t2 = ScriptedSource()
     t2.value = TS_RUNNING
-    tray2 = TrayApplication(Monitor(MullvadSource(str(fake.cli)), t2, None, None), Settings(str(tmp / "b.ini")))
+    tray2 = TrayApplication(
+        Monitor(MullvadSource(str(fake.cli)), t2, None, None), Settings(str(tmp / "b.ini"))
+    )
     tray2.start(show_status=False)
     wait(lambda: "Mullvad: disconnected" in tray2.ui.tray.toolTip())
     e2e: list[float] = []
@@ -204,9 +198,13 @@ def updates(n: int, tmp: Path) -> tuple[list[float], list[float]]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--idle", type=float, default=60.0, help="idle measurement window in seconds (default 60)")
+    ap.add_argument(
+        "--idle", type=float, default=60.0, help="idle measurement window in seconds (default 60)"
+    )
     ap.add_argument("--runs", type=int, default=5, help="start-up runs (default 5)")
-    ap.add_argument("--updates", type=int, default=100, help="state changes for the update latency (default 100)")
+    ap.add_argument(
+        "--updates", type=int, default=100, help="state changes for the update latency (default 100)"
+    )
     args = ap.parse_args()
     procs = start_desktop()
     tmp = Path(tempfile.mkdtemp(prefix="bench-tray-"))
