@@ -3,6 +3,8 @@ namespace): exactly the expected snapshots, only on real change, and no timer wh
 
 from __future__ import annotations
 
+import itertools
+
 from pytestqt.qtbot import QtBot
 
 from tests.fakes.fake_localapi import FakeLocalApi
@@ -57,7 +59,7 @@ def test_start_up_state_then_exact_sequence(
     ]
     assert sorted(rec.states()[:3]) == [("bypass", "off"), ("mullvad", "connected"), ("tailscale", "running")]
     # every emitted snapshot differs from the one before it, and each came with its transition
-    assert all(a != b for a, b in zip(rec.snapshots, rec.snapshots[1:], strict=False))
+    assert all(a != b for a, b in itertools.pairwise(rec.snapshots))
     assert len(rec.snapshots) == len(rec.transitions)
     assert rec.snapshots[-1] == rec.monitor.snapshot
     assert len(rec.ready) == 1
