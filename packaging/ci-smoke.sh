@@ -76,6 +76,9 @@ done
 unit=$(dpkg -L $PKG | grep '/systemd/system/mullvad-tailscale-bypass.service$') || die "the package has no boot unit"
 [ -L /etc/systemd/system/multi-user.target.wants/mullvad-tailscale-bypass.service ] \
     || fail "the boot unit is not enabled (no multi-user.target.wants link)"
+# WantedBy=nftables.service too: an nftables stop+start re-applies the bypass.
+[ -L /etc/systemd/system/nftables.service.wants/mullvad-tailscale-bypass.service ] \
+    || fail "the boot unit is not hooked to nftables.service (no nftables.service.wants link)"
 ok "version $version, helper root:root 0755 with -I, files in place, boot unit enabled"
 
 step "every module imports with the system Python and the distribution's Qt"
@@ -254,6 +257,8 @@ for f in "$HELPER" /usr/bin/$PKG /var/lib/$PKG /etc/xdg/autostart/$PKG.desktop; 
 done
 [ ! -e /etc/systemd/system/multi-user.target.wants/mullvad-tailscale-bypass.service ] \
     || fail "the boot unit is still enabled after purge"
+[ ! -e /etc/systemd/system/nftables.service.wants/mullvad-tailscale-bypass.service ] \
+    || fail "the boot unit is still hooked to nftables.service after purge"
 ok "purged: table, helper, state and enablement gone"
 
 step "Arch: .SRCINFO and the PKGBUILD's build()/package() (no makepkg here)"

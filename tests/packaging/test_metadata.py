@@ -101,7 +101,7 @@ def test_boot_unit_runs_the_installed_helper() -> None:
     cp.optionxform = str  # type: ignore[assignment,method-assign]
     cp.read_string(UNIT.read_text())
     assert cp["Service"]["ExecStart"].split()[0] == paths.HELPER_PATH
-    assert cp["Install"]["WantedBy"] == "multi-user.target"
+    assert cp["Install"]["WantedBy"].split() == ["multi-user.target", "nftables.service"]
 
 
 def test_every_packaging_recipe_carries_the_project_version() -> None:
