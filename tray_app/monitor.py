@@ -19,12 +19,14 @@ daemons up and nothing happening, the monitor runs no timer at all.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-from PyQt6.QtCore import QObject, QTimer, pyqtSignal
+from PyQt6.QtCore import QFileSystemWatcher, QObject, QTimer, pyqtSignal
 
 from tray_app.core.model import BypassState, BypassStatus, Snapshot
 from tray_app.core.snapshot_fold import Folded, Part, PartStatus, Transition, fold
+from tray_app.paths import STATE_DIR
 from tray_app.sources.base import Source
 from tray_app.sources.netlink import NetlinkWatcher
 
@@ -53,9 +55,14 @@ class Monitor(QObject):
         table52_debounce_ms: int = TABLE52_DEBOUNCE_MS,
         table52_grace_ms: int = TABLE52_GRACE_MS,
         ready_timeout_ms: int = READY_TIMEOUT_MS,
+        state_dir: str | None = STATE_DIR,
         parent: QObject | None = None,
     ) -> None:
-        """`bypass` is a `sources.bypass_client.BypassClient` (or None: the bypass stays unknown)."""
+        """`bypass` is a `sources.bypass_client.BypassClient` (or None: the bypass stays unknown).
+
+        `state_dir` is where the helper saves the bypass state on enable/disable; watching it (inotify,
+        no polling) notices `bypass on|off` run from a terminal, which changes no link, route or rule.
+        """
         super().__init__(parent)
         self.mullvad = mullvad
         self.tailscale = tailscale
@@ -69,6 +76,8 @@ class Monitor(QObject):
         self._ready_sent = False
         self._bypass_pending = False  # a read was asked for while one was running
         self._table52_grace_ms = table52_grace_ms
+        self._state_dir = state_dir
+        self._files: QFileSystemWatcher | None = None
         self._bypass_debounce_ms = bypass_debounce_ms
 
         self._bypass_timer = self._timer("bypass", bypass_debounce_ms, self._read_bypass)
@@ -141,6 +150,7 @@ class Monitor(QObject):
             self.netlink.start()  # before the sources: a change during their first read is not lost
         self.mullvad.start()
         self.tailscale.start()
+        self._watch_state_dir()
         if self.bypass is None:
             self._on_value(BypassStatus(BypassState.UNKNOWN, detail="the bypass helper is not used here"))
         else:
@@ -150,6 +160,9 @@ class Monitor(QObject):
         self._started = False
         for t in (self._bypass_timer, self._table52_timer, self._ready_timer):
             t.stop()
+        if self._files is not None:
+            self._files.deleteLater()
+            self._files = None
         if self.netlink is not None:
             self.netlink.stop()
         self.mullvad.stop()
@@ -211,6 +224,31 @@ class Monitor(QObject):
         if self._bypass_timer.isActive():
             delay = max(delay, self._bypass_timer.remainingTime())
         self._bypass_timer.start(delay)
+
+    def _watch_state_dir(self) -> None:
+        if self.bypass is None or self._state_dir is None or self._files is not None:
+            return
+        self._files = QFileSystemWatcher(self)
+        self._files.directoryChanged.connect(self._on_state_dir)
+        self._on_state_dir("")
+
+    def _on_state_dir(self, _path: str) -> None:
+        """The helper saved or cleared its state; until the directory exists, watch for its creation."""
+        files, wanted = self._files, self._state_dir
+        if files is None or wanted is None:
+            return
+        parent = os.path.dirname(wanted.rstrip("/")) or "/"
+        target = wanted if os.path.isdir(wanted) else parent
+        current = files.directories()
+        appeared = target == wanted and current != [wanted]
+        if current != [target]:
+            if current:
+                files.removePaths(current)
+            if os.path.isdir(target):
+                files.addPath(target)
+        # /var/lib itself changes with every package install: only our directory's news counts
+        if _path and (appeared or _path.rstrip("/") == wanted.rstrip("/")):
+            self._schedule_bypass()
 
     def _on_table52(self) -> None:
         self._table52_timer.start()

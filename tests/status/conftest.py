@@ -52,6 +52,7 @@ class Helper:
 
     def __init__(self, ns: NetNS, state_dir: Path) -> None:
         self.ns = ns
+        self.state_dir = state_dir
         self.env = ("env", f"PYTHONPATH={ROOT}", f"MTT_STATE_DIR={state_dir}")
         self.command = HelperCommand(
             helper="tray_app.helper",
@@ -102,6 +103,7 @@ def make_monitor(tailscaled: FakeLocalApi, mullvad: FakeMullvad, helper: Helper)
     made: list[Monitor] = []
 
     def make(netlink: NetlinkWatcher | None = None, **kw: object) -> Recorder:
+        kw.setdefault("state_dir", str(helper.state_dir))
         monitor = Monitor(
             MullvadSource(str(mullvad.cli)),
             TailscaleSource(tailscaled.path, None),

@@ -44,6 +44,7 @@ def main() -> int:
         BypassClient(helper),
         NetlinkWatcher(),
         table52_grace_ms=int(grace),
+        state_dir=state_dir,
     )
     monitor.ready.connect(lambda s: out({"event": "ready", "snapshot": s.to_json()}))
     monitor.snapshot_changed.connect(lambda s: out({"event": "snapshot", "snapshot": s.to_json()}))

@@ -119,3 +119,21 @@ def test_bypass_is_reread_when_mullvad_changes_state(
     qtbot.waitUntil(lambda: rec.last.bypass.state is BypassState.ON, timeout=WAIT)
     assert rec.last.bypass.mode == "direct"
     settle(qtbot, rec)
+
+
+def test_bypass_toggled_from_a_terminal_is_noticed(
+    qtbot: QtBot, make_monitor: MakeMonitor, helper: Helper
+) -> None:
+    """`bypass on|off` in a terminal changes no link, route or rule; the helper's saved state shows it."""
+    rec = make_monitor(bypass_debounce_ms=50)
+    qtbot.waitUntil(lambda: len(rec.ready) == 1, timeout=WAIT)
+    assert rec.last.bypass.state is BypassState.OFF
+    assert not helper.state_dir.exists()  # never enabled: the monitor waits for the directory to appear
+    helper.run("enable", "--mode", "private")
+    qtbot.waitUntil(lambda: rec.last.bypass.state is BypassState.ON, timeout=WAIT)
+    helper.run("disable")
+    qtbot.waitUntil(lambda: rec.last.bypass.state is BypassState.OFF, timeout=WAIT)
+    helper.run("enable")
+    qtbot.waitUntil(lambda: rec.last.bypass.state is BypassState.ON, timeout=WAIT)
+    settle(qtbot, rec)
+    assert rec.states()[-3:] == [("bypass", "on"), ("bypass", "off"), ("bypass", "on")]

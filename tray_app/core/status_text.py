@@ -104,11 +104,13 @@ def tailscale_text(t: TailscaleStatus) -> str:
 
 def bypass_text(b: BypassStatus) -> str:
     s = b.state
+    # The helper's notes can be long sentences with their own parentheses: after a semicolon they read well.
+    note = f"; {b.detail}" if b.detail else ""
     if s is BypassState.ON:
         inside = ", ".join([b.mode or "mode unknown", *b.options])
-        return _with_detail(f"Bypass: on ({inside})", b.detail)
+        return f"Bypass: on ({inside}){note}"
     if s is BypassState.OFF:
-        return _with_detail("Bypass: off", b.detail)
+        return f"Bypass: off{note}"
     if s is BypassState.DRIFTED:
         head = f"Bypass: drifted ({b.mode})" if b.mode else "Bypass: drifted"
         return f"{head}: {b.detail or 'the rules differ from what they should be; run `mullvad-tailscale-tray bypass on`'}"
