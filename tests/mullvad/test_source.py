@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PyQt6.QtCore import QTimer
 from pytestqt.qtbot import QtBot
 
@@ -367,3 +369,16 @@ def test_scripted_listen_sequence(
     # further on by then, so leading states may be skipped -- never reordered, never garbage.
     assert len(seen) >= 3
     assert seen == expected[len(expected) - len(seen) :]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=12), st.data())
+def test_line_reader_any_chunking(lines: list[bytes], data: st.DataObject) -> None:
+    stream = b"".join(line + b"\n" for line in lines)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=8)))
+    reader = LineReader(max_line=16)
+    out: list[bytes] = []
+    for start, end in zip([0, *cuts], [*cuts, len(stream)], strict=True):
+        out += reader.feed(stream[start:end])
+        assert len(reader._buf) <= 16
+    assert out == [line for line in lines if len(line) <= 16]
