@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PyQt6.QtCore import QObject, QTimer, QUrl
+from PyQt6.QtDBus import QDBusConnection, QDBusServiceWatcher
 from PyQt6.QtGui import QDesktopServices, QGuiApplication
 from PyQt6.QtWidgets import QApplication, QSystemTrayIcon
 
@@ -36,6 +37,8 @@ from tray_app.sources.settings import Settings
 from tray_app.sources.single_instance import SingleInstance
 
 NO_TRAY_CHECK_MS = 3000  # give a panel that starts with the session time to claim the tray
+SNI_WATCHER = "org.kde.StatusNotifierWatcher"
+SNI_SETTLE_MS = 500  # the host registers itself with its watcher just after the watcher's name appears
 NO_TRAY_TEXT = (
     "No system tray was found, so the icon cannot be shown. "
     "GNOME: install and enable the AppIndicator extension (gnome-shell-extension-appindicator), then log "
@@ -132,6 +135,16 @@ class TrayApplication(QObject):
         self.controller.message.connect(self.show_message)
         self.ui.settings_changed.connect(self.apply_settings)
         self.notifier.action_invoked.connect(self.on_action)
+        # a tray host that starts after us (the panel at login) gets the icon too
+        self._sni_watch = QDBusServiceWatcher(
+            SNI_WATCHER,
+            QDBusConnection.sessionBus(),
+            QDBusServiceWatcher.WatchModeFlag.WatchForRegistration,
+            self,
+        )
+        self._sni_watch.serviceRegistered.connect(
+            lambda _name: QTimer.singleShot(SNI_SETTLE_MS, self._host_appeared)
+        )
 
     def apply_settings(self) -> None:
         self.policy.enabled = self.settings.notifications
@@ -158,6 +171,10 @@ class TrayApplication(QObject):
             self.ui.render(self.ui.snapshot)
         elif action_id == ACTION_LOGIN:
             c.tailscale_login()
+
+    def _host_appeared(self) -> None:
+        if self.ui.shown:
+            self.ui.reattach()
 
     def show_message(self, title: str, text: str) -> None:
         """An answer to something the user did: shown even when notifications are muted."""

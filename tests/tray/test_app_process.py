@@ -82,3 +82,15 @@ def test_second_start_shows_the_first_and_exits(xembed_host, daemons: list[str],
         assert first.poll() is None
     finally:
         stop(first)  # type: ignore[arg-type]
+
+
+def test_with_an_sni_host_there_is_no_false_alarm(sni_host, daemons: list[str], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    needs_x()
+    log = tmp_path / "stderr.txt"
+    p = _tray(["--hidden", *daemons], log)
+    try:
+        time.sleep(4.5)  # past the 3 s check
+        assert p.poll() is None
+        assert "No system tray" not in log.read_text()
+    finally:
+        stop(p)  # type: ignore[arg-type]

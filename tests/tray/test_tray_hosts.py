@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from PyQt6 import sip
 from PyQt6.QtCore import QMetaType
 from PyQt6.QtDBus import QDBus, QDBusArgument, QDBusConnection, QDBusMessage, QDBusVariant
 from PyQt6.QtGui import QColor, QGuiApplication, QImage
@@ -194,3 +195,29 @@ def test_sni_item_exports_tooltip_and_a_live_dbusmenu(sni_host, rig: TrayRig, qt
         qtbot.waitUntil(ui.popup.isVisible, timeout=3000)
     finally:
         QDBusConnection.disconnectFromBus("tray-test-client")
+
+
+def test_a_host_that_appears_later_gets_the_icon(rig: TrayRig, qtbot) -> None:  # type: ignore[no-untyped-def]
+    """The panel comes up after the tray at login: the item registers once the host is there, and the menu
+    it exports is still the same set of actions."""
+    from tests.infra.desktop import sni_host as run_sni
+    from tests.tray.conftest import _sni_host_registered
+
+    _start(rig, qtbot)
+    ui = rig.app.ui  # type: ignore[attr-defined]
+    actions = [sip.unwrapinstance(a) for a in ui.menus.all_actions()]
+    with run_sni():
+        qtbot.waitUntil(_sni_host_registered, timeout=10000)
+        conn = QDBusConnection.connectToBus(QDBusConnection.BusType.SessionBus, "tray-test-late")
+        try:
+
+            def items() -> list[str]:
+                (v,) = _call(conn, "org.kde.StatusNotifierWatcher", "/StatusNotifierWatcher",
+                             "org.freedesktop.DBus.Properties", "Get", "org.kde.StatusNotifierWatcher",
+                             "RegisteredStatusNotifierItems")  # fmt: skip
+                return list(v)  # type: ignore[call-overload]
+
+            qtbot.waitUntil(lambda: bool(items()), timeout=5000)
+        finally:
+            QDBusConnection.disconnectFromBus("tray-test-late")
+    assert [sip.unwrapinstance(a) for a in ui.menus.all_actions()] == actions

@@ -40,9 +40,9 @@ class TrayUI(QObject):
         self.snapshot = Snapshot()
         self.spec: IconSpec | None = None
         self.style = resolve_style(self.settings.icon_style)
-        self.tray = QSystemTrayIcon()
         self.menus = TrayMenu(self)
-        self.tray.setContextMenu(self.menus.menu)
+        self.tray = self._new_tray()
+        self.shown = False
         self.popup = StatusPopup()
         self.doctor: DoctorWindow | None = None
         self.about: AboutDialog | None = None
@@ -53,7 +53,6 @@ class TrayUI(QObject):
 
     def _wire(self) -> None:
         c, m = self.controller, self.menus
-        self.tray.activated.connect(self._activated)
         m.bypass.triggered.connect(lambda checked: c.set_bypass(bool(checked)))
         for mode, a in m.mode_actions.items():
             a.triggered.connect(lambda _=False, mode=mode: self._choose_mode(mode))
@@ -78,6 +77,27 @@ class TrayUI(QObject):
         )
         self.popup.menu_button.clicked.connect(self._menu_from_popup)
         c.busy_changed.connect(lambda _busy: self.render(self.snapshot))
+
+    def _new_tray(self) -> QSystemTrayIcon:
+        tray = QSystemTrayIcon(self)
+        tray.setContextMenu(self.menus.menu)
+        tray.activated.connect(self._activated)
+        return tray
+
+    def reattach(self) -> None:
+        """A StatusNotifierItem host appeared after start-up (a panel that came up late at login): Qt decides
+        between SNI and XEmbed when a tray icon is created, so create it again. The menu and its actions
+        stay the same objects."""
+        old = self.tray
+        self.tray = self._new_tray()
+        if self.spec is not None:
+            self.tray.setIcon(icon(self.spec, self.style))
+        self.tray.setToolTip(old.toolTip())
+        if self.shown:
+            self.tray.show()
+        old.hide()
+        old.setContextMenu(None)
+        old.deleteLater()
 
     # -- rendering ------------------------------------------------------------------------------------
 
@@ -112,9 +132,11 @@ class TrayUI(QObject):
         return icon(self.spec or choose(self.snapshot), self.style)
 
     def show(self) -> None:
+        self.shown = True
         self.tray.show()
 
     def hide(self) -> None:
+        self.shown = False
         self.tray.hide()
         self.popup.hide()
 
