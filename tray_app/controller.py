@@ -104,9 +104,6 @@ class Controller(QObject):
         if self.settings.bypass_wanted and bypass_in_place(self.snapshot.bypass):
             self.schedule_refresh()
 
-    def on_mullvad_reconnected(self) -> None:
-        self.on_routes_changed()
-
     def schedule_refresh(self) -> None:
         self._refresh_timer.start()
 
@@ -247,9 +244,6 @@ class Controller(QObject):
             self._open_url(url)
         else:
             self.message.emit("Tailscale needs login", "Run `tailscale login` in a terminal.")
-
-    def tailscale_can_write(self) -> bool:
-        return self.snapshot.tailscale.can_write is not False
 
     def copy_operator_fix(self) -> None:
         if self._clipboard is not None:

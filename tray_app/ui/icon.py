@@ -14,9 +14,8 @@ from functools import cache
 from pathlib import Path
 
 from PyQt6.QtCore import QByteArray, Qt
-from PyQt6.QtGui import QIcon, QImage, QPainter, QPalette, QPixmap
+from PyQt6.QtGui import QIcon, QImage, QPainter, QPixmap
 from PyQt6.QtSvg import QSvgRenderer
-from PyQt6.QtWidgets import QApplication
 
 from tray_app.core.icon_choice import IconSpec, Mark, Style
 
@@ -106,16 +105,8 @@ def icon(spec: IconSpec, style: Style = Style.COLOUR) -> QIcon:
 
 
 def resolve_style(setting: str) -> Style:
-    """ "auto" picks colour; "light"/"dark" name the panel for the monochrome icon."""
+    """The `icon/style` setting: "colour", or "light"/"dark" naming the panel for the monochrome icon."""
     try:
         return Style(setting)
     except ValueError:
         return Style.COLOUR
-
-
-def panel_is_dark() -> bool:
-    """Best guess from the application palette (used only to preview the monochrome choice)."""
-    app = QApplication.instance()
-    if not isinstance(app, QApplication):
-        return False
-    return app.palette().color(QPalette.ColorRole.Window).lightness() < 128
