@@ -7,12 +7,16 @@ inside `run()` only, keeping `app` importable without widgets for the pieces the
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
+import socket
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
-from PyQt6.QtCore import QObject, QTimer, QUrl
+from PyQt6 import sip
+from PyQt6.QtCore import QObject, QSocketNotifier, QTimer, QUrl
 from PyQt6.QtDBus import QDBusConnection, QDBusServiceWatcher
 from PyQt6.QtGui import QDesktopServices, QGuiApplication
 from PyQt6.QtWidgets import QApplication, QSystemTrayIcon
@@ -227,6 +231,27 @@ def _icon_name() -> str:
     return str(path) if path.is_file() else "mullvad-tailscale-tray"
 
 
+def _quit_on_signals(app: QApplication) -> QSocketNotifier:
+    """Ctrl-C and the session's SIGTERM end the event loop cleanly. Python runs signal handlers only when
+    it gets control, so the signal is written to a socket Qt watches (no polling timer, no idle wake-ups)."""
+    read_end, write_end = socket.socketpair()
+    read_end.setblocking(False)
+    write_end.setblocking(False)
+    signal.set_wakeup_fd(write_end.fileno())
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)  # the byte on the socket does the work
+    notifier = QSocketNotifier(sip.voidptr(read_end.fileno()), QSocketNotifier.Type.Read, app)
+
+    def woken() -> None:
+        with contextlib.suppress(OSError):
+            read_end.recv(64)
+        app.quit()
+
+    notifier.activated.connect(woken)
+    notifier.setProperty("sockets", (read_end, write_end))  # keep both ends alive with the notifier
+    return notifier
+
+
 def run(args: argparse.Namespace) -> int:
     app = QApplication.instance() or QApplication([sys.argv[0]])
     if not isinstance(app, QApplication):
@@ -236,6 +261,7 @@ def run(args: argparse.Namespace) -> int:
     app.setApplicationDisplayName("Mullvad + Tailscale")
     app.setDesktopFileName("mullvad-tailscale-tray")
     app.setQuitOnLastWindowClosed(False)  # closing the doctor or about window must not end the tray
+    on_signal = _quit_on_signals(app)
 
     guard = SingleInstance()
     if guard.ask_running_instance():
@@ -265,5 +291,6 @@ def run(args: argparse.Namespace) -> int:
     try:
         return app.exec()
     finally:
+        on_signal.setEnabled(False)
         tray.stop()
         guard.close()

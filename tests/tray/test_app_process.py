@@ -7,6 +7,7 @@ tells the first to show its status window and exits.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -94,3 +95,18 @@ def test_with_an_sni_host_there_is_no_false_alarm(sni_host, daemons: list[str], 
         assert "No system tray" not in log.read_text()
     finally:
         stop(p)  # type: ignore[arg-type]
+
+
+def test_ctrl_c_and_sigterm_end_it_cleanly(xembed_host, daemons: list[str], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    needs_x()
+    sock = Path(os.environ["XDG_RUNTIME_DIR"]) / f"mullvad-tailscale-tray-{os.getuid()}.sock"
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        p = _tray(["--hidden", *daemons], tmp_path / f"{sig.name}.txt")
+        try:
+            wait_until(sock.exists, 15, "the tray's socket")
+            p.send_signal(sig)
+            assert p.wait(10) == 0
+            assert not sock.exists()  # a clean exit removes it: the next start is not confused
+        finally:
+            if p.poll() is None:
+                stop(p)  # type: ignore[arg-type]
