@@ -29,6 +29,9 @@ def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     run.mkdir(mode=0o700)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(cfg))
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(run))
+    monkeypatch.setenv(
+        "XDG_CONFIG_DIRS", str(tmp_path / "xdg")
+    )  # no system-wide autostart entry unless a test adds one
     return cfg
 
 

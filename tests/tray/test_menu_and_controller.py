@@ -317,3 +317,25 @@ def test_second_instance_asks_the_first_to_show_itself(qtbot) -> None:  # type: 
     assert not third.ask_running_instance(200)
     assert third.listen()  # a stale socket file is taken over
     third.close()
+
+
+def test_autostart_off_hides_a_system_wide_entry(isolated_config: Path, tmp_path: Path) -> None:
+    """Packages install /etc/xdg/autostart/mullvad-tailscale-tray.desktop: "off" must override it with the
+    user's Hidden=true file, not just remove the user's file."""
+    require_tools("desktop-file-validate")
+    system = tmp_path / "xdg" / "autostart" / "mullvad-tailscale-tray.desktop"
+    system.parent.mkdir(parents=True)
+    system.write_text(
+        "[Desktop Entry]\nType=Application\nName=Mullvad + Tailscale\nExec=mullvad-tailscale-tray --hidden\n"
+    )
+    run = lambda *a: subprocess.run(
+        [sys.executable, "-m", "tray_app", "autostart", *a], capture_output=True, text=True
+    )  # noqa: E731
+    assert run("status").stdout.startswith("autostart on")
+    assert run("off").returncode == 0
+    user = isolated_config / "autostart" / "mullvad-tailscale-tray.desktop"
+    assert "Hidden=true" in user.read_text().splitlines()
+    assert subprocess.run(["desktop-file-validate", str(user)]).returncode == 0
+    assert run("status").stdout.startswith("autostart off")
+    assert run("on").returncode == 0 and autostart.is_enabled()
+    assert "Hidden=true" not in user.read_text()

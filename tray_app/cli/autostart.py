@@ -15,11 +15,23 @@ def run(args: argparse.Namespace) -> int:
             p = autostart.enable()
             print(f"autostart on: {p} starts the tray hidden at login")
         elif action == "off":
-            existed = autostart.disable()
-            print(f"autostart off: removed {autostart.path()}" if existed else "autostart was already off")
+            was_on = autostart.disable()
+            if not was_on:
+                print("autostart was already off")
+            elif autostart.path().exists():
+                print(
+                    f"autostart off: {autostart.path()} hides the system-wide entry {autostart.system_entry()}"
+                )
+            else:
+                print(f"autostart off: removed {autostart.path()}")
         else:
             on = autostart.is_enabled()
-            print(f"autostart {'on' if on else 'off'} ({autostart.path()})")
+            where = (
+                autostart.path()
+                if autostart.path().exists()
+                else (autostart.system_entry() or autostart.path())
+            )
+            print(f"autostart {'on' if on else 'off'} ({where})")
     except OSError as exc:
         print(
             f"mullvad-tailscale-tray: cannot change {autostart.path()}: {exc.strerror or exc}. "

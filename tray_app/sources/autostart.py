@@ -1,8 +1,10 @@
 """The XDG autostart entry: `$XDG_CONFIG_HOME/autostart/mullvad-tailscale-tray.desktop`.
 
-Written at runtime rather than shipped in /etc/xdg/autostart, so the choice is the user's and survives
-upgrades. The entry starts the tray hidden (`--hidden`) and a little late, after the panel is up, so the
-icon finds its tray host (tray-anchors.md: invisible icons at login are the top complaint).
+The user's file is the switch. The entry starts the tray hidden (`--hidden`) and a little late, after the
+panel is up, so the icon finds its tray host (tray-anchors.md: invisible icons at login are the top
+complaint). Packages also install a system-wide entry with the same name in `/etc/xdg/autostart/`; by the XDG
+autostart specification the user's file replaces it, so "off" must be a user file with `Hidden=true` when a
+system entry exists (removing the user file would switch the system entry back on).
 """
 
 from __future__ import annotations
@@ -43,18 +45,41 @@ def render() -> str:
     )
 
 
+def render_hidden() -> str:
+    """The user's override that switches a system-wide entry off."""
+    return f"[Desktop Entry]\nType=Application\nName=Mullvad + Tailscale\nExec={exec_line()}\nHidden=true\n"
+
+
 def path() -> Path:
     return autostart_file()
 
 
+def system_entry() -> Path | None:
+    """The packaged entry in $XDG_CONFIG_DIRS (default /etc/xdg), if any."""
+    dirs = os.environ.get("XDG_CONFIG_DIRS") or "/etc/xdg"
+    for d in dirs.split(":"):
+        candidate = Path(d) / "autostart" / f"{DESKTOP_ID}.desktop"
+        if d and candidate.is_file():
+            return candidate
+    return None
+
+
+def _switched_off(text: str) -> bool:
+    lines = {line.strip().replace(" ", "") for line in text.splitlines()}
+    return "Hidden=true" in lines or "X-GNOME-Autostart-enabled=false" in lines
+
+
 def is_enabled() -> bool:
-    """On when our entry exists and is not disabled by a `Hidden=true` someone else wrote into it."""
-    p = path()
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError:
-        return False
-    return "\nHidden=true" not in text
+    """The user's file decides when it exists; otherwise the system-wide entry does."""
+    for p in (path(), system_entry()):
+        if p is None:
+            continue
+        try:
+            text = p.read_text(encoding="utf-8")
+        except OSError:
+            continue
+        return not _switched_off(text)
+    return False
 
 
 def enable() -> Path:
@@ -68,9 +93,15 @@ def enable() -> Path:
 
 
 def disable() -> bool:
-    """Remove the entry; True when there was one."""
-    try:
-        path().unlink()
-    except FileNotFoundError:
-        return False
-    return True
+    """Switch autostart off; True when it was on. With a system-wide entry this writes the user's
+    `Hidden=true` override, otherwise it removes the user's file."""
+    was_on = is_enabled()
+    p = path()
+    if system_entry() is not None:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_suffix(".desktop.tmp")
+        tmp.write_text(render_hidden(), encoding="utf-8")
+        os.replace(tmp, p)
+        return was_on
+    p.unlink(missing_ok=True)
+    return was_on
