@@ -375,6 +375,18 @@ class Lab:
         if self.mullvad_state != "disconnected":
             self.set_mullvad(self.mullvad_state)
 
+    def set_subnet_route(self, prefix: str, peer_addr: str, present: bool = True) -> None:
+        """Tailscale accepting (or dropping) a subnet route: the route in table 52 and the address on the peer."""
+        fam = "-6" if ":" in prefix else "-4"
+        bits = 128 if fam == "-6" else 32
+        verb = "replace" if present else "del"
+        # Removing what is already gone is fine (idempotent clean-up).
+        self.ip_batch(
+            "host", [f"{fam} route {verb} {prefix} dev {t.TS_IF} table {t.TAILSCALE_TABLE}"], check=present
+        )
+        addr = f"{fam} addr {'replace' if present else 'del'} {peer_addr}/{bits} dev lo"
+        self.ip_batch("peer", [addr + (" nodad" if fam == "-6" and present else "")], check=present)
+
     def set_rp_filter(self, value: int) -> None:
         self.rp_filter = value
         keys = ("all", "default", "eth0", t.WG_IF, t.TS_IF, "lo")

@@ -15,6 +15,7 @@ from tests.replica import catalogue as c
 from tests.replica import topology as t
 from tests.replica.bypass_drivers import HelperBypass
 from tests.replica.lab import Lab
+from tests.replica.probes import Probe
 from tests.replica.tailscale_replica import CONNMARK_VARIANTS
 
 VARIANTS = [pytest.param(cm, rp, id=f"{cm}-rp{rp}") for cm in CONNMARK_VARIANTS for rp in (1, 2)]
@@ -153,3 +154,35 @@ def test_mullvad_disconnected_bypass_is_inert(lab: Lab, helper: HelperBypass, mo
     assert not wrong, wrong
     assert leaks["tunnel_src"] == 0 and leaks["tailnet_src"] == 0, leaks
     assert helper.status()["state"] == "on"
+
+
+def test_refresh_follows_table_52(lab: Lab, helper: HelperBypass) -> None:
+    """`refresh` re-reads table 52: a subnet route Tailscale accepts later works after it, and one Tailscale
+    drops stops being bypassed (its traffic goes back into the tunnel, never out eth0)."""
+    new4, new6 = ("192.168.60.0/24", "192.168.60.1"), ("2001:db8:60::/64", "2001:db8:60::1")
+    probes = (
+        Probe("new_subnet4", "host", "tcp", new4[1], 80),
+        Probe("new_subnet6", "host", "tcp", new6[1], 80),
+    )
+    helper.enable("direct")
+    try:
+        for prefix, addr in (new4, new6):
+            lab.set_subnet_route(prefix, addr)
+        lab.reset_leaks()
+        before = lab.probe(probes)
+        helper.refresh()
+        after = lab.probe(probes)
+        status = helper.status()
+        for prefix, addr in (new4, new6):
+            lab.set_subnet_route(prefix, addr, present=False)
+        helper.refresh()
+        dropped = lab.probe(probes)
+        leaks = lab.leaks()
+    finally:
+        for prefix, addr in (new4, new6):
+            lab.set_subnet_route(prefix, addr, present=False)  # idempotent: already gone is fine
+    assert before == {"new_subnet4": "fail", "new_subnet6": "fail"}, "not bypassed before refresh"
+    assert after == {"new_subnet4": t.HOST_TS4, "new_subnet6": t.HOST_TS6}
+    assert new4[0] in status["tailnet4"] and new6[0] in status["tailnet6"], status
+    assert dropped == {"new_subnet4": "fail", "new_subnet6": "fail"}
+    assert leaks == c.NO_LEAKS
