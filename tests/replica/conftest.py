@@ -1,6 +1,6 @@
 """Fixtures for the namespace replica: one lab per test module, reset between tests.
 
-Needs root, `ip`, `nft` and `ping`; without them the tests skip with the reason (and fail in CI).
+Needs root, `ip`, `nft` and `sysctl`; without them the tests skip with the reason (and fail in CI).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from tests.replica.lab import Lab
 
 def _require_lab_tools() -> None:
     require_root()
-    require_tools("ip", "nft", "ping")
+    require_tools("ip", "nft", "sysctl")
 
 
 @pytest.fixture(scope="module")
