@@ -17,7 +17,8 @@ import pytest
 from tests.fakes.fake_localapi import FakeLocalApi
 from tests.fakes.fake_mullvad import FakeMullvad
 from tests.infra.netns import NetNS
-from tests.status.conftest import ROOT, fake_env
+from tests.infra.require import require_tools
+from tests.status.conftest import ROOT, Helper, fake_env
 from tests.status.lines import LineReader
 from tray_app.paths import HELPER_PATH
 
@@ -213,3 +214,41 @@ def test_watch_ends_quietly_when_the_reader_goes_away(
     mullvad.set_state("disconnected")
     assert w.proc.wait(10) == 0
     assert "Traceback" not in w.proc.stderr.read()  # type: ignore[union-attr]
+
+
+def with_installed_helper(ns: NetNS, state_dir: Path, *cmd: str) -> list[str]:
+    """`cmd` inside the namespace and a private mount namespace in which the helper is "installed" at its
+    real path (a tmpfs over /usr/libexec that only this process sees), so the CLI runs its real code path."""
+    launcher = (
+        f"#!/bin/sh\nexec env PYTHONPATH={ROOT} MTT_STATE_DIR={state_dir} {sys.executable} -m tray_app.helper"
+        ' "$@"\n'
+    )
+    script = (
+        "set -e; mount -t tmpfs tmpfs /usr/libexec; "
+        f"mkdir -p {Path(HELPER_PATH).parent}; "
+        f"printf '%s' \"$LAUNCHER\" > {HELPER_PATH}; chmod 755 {HELPER_PATH}; "
+        'exec "$@"'
+    )
+    return ns.argv("env", f"LAUNCHER={launcher}", "unshare", "-m", "sh", "-c", script, "sh", *cmd)
+
+
+def test_status_reads_the_bypass_through_the_helper(
+    netns: NetNS, env: dict[str, str], helper: Helper, work_dir: Path
+) -> None:
+    require_tools("unshare")
+    installed_on_host = Path(HELPER_PATH).exists()
+    helper.run("enable", "--mode", "private", "--containers")
+    argv = with_installed_helper(
+        netns, helper.state_dir, sys.executable, "-m", "tray_app", "status", "--json"
+    )
+    r = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["bypass"]["state"] == "on"
+    assert json.loads(r.stdout)["bypass"]["mode"] == "private"
+    argv = with_installed_helper(netns, helper.state_dir, sys.executable, "-m", "tray_app", "status")
+    r = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert r.stdout.splitlines()[2].startswith("Bypass: on (private, containers)")
+    helper.run("disable")
+    r = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert r.stdout.splitlines()[2].startswith("Bypass: off")
+    assert Path(HELPER_PATH).exists() == installed_on_host  # the tmpfs stayed in its mount namespace
