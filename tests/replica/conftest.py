@@ -15,7 +15,7 @@ from tests.replica.bypass_drivers import HelperBypass, ReferenceBypass
 from tests.replica.lab import Lab
 
 
-def _require_lab_tools() -> None:
+def require_lab_tools() -> None:
     require_root()
     require_tools("ip", "nft", "sysctl")
 
@@ -23,7 +23,7 @@ def _require_lab_tools() -> None:
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
     """A replica with Tailscale up (no connmark rules, rp_filter 2) and Mullvad connected after it."""
-    _require_lab_tools()
+    require_lab_tools()
     with Lab.build(rp_filter=2, connmark="none") as built:
         yield built
 

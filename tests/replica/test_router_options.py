@@ -12,7 +12,7 @@ import pytest
 from tests.replica import catalogue as c
 from tests.replica import topology as t
 from tests.replica.bypass_drivers import HelperBypass
-from tests.replica.conftest import _require_lab_tools
+from tests.replica.conftest import require_lab_tools
 from tests.replica.lab import Lab
 from tests.replica.tailscale_replica import CONNMARK_VARIANTS
 
@@ -21,7 +21,7 @@ PROBES = c.PROBES + c.ROUTER_PROBES
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
-    _require_lab_tools()
+    require_lab_tools()
     with Lab.build(rp_filter=2, connmark="none", forwarding=True) as built:
         yield built
 
