@@ -20,7 +20,7 @@ daemons up and nothing happening, the monitor runs no timer at all.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PyQt6.QtCore import QFileSystemWatcher, QObject, QTimer, pyqtSignal
 
@@ -29,6 +29,11 @@ from tray_app.core.snapshot_fold import Folded, Part, PartStatus, Transition, fo
 from tray_app.paths import STATE_DIR
 from tray_app.sources.base import Source
 from tray_app.sources.netlink import NetlinkWatcher
+
+if TYPE_CHECKING:
+    from tray_app.core.bypass_reply import HelperResult
+    from tray_app.sources.bypass_client import BypassClient
+    from tray_app.sources.bypass_run import HelperCommand
 
 BYPASS_DEBOUNCE_MS = 300  # a Mullvad connect is a burst of link, address, route and rule events
 TABLE52_DEBOUNCE_MS = 300  # tailscaled adds its routes one by one
@@ -48,7 +53,7 @@ class Monitor(QObject):
         self,
         mullvad: Source,
         tailscale: Source,
-        bypass: Any | None = None,
+        bypass: BypassClient | None = None,
         netlink: NetlinkWatcher | None = None,
         *,
         bypass_debounce_ms: int = BYPASS_DEBOUNCE_MS,
@@ -115,7 +120,7 @@ class Monitor(QObject):
         tailscale_socket: str | None,
         tailscale_cli: str | None,
         *,
-        helper: Any | None = None,
+        helper: HelperCommand | None = None,
         parent: QObject | None = None,
     ) -> Monitor:
         """The real sources; `helper` is a `sources.bypass_run.HelperCommand` (default: the installed one)."""
@@ -268,11 +273,11 @@ class Monitor(QObject):
         self._bypass_pending = False
         self.bypass.request("status")
 
-    def _on_bypass_result(self, result: Any) -> None:
-        if getattr(result, "verb", None) != "status":
-            return
+    def _on_bypass_result(self, result: HelperResult) -> None:
+        if result.verb != "status":
+            return  # enable/disable/refresh of a client shared with the controller
         status = result.status
-        if not isinstance(status, BypassStatus):
+        if status is None:  # the helper could not even be started
             status = BypassStatus(BypassState.UNKNOWN, detail=result.message or "the helper gave no status")
         self._on_value(status)
         if self._bypass_pending:
