@@ -181,6 +181,12 @@ def test_start_on_login_round_trip(rig: TrayRig, qtbot, isolated_config: Path) -
     assert not m.autostart.isChecked() and not path.exists()
 
 
+def autostart_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tray_app", "autostart", *args], capture_output=True, text=True
+    )
+
+
 def test_autostart_cli_round_trip(isolated_config: Path) -> None:
     require_tools("desktop-file-validate")
 
@@ -328,9 +334,7 @@ def test_autostart_off_hides_a_system_wide_entry(isolated_config: Path, tmp_path
     system.write_text(
         "[Desktop Entry]\nType=Application\nName=Mullvad + Tailscale\nExec=mullvad-tailscale-tray --hidden\n"
     )
-    run = lambda *a: subprocess.run(
-        [sys.executable, "-m", "tray_app", "autostart", *a], capture_output=True, text=True
-    )  # noqa: E731
+    run = autostart_cli
     assert run("status").stdout.startswith("autostart on")
     assert run("off").returncode == 0
     user = isolated_config / "autostart" / "mullvad-tailscale-tray.desktop"
