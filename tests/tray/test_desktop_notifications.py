@@ -148,3 +148,34 @@ def test_without_a_server_the_tray_balloon_is_used(qtbot) -> None:  # type: igno
     assert not n.server_present()
     n.send(Notice("bypass", Category.BYPASS, "Bypass lost", "restore it"))
     assert got == [("Bypass lost", "restore it", Urgency.NORMAL)]
+
+
+def test_blocking_and_a_failed_block_replace_each_other_and_the_leak_is_critical(  # type: ignore[no-untyped-def]
+    dunst, notify_calls, xembed_host, live: LiveRig, qtbot
+) -> None:
+    app = live.app
+    sent: list[str] = []
+    app.notifier.sent.connect(lambda n: sent.append(n.summary))  # type: ignore[attr-defined]
+    live.mullvad.set_state("error", cause="is_offline")
+    qtbot.waitUntil(lambda: "Mullvad is blocking traffic" in sent, timeout=10000)
+    live.mullvad.set_state("error", cause="is_offline", block_failure=True)
+    qtbot.waitUntil(lambda: "Mullvad could not block traffic" in sent, timeout=10000)
+    assert displayed() == 1  # same slot: the second replaced the first on screen
+    calls = {c["summary"]: c for c in notify_calls()}
+    assert calls["Mullvad is blocking traffic"]["urgency"] == 1
+    assert calls["Mullvad could not block traffic"]["urgency"] == 2
+    assert "may leave this device unprotected" in str(calls["Mullvad could not block traffic"]["body"])
+
+
+def test_exit_node_change_is_announced(dunst, xembed_host, live: LiveRig, qtbot) -> None:  # type: ignore[no-untyped-def]
+    app = live.app
+    sent: list[str] = []
+    app.notifier.sent.connect(lambda n: sent.append(n.summary))  # type: ignore[attr-defined]
+    live.tailscale.set_status("running-exit-node")
+    live.tailscale.push(
+        {"Prefs": {"ExitNodeID": "nExit"}}
+    )  # tailscaled announces the prefs change on the bus
+    qtbot.waitUntil(lambda: any(s.startswith("Exit node: ") for s in sent), timeout=10000)
+    assert [h["summary"] for h in dunst() if h["summary"].startswith("Exit node")] == [
+        next(s for s in sent if s.startswith("Exit node: "))
+    ]
