@@ -66,8 +66,7 @@ def _draw(p: QPainter, r: QSvgRenderer, element: str, scale: float, mode: QPaint
     p.restore()
 
 
-def _draw_part(p: QPainter, name: str, style: Style, scale: float) -> None:
-    r = _renderer(name, style)
+def _draw_part(p: QPainter, r: QSvgRenderer, style: Style, scale: float) -> None:
     src_over = QPainter.CompositionMode.CompositionMode_SourceOver
     knock = QPainter.CompositionMode.CompositionMode_DestinationOut
     _draw(p, r, "halo", scale, knock)
@@ -77,20 +76,24 @@ def _draw_part(p: QPainter, name: str, style: Style, scale: float) -> None:
 
 
 def render(spec: IconSpec, size: int, style: Style = Style.COLOUR) -> QImage:
+    names = [f"main-{spec.main.value}", f"badge-{spec.badge.value}"]
+    if spec.mark is not Mark.NONE:
+        names.append(f"mark-{spec.mark.value}")
+    renderers = [_renderer(n, style) for n in names]  # may raise: before any painter is active
     img = QImage(size, size, QImage.Format.Format_ARGB32_Premultiplied)
     img.fill(Qt.GlobalColor.transparent)
     p = QPainter(img)
-    p.setRenderHint(QPainter.RenderHint.Antialiasing)
-    scale = size / CANVAS
-    _draw_part(p, f"main-{spec.main.value}", style, scale)
-    _draw_part(p, f"badge-{spec.badge.value}", style, scale)
-    if spec.mark is not Mark.NONE:
-        _draw_part(p, f"mark-{spec.mark.value}", style, scale)
-    p.end()
+    try:
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        for r in renderers:
+            _draw_part(p, r, style, size / CANVAS)
+    finally:
+        p.end()
     return img
 
 
 _icons: dict[tuple[str, Style], QIcon] = {}
+_warned = False
 
 
 def icon(spec: IconSpec, style: Style = Style.COLOUR) -> QIcon:
@@ -98,8 +101,16 @@ def icon(spec: IconSpec, style: Style = Style.COLOUR) -> QIcon:
     key = (spec.key, style)
     if key not in _icons:
         ic = QIcon()
-        for s in SIZES:
-            ic.addPixmap(QPixmap.fromImage(render(spec, s, style)))
+        try:
+            for s in SIZES:
+                ic.addPixmap(QPixmap.fromImage(render(spec, s, style)))
+        except FileNotFoundError as exc:
+            # a broken installation must not take the tray down: say why once, show a generic icon
+            global _warned  # noqa: PLW0603
+            if not _warned:
+                _warned = True
+                print(f"mullvad-tailscale-tray: {exc}", file=sys.stderr)
+            return QIcon.fromTheme("network-vpn")
         _icons[key] = ic
     return _icons[key]
 
