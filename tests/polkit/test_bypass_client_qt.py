@@ -108,6 +108,8 @@ def test_missing_program_is_a_clear_problem(qtbot: object) -> None:
     result = _ask(qtbot, client, "status")
     assert result.problem is not None and result.problem.kind is Problem.PKEXEC_MISSING
     assert "sudo apt install pkexec" in result.problem.message
+    # Same words as the blocking path (no Qt "Child process set up failed: execve:" prefix).
+    assert "(/nonexistent/pkexec: No such file or directory)" in result.problem.message
 
 
 def test_stop_forgets_running_requests(qtbot: object, polkit_env: PolkitEnv, sandbox: Sandbox) -> None:

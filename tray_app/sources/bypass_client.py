@@ -76,7 +76,10 @@ class BypassClient(QObject):
         verb = self._running.pop(proc, None)
         if verb is None:
             return
-        problem = launch_failure(self._command.program(verb), proc.errorString())
+        # Qt says "Child process set up failed: execve: No such file or directory"; keep the OS's words
+        # so the line reads the same as the blocking path's.
+        reason = proc.errorString().rsplit(": ", 1)[-1]
+        problem = launch_failure(self._command.program(verb), reason)
         via = self._command.via_pkexec(verb)
         proc.deleteLater()
         self.finished.emit(HelperResult(verb, problem.code, via_pkexec=via, problem=problem))
