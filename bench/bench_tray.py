@@ -61,7 +61,11 @@ def start_desktop() -> list[subprocess.Popen[bytes]]:
     )
     from tests.infra.desktop import bus_has_name, wait_until
 
-    wait_until(lambda: bus_has_name("org.kde.StatusNotifierWatcher"), 20, "SNI watcher")
+    try:
+        wait_until(lambda: bus_has_name("org.kde.StatusNotifierWatcher"), 20, "SNI watcher")
+    except TimeoutError:
+        stop_all([x, bus, host])  # leave nothing running behind
+        raise
     time.sleep(0.3)  # the host registers itself with the watcher right after
     return [x, bus, host]
 
