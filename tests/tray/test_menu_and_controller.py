@@ -343,3 +343,18 @@ def test_autostart_off_hides_a_system_wide_entry(isolated_config: Path, tmp_path
     assert run("status").stdout.startswith("autostart off")
     assert run("on").returncode == 0 and autostart.is_enabled()
     assert "Hidden=true" not in user.read_text()
+
+
+def test_status_window_stays_on_screen_with_long_details(rig: TrayRig, qtbot) -> None:  # type: ignore[no-untyped-def]
+    start(rig, qtbot)
+    u = ui(rig)
+    u.show_status()
+    qtbot.waitUntil(u.popup.isVisible, timeout=2000)
+    long_detail = (
+        "the Mullvad daemon is not running: " + "start it with `sudo systemctl start mullvad-daemon`. " * 4
+    )
+    rig.mullvad.set(MullvadStatus(MullvadState.UNAVAILABLE, detail=long_detail))
+    qtbot.waitUntil(lambda: "not available" in u.popup.facts.text(), timeout=3000)
+    qtbot.wait(200)  # let the layout resize the window
+    screen = QGuiApplication.primaryScreen().availableGeometry()
+    assert screen.contains(u.popup.geometry()), (u.popup.geometry(), screen)

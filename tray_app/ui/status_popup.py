@@ -12,6 +12,9 @@ from PyQt6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidg
 
 from tray_app.core.tooltip import TITLE
 
+MIN_TEXT_WIDTH = 360
+MAX_WIDTH = 560
+
 
 class StatusPopup(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -21,6 +24,10 @@ class StatusPopup(QWidget):
         self.title = QLabel(f"<b>{TITLE}</b>")
         self.facts = QLabel()
         self.facts.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.facts.setWordWrap(True)  # problem details can be long; the window must stay on screen
+        self.facts.setMinimumWidth(MIN_TEXT_WIDTH)
+        self.setMaximumWidth(MAX_WIDTH)
+        self._anchor: QRect | None = None
         self.bypass_button = QPushButton("Turn bypass on")
         self.menu_button = QPushButton("More…")
         close = QPushButton("Close")
@@ -45,11 +52,21 @@ class StatusPopup(QWidget):
         text = "\n".join(lines)
         if self.facts.text() != text:
             self.facts.setText(text)
+            if self.isVisible():
+                self._place()  # the text changed size: stay whole and on screen
         self.bypass_button.setText("Turn bypass off" if bypass_on else "Turn bypass on")
         self.bypass_button.setEnabled(bypass_enabled)
 
     def show_near(self, anchor: QRect | None) -> None:
         """Next to the tray icon when its position is known (XEmbed), else the top-right of the screen."""
+        self._anchor = anchor
+        self._place()
+        self.show()
+        self.raise_()
+        self.activateWindow()
+
+    def _place(self) -> None:
+        anchor = self._anchor
         self.adjustSize()
         screen = QGuiApplication.primaryScreen()
         avail = screen.availableGeometry() if screen else QRect(0, 0, 1024, 768)
@@ -61,6 +78,3 @@ class StatusPopup(QWidget):
         else:
             pos = QPoint(avail.right() - self.width() - 8, avail.top() + 8)
         self.move(pos)
-        self.show()
-        self.raise_()
-        self.activateWindow()
