@@ -12,7 +12,7 @@ from PyQt6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidg
 
 from tray_app.core.tooltip import TITLE
 
-MIN_TEXT_WIDTH = 360
+MIN_TEXT_WIDTH = 440
 MAX_WIDTH = 560
 
 
