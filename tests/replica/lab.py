@@ -27,6 +27,7 @@ import contextlib
 import json
 import os
 import selectors
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -120,6 +121,7 @@ class Lab:
         self.namespaces: dict[str, NetNS] = {}
         self._servers: dict[str, subprocess.Popen[str]] = {}
         self._closed = False
+        self._own_workdir = False
         self.forwarding = False
 
     # ---- life cycle -------------------------------------------------------------------------------------
@@ -139,9 +141,11 @@ class Lab:
         `forwarding=True` makes the host a router: IPv4 forwarding on, a `container` namespace behind `docker0`
         with Docker's masquerade, the peer using the host as exit node and subnet router, and the LAN router
         sending the peer's address to the host (the "LAN -> tailnet through the host" probe)."""
+        own_workdir = workdir is None
         if workdir is None:
             workdir = Path(tempfile.mkdtemp(prefix="mtt-replica-"))
         lab = cls(workdir, rp_filter, connmark, cgnat_drop)
+        lab._own_workdir = own_workdir
         lab.forwarding = forwarding
         _LIVE.add(lab)
         try:
@@ -169,6 +173,8 @@ class Lab:
                 proc.wait(2)
         for ns in self.namespaces.values():
             ns.delete()
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> Lab:
         return self

@@ -16,6 +16,7 @@ loss", for what was measured and why it matters.
 from __future__ import annotations
 
 import argparse
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -65,6 +66,7 @@ def measure(strategy: str, applies: int, interval: float) -> None:
             counts = pinger.stop()
         took = time.monotonic() - t0
         helper.disable()
+        shutil.rmtree(state, ignore_errors=True)
         lost = {d: counts[d][0] - counts[d][1] for d in TARGETS}
         print(f"{strategy:8} {applies} re-applies in {took:.1f} s: lost {sum(lost.values())} echoes  {lost}")
         for d in TARGETS:
