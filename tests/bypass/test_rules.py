@@ -30,18 +30,34 @@ def rule_lines(text: str) -> list[str]:
 # --- rendering --------------------------------------------------------------------------------------------
 
 
-def test_apply_batch_replaces_our_table_atomically_and_never_flushes() -> None:
+def test_apply_batch_refills_our_table_in_place_and_never_flushes_the_ruleset() -> None:
     batch = rules.render_apply(Config(), FACTS)
     lines = batch.splitlines()
+    # declare (creates it if missing), empty our chains and sets, define: one transaction, chains kept
+    assert lines[0] == "table inet mullvad-tailscale {"
+    flushes = [ln for ln in lines if ln.startswith("flush")]
+    assert flushes == [
+        "flush table inet mullvad-tailscale",
+        "flush set inet mullvad-tailscale tailnet4",
+        "flush set inet mullvad-tailscale tailnet6",
+        "flush set inet mullvad-tailscale mullvad_dns4",
+    ]
+    assert "delete" not in batch
+    assert "ruleset" not in batch
+    assert "mullvad {" not in batch and "table inet mullvad " not in batch
+    assert "mangle" not in batch
+    assert batch.endswith(rules.render_table(Config(), FACTS))
+
+
+def test_replace_batch_deletes_and_recreates_only_our_table() -> None:
+    batch = rules.render_replace(Config(), FACTS)
     # create-if-missing, delete, define: one transaction that works whether or not the table exists
-    assert lines[:3] == [
+    assert batch.splitlines()[:3] == [
         "table inet mullvad-tailscale {}",
         "delete table inet mullvad-tailscale",
         "table inet mullvad-tailscale {",
     ]
     assert "flush" not in batch
-    assert "mullvad {" not in batch and "table inet mullvad " not in batch
-    assert "mangle" not in batch
 
 
 def test_direct_mode_is_the_reference_table() -> None:

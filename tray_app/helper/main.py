@@ -260,16 +260,31 @@ def _tools_present() -> None:
     tools.find("ip")
 
 
+def _apply_table(cfg: Config, fs: routes_mod.RouteFacts) -> None:
+    """Replace our table's contents in place when its layout is ours, else delete and re-create it."""
+    live = nft.list_ours()
+    view = None
+    if live is not None:
+        with contextlib.suppress(rules.NftJsonError):
+            view = rules.parse_table(live)
+    if live is None or (view is not None and rules.same_layout(view)):
+        try:
+            nft.apply(rules.render_apply(cfg, fs))
+            return
+        except nft.NftRejectedError:
+            pass  # e.g. a chain of ours with another priority (an older version): replace the table whole
+    nft.apply(rules.render_replace(cfg, fs))
+
+
 def _apply(cfg: Config, verb: str) -> routes_mod.RouteFacts:
     """Make the kernel match `cfg`: ip rules and one nft batch, rolled back together on failure."""
     _tools_present()
     fs = _read_routes()
-    batch = rules.render_apply(cfg, fs)
     added: list[str] = []
     if cfg.mode == "private":
         added = iprules.add()
     try:
-        nft.apply(batch)
+        _apply_table(cfg, fs)
     except BaseException:
         if added:  # nothing half done: the rules we just added go again (a failure here must not mask nft's)
             with contextlib.suppress(tools.ToolFailedError, tools.ToolMissingError):
