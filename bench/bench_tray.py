@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -31,28 +32,13 @@ def p(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, round(q * (len(s) - 1)))]
 
 
-def start_desktop() -> list[subprocess.Popen[bytes]]:
-    r, w = os.pipe()
-    x = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(w), "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
-        pass_fds=(w,),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(w)
-    num = b""
-    while not num.endswith(b"\n"):
-        num += os.read(r, 16)
-    os.close(r)
-    os.environ["DISPLAY"] = ":" + num.decode().strip()
-    bus = subprocess.Popen(
-        ["dbus-daemon", f"--config-file={ROOT / 'tests/infra/test-session-bus.conf'}", "--nofork",
-         "--nopidfile", "--print-address=1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    assert bus.stdout is not None
-    os.environ["DBUS_SESSION_BUS_ADDRESS"] = bus.stdout.readline().decode().strip()
+def start_desktop() -> list[subprocess.Popen[Any]]:
+    from tests.infra.session import start_session_bus, start_xvfb
+
+    x, display = start_xvfb()
+    os.environ["DISPLAY"] = display
+    bus, address = start_session_bus()
+    os.environ["DBUS_SESSION_BUS_ADDRESS"] = address
     os.environ.update(QT_QPA_PLATFORM="xcb", NO_AT_BRIDGE="1")
     host = subprocess.Popen(
         ["gtk-sni-tray-standalone", "--top", "--end", "--watcher", "--size", "32", "--color", "#333333"],
@@ -70,7 +56,7 @@ def start_desktop() -> list[subprocess.Popen[bytes]]:
     return [x, bus, host]
 
 
-def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
+def stop_all(procs: list[subprocess.Popen[Any]]) -> None:
     for proc in reversed(procs):
         proc.terminate()
         try:

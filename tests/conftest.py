@@ -14,70 +14,33 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.infra.netns import NetNS
 from tests.infra.require import require_root, require_tools
+from tests.infra.session import start_session_bus, start_xvfb
 
 ROOT = Path(__file__).resolve().parent.parent
-INFRA = Path(__file__).resolve().parent / "infra"
-
-
-def _start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
-    r, w = os.pipe()
-    p = subprocess.Popen(
-        # -noreset: Xvfb otherwise resets when its last client leaves, and a client connecting during the
-        # reset gets "cannot open display" (seen with trayer between tests).
-        ["Xvfb", "-displayfd", str(w), "-screen", "0", "1024x768x24", "-nolisten", "tcp", "-noreset"],
-        pass_fds=(w,),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(w)
-    num = b""
-    while not num.endswith(b"\n"):
-        chunk = os.read(r, 16)
-        if not chunk:
-            raise RuntimeError("Xvfb died")
-        num += chunk
-    os.close(r)
-    return p, ":" + num.decode().strip()
-
-
-def _start_bus() -> tuple[subprocess.Popen[str], str]:
-    p = subprocess.Popen(
-        [
-            "dbus-daemon",
-            f"--config-file={INFRA / 'test-session-bus.conf'}",
-            "--nofork",
-            "--nopidfile",
-            "--print-address=1",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,  # as root it warns "Failed to set fd limit": harmless
-        text=True,
-    )
-    assert p.stdout is not None
-    return p, p.stdout.readline().strip()
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    procs: list[subprocess.Popen[object]] = []
+    procs: list[subprocess.Popen[Any]] = []
     config._mtt_procs = procs  # type: ignore[attr-defined]
     os.environ["NO_AT_BRIDGE"] = "1"  # keep GTK hosts (trayer, gtk-sni-tray, dunst) off at-spi
     os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
     if shutil.which("Xvfb") and os.environ.get("TEST_DISPLAY", "xvfb") == "xvfb":
-        p, disp = _start_xvfb()
-        procs.append(p)  # type: ignore[arg-type]
+        p, disp = start_xvfb()
+        procs.append(p)
         os.environ["DISPLAY"] = disp
         os.environ["QT_QPA_PLATFORM"] = "xcb"
     else:
         os.environ.pop("DISPLAY", None)
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     if shutil.which("dbus-daemon"):
-        bus, addr = _start_bus()
-        procs.append(bus)  # type: ignore[arg-type]
+        bus, addr = start_session_bus()
+        procs.append(bus)
         os.environ["DBUS_SESSION_BUS_ADDRESS"] = addr
 
 
