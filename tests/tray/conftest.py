@@ -1,5 +1,7 @@
-"""Fixtures for the tray tests: isolated config, the real Monitor fed by scripted sources, a fake helper,
-and the real desktop pieces (dunst, trayer, gtk-sni-tray) on the private bus and Xvfb of tests/conftest.py."""
+"""Fixtures for the tray tests: isolated config, the real Monitor fed by scripted sources, the real bypass
+helper in a private network namespace (tests/tray/bypass_lab.py), real pkexec + polkitd for what only polkit
+can say, and the real desktop pieces (dunst, trayer, gtk-sni-tray) on the private bus and Xvfb of
+tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -16,8 +18,10 @@ from pathlib import Path
 import pytest
 
 from tests.infra.desktop import bus_has_name, running, stop, wait_until
-from tests.infra.require import require, require_tools
-from tests.tray.standins import ScriptedSource, fake_helper_client
+from tests.infra.netns import NetNS
+from tests.infra.require import require, require_root, require_tools
+from tests.tray.bypass_lab import BypassLab
+from tests.tray.standins import ScriptedSource
 
 
 @pytest.fixture(autouse=True)
@@ -46,21 +50,43 @@ class TrayRig:
     app: object  # tray_app.app.TrayApplication
     mullvad: ScriptedSource
     tailscale: ScriptedSource
-    helper_dir: Path
+    lab: BypassLab  # the real helper's namespace: its nft table, table 52, saved state
     monitor: object
+    results: list[object]  # every HelperResult the tray's BypassClient got, in order
+
+    def verbs(self) -> list[str]:
+        """The helper verbs the tray ran (each one a real helper process)."""
+        return [r.verb for r in self.results]  # type: ignore[attr-defined]
 
 
 @pytest.fixture
-def rig(qtbot: object, tmp_path: Path) -> Iterator[TrayRig]:
+def lab(netns: NetNS, tmp_path: Path) -> BypassLab:
+    require_root()
+    require_tools("nft", "ip")
+    return BypassLab(netns, tmp_path / "state")
+
+
+@pytest.fixture
+def rig(qtbot: object, tmp_path: Path, lab: BypassLab) -> Iterator[TrayRig]:
     from tray_app.app import TrayApplication
     from tray_app.core.notify_policy import PolicyConfig
     from tray_app.monitor import Monitor
+    from tray_app.sources.bypass_client import BypassClient
     from tray_app.sources.settings import Settings
 
     mullvad, tailscale = ScriptedSource(), ScriptedSource()
-    helper_dir = tmp_path / "helper"
-    client = fake_helper_client(helper_dir)
-    monitor = Monitor(mullvad, tailscale, client, None, bypass_debounce_ms=20, ready_timeout_ms=300)
+    client = BypassClient(lab.command)
+    results: list[object] = []
+    client.finished.connect(results.append)
+    monitor = Monitor(
+        mullvad,
+        tailscale,
+        client,
+        None,
+        bypass_debounce_ms=20,
+        ready_timeout_ms=300,
+        state_dir=str(lab.state_dir),  # the helper's saved state lives there, not in /var/lib
+    )
     app = TrayApplication(
         monitor,
         Settings(str(tmp_path / "config" / "mullvad-tailscale-tray" / "settings.ini")),
@@ -68,7 +94,7 @@ def rig(qtbot: object, tmp_path: Path) -> Iterator[TrayRig]:
             settle=0.3, flap_window=5.0, flap_count=4, flap_settle=3.0, user_window=5.0
         ),
     )
-    yield TrayRig(app, mullvad, tailscale, helper_dir, monitor)
+    yield TrayRig(app, mullvad, tailscale, lab, monitor, results)
     app.stop()
     app.ui.popup.close()
 

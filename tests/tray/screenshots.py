@@ -1,8 +1,9 @@
 """Renders the tray's main states for the README (run by `scripts/screenshots OUTDIR`).
 
-It starts its own Xvfb, a private session bus, trayer and dunst, drives the real TrayApplication with
-scripted states, and grabs: the icon in every state on light and dark panels, the tray in a panel with its
-menu open, the status window, a notification with its action, and the doctor window.
+It starts its own Xvfb, a private session bus, trayer and dunst, feeds the real TrayApplication the
+Snapshots to show (no daemons, no helper: it draws pictures, it tests nothing), and grabs: the icon in every
+state on light and dark panels, the tray in a panel with its menu open, the status window, a notification
+with its action, and the doctor window.
 """
 
 from __future__ import annotations
@@ -142,33 +143,30 @@ def _shoot(out: Path, tmp: Path, procs: list[subprocess.Popen[bytes]]) -> int:
     while not QSystemTrayIcon.isSystemTrayAvailable() and time.monotonic() < end:
         pump(0.05)
 
-    from tests.tray.standins import (
-        BYPASS_ON,
-        MULLVAD_CONNECTED,
-        TS_RUNNING,
-        ScriptedSource,
-        fake_helper_client,
-        set_helper_state,
-    )
+    from PyQt6.QtCore import QObject, pyqtSignal
+
+    from tests.tray.standins import BYPASS_OFF, BYPASS_ON, MULLVAD_CONNECTED, TS_RUNNING, snap
     from tray_app.app import TrayApplication
+    from tray_app.core.model import MullvadState, MullvadStatus
     from tray_app.core.notify_policy import PolicyConfig
-    from tray_app.monitor import Monitor
     from tray_app.sources.settings import Settings
 
-    helper_dir = tmp / "helper"
-    set_helper_state(helper_dir, enabled=True, mode="direct")
-    m, t = ScriptedSource(), ScriptedSource()
-    m.value, t.value = MULLVAD_CONNECTED, TS_RUNNING
-    monitor = Monitor(m, t, fake_helper_client(helper_dir), None, bypass_debounce_ms=20, ready_timeout_ms=500)
-    tray = TrayApplication(
-        monitor, Settings(str(tmp / "settings.ini")), policy_config=PolicyConfig(settle=0.2)
-    )
+    class SnapshotFeed(QObject):
+        """Stands where the Monitor would: hands the tray the Snapshots to draw."""
+
+        snapshot_changed = pyqtSignal(object)
+        ready = pyqtSignal(object)
+
+    feed = SnapshotFeed()
+    tray = TrayApplication(feed, Settings(str(tmp / "settings.ini")), policy_config=PolicyConfig(settle=0.2))
     tray.settings.bypass_wanted = True
+    tray.apply_settings()
     tray.start(show_status=False)
+    shown = snap(MULLVAD_CONNECTED, TS_RUNNING, BYPASS_ON)
+    feed.snapshot_changed.emit(shown)
+    feed.ready.emit(shown)
     end = time.monotonic() + 10
-    while (
-        tray.ui.tray.geometry().x() <= 0 or "Bypass: on" not in tray.ui.tray.toolTip()
-    ) and time.monotonic() < end:
+    while tray.ui.tray.geometry().x() <= 0 and time.monotonic() < end:
         pump(0.05)
     pump(0.5)
     g = tray.ui.tray.geometry()
@@ -181,7 +179,6 @@ def _shoot(out: Path, tmp: Path, procs: list[subprocess.Popen[bytes]]) -> int:
     )
     grab(region).save(str(out / "menu.png"))
     menu.hide()
-    assert BYPASS_ON  # the state the menu shows
 
     # 3. the status window (left click) ------------------------------------------------------------------------
     tray.ui.show_status()
@@ -191,16 +188,12 @@ def _shoot(out: Path, tmp: Path, procs: list[subprocess.Popen[bytes]]) -> int:
     tray.ui.popup.hide()
 
     # 4. a notification with its action: Mullvad connects while the bypass is off ------------------------------
-    set_helper_state(helper_dir, enabled=False)
     tray.settings.bypass_wanted = False
     tray.apply_settings()
-    from tray_app.core.model import MullvadState, MullvadStatus
-
-    m.set(MullvadStatus(MullvadState.DISCONNECTED))
-    monitor.refresh_bypass()
+    feed.snapshot_changed.emit(snap(MullvadStatus(MullvadState.DISCONNECTED), TS_RUNNING, BYPASS_OFF))
     pump(1.0)
     subprocess.run(["dunstctl", "close-all"], check=False)
-    m.set(MULLVAD_CONNECTED)
+    feed.snapshot_changed.emit(snap(MULLVAD_CONNECTED, TS_RUNNING, BYPASS_OFF))
     pump(1.5)
     grab(QRect(1024 - 420, 0, 420, 250)).save(str(out / "notification.png"))
     subprocess.run(["dunstctl", "close-all"], check=False)

@@ -1,15 +1,12 @@
-"""Stand-ins for the daemon sources so tray tests drive the real Monitor with scripted states.
+"""Scripted daemon sources so tray tests drive the real Monitor with chosen states, and those states.
 
 `ScriptedSource` is a `sources.base.Source` whose state the test sets; it records the actions the controller
-calls on it (connect_tunnel, up, ...) so a test can assert what a click asked for. The fake helper
-(`fake_helper.py`) speaks the bypass helper's real command line and JSON.
+calls on it (connect_tunnel, up, ...) so a test can assert what a click asked for. Tests that need the
+daemons' real protocols use tests/fakes (the `mullvad` CLI, tailscaled's LocalAPI) with the real sources.
+The bypass is never scripted: it is the real helper (tests/tray/bypass_lab.py).
 """
 
 from __future__ import annotations
-
-import json
-import sys
-from pathlib import Path
 
 from PyQt6.QtCore import pyqtSignal
 
@@ -25,10 +22,6 @@ from tray_app.core.model import (
     TailscaleStatus,
 )
 from tray_app.sources.base import Source
-from tray_app.sources.bypass_client import BypassClient
-from tray_app.sources.bypass_run import HelperCommand
-
-HERE = Path(__file__).resolve().parent
 
 
 class ScriptedSource(Source):
@@ -71,29 +64,6 @@ class ScriptedSource(Source):
 
     def down(self) -> None:
         self.calls.append("down")
-
-
-def fake_helper_client(state_dir: Path) -> BypassClient:
-    """A real BypassClient running tests/tray/fake_helper.py behind tests/tray/fake_pkexec.py, state in
-    `state_dir` (the argv is the real one: `pkexec HELPER VERB [--mode M]`)."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    cmd = HelperCommand(
-        helper=str(HERE / "fake_helper.py"),
-        pkexec=str(HERE / "fake_pkexec.py"),
-        use_pkexec=True,
-        prefix=("env", f"FAKE_HELPER_DIR={state_dir}", sys.executable),
-    )
-    return BypassClient(cmd)
-
-
-def helper_log(state_dir: Path) -> list[str]:
-    p = state_dir / "log"
-    return p.read_text().split() if p.exists() else []
-
-
-def set_helper_state(state_dir: Path, **state: object) -> None:
-    state_dir.mkdir(parents=True, exist_ok=True)
-    (state_dir / "state.json").write_text(json.dumps(state))
 
 
 MULLVAD_CONNECTED = MullvadStatus(

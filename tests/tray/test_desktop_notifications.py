@@ -1,6 +1,7 @@
 """A real notification daemon (dunst) on the private bus receives exactly the expected notifications for a
 scripted run of the daemons (the fake `mullvad` CLI and the fake tailscaled LocalAPI, through the real
-sources and Monitor), and none while Mullvad flaps. Actions are invoked through dunst itself."""
+sources and Monitor; the real bypass helper in a private network namespace), and none while Mullvad flaps.
+Actions are invoked through dunst itself."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 
 from tests.fakes.fake_localapi import FakeLocalApi
 from tests.fakes.fake_mullvad import FakeMullvad
-from tests.tray.standins import fake_helper_client, helper_log, set_helper_state
+from tests.tray.bypass_lab import BypassLab
 
 
 @dataclass
@@ -21,28 +22,32 @@ class LiveRig:
     app: object
     mullvad: FakeMullvad
     tailscale: FakeLocalApi
-    helper_dir: Path
+    lab: BypassLab
+    results: list[object]  # every HelperResult of the tray's BypassClient
 
 
 @pytest.fixture
-def live(qtbot, tmp_path: Path) -> Iterator[LiveRig]:  # type: ignore[no-untyped-def]
+def live(qtbot, tmp_path: Path, lab: BypassLab) -> Iterator[LiveRig]:  # type: ignore[no-untyped-def]
     from tray_app.app import TrayApplication
     from tray_app.core.notify_policy import PolicyConfig
     from tray_app.monitor import Monitor
+    from tray_app.sources.bypass_client import BypassClient
     from tray_app.sources.mullvad import MullvadSource
     from tray_app.sources.settings import Settings
     from tray_app.sources.tailscale import TailscaleSource
 
     mullvad = FakeMullvad(tmp_path / "mullvad", state="disconnected")
     ts = FakeLocalApi(tmp_path / "ts.sock", status="running").start()
-    helper_dir = tmp_path / "helper"
-    set_helper_state(helper_dir, enabled=False)
+    client = BypassClient(lab.command)
+    results: list[object] = []
+    client.finished.connect(results.append)
     monitor = Monitor(
         MullvadSource(str(mullvad.cli)),
         TailscaleSource(str(tmp_path / "ts.sock"), None),
-        fake_helper_client(helper_dir),
+        client,
         None,
         bypass_debounce_ms=20,
+        state_dir=str(lab.state_dir),
     )
     app = TrayApplication(
         monitor,
@@ -54,7 +59,7 @@ def live(qtbot, tmp_path: Path) -> Iterator[LiveRig]:  # type: ignore[no-untyped
     app.start(show_status=False)
     qtbot.waitUntil(lambda: monitor.is_ready, timeout=10000)
     try:
-        yield LiveRig(app, mullvad, ts, helper_dir)
+        yield LiveRig(app, mullvad, ts, lab, results)
     finally:
         app.stop()
         ts.stop()
@@ -84,7 +89,8 @@ def test_scripted_run_gives_exactly_the_expected_notifications(
     qtbot.waitUntil(lambda: displayed() == 1, timeout=3000)
     subprocess.run(["dunstctl", "action", "0"], check=True)
     qtbot.waitUntil(lambda: "Bypass on (direct)" in sent, timeout=10000)
-    assert any(v.startswith("enable") for v in helper_log(live.helper_dir))
+    assert "enable" in [r.verb for r in live.results]  # type: ignore[attr-defined]
+    assert live.lab.table() is not None
     assert app.settings.bypass_wanted  # type: ignore[attr-defined]
 
     # flapping: many quick disconnect/connect rounds say nothing

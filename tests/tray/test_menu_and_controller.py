@@ -1,7 +1,8 @@
 """pytest-qt: the tray renders snapshots and its menu drives the controller, the helper and the settings.
 
-The real Monitor folds values from scripted sources; the bypass goes through the real BypassClient running
-a helper stand-in that speaks the helper's command line and JSON (tests/tray/fake_helper.py).
+The real Monitor folds values from scripted sources; the bypass is the real root helper in a private network
+namespace (tests/tray/bypass_lab.py), so every toggle really loads or removes our nftables table there.
+What only polkit can answer (a dismissed dialog, a refusal) is in test_bypass_through_polkit.py.
 """
 
 from __future__ import annotations
@@ -16,22 +17,21 @@ from PyQt6.QtGui import QGuiApplication
 from PyQt6.QtWidgets import QSystemTrayIcon
 
 from tests.infra.require import require_tools
+from tests.tray.bypass_lab import PEER_SUBNET
 from tests.tray.conftest import TrayRig
 from tests.tray.standins import (
     MULLVAD_CONNECTED,
     MULLVAD_DISCONNECTED,
     TS_RUNNING,
     TS_STOPPED,
-    helper_log,
-    set_helper_state,
 )
 from tray_app.core.icon_choice import Badge, Main, Mark
 from tray_app.core.model import MullvadState, MullvadStatus, TailscaleState, TailscaleStatus
 from tray_app.sources import autostart
 
 
-def start(rig: TrayRig, qtbot, m=MULLVAD_CONNECTED, t=TS_RUNNING, **helper_state) -> None:  # type: ignore[no-untyped-def]
-    set_helper_state(rig.helper_dir, **(helper_state or {"enabled": False}))
+def start(rig: TrayRig, qtbot, m=MULLVAD_CONNECTED, t=TS_RUNNING) -> None:  # type: ignore[no-untyped-def]
+    """Start the tray on whatever the helper's namespace holds now (set it up with rig.lab first)."""
     rig.mullvad.value, rig.tailscale.value = m, t
     rig.app.start(show_status=False)  # type: ignore[attr-defined]
     qtbot.waitUntil(lambda: rig.monitor.is_ready, timeout=5000)  # type: ignore[attr-defined]
@@ -86,43 +86,48 @@ def test_bypass_toggle_asks_the_helper_and_remembers_consent(rig: TrayRig, qtbot
     start(rig, qtbot)
     u = ui(rig)
     settings = rig.app.settings  # type: ignore[attr-defined]
-    assert not settings.bypass_wanted
+    assert not settings.bypass_wanted and rig.lab.table() is None
     u.menus.bypass.trigger()
-    qtbot.waitUntil(lambda: u.menus.bypass.isChecked() and u.menus.bypass.isEnabled(), timeout=5000)
-    assert "enable:--mode:direct" in helper_log(rig.helper_dir)
+    qtbot.waitUntil(lambda: u.menus.bypass.isChecked() and u.menus.bypass.isEnabled(), timeout=10000)
+    assert "enable" in rig.verbs()
+    assert rig.lab.table() is not None and rig.lab.saved()["mode"] == "direct"  # type: ignore[index]
     assert settings.bypass_wanted and u.spec.mark is Mark.ON
     assert "Bypass: on (direct)" in u.tray.toolTip()
     # choosing the private mode while on re-applies in that mode
     u.menus.mode_actions["private"].trigger()
-    qtbot.waitUntil(lambda: "Bypass: on (private)" in u.tray.toolTip(), timeout=5000)
-    assert "enable:--mode:private" in helper_log(rig.helper_dir)
+    qtbot.waitUntil(lambda: "Bypass: on (private)" in u.tray.toolTip(), timeout=10000)
+    assert rig.verbs().count("enable") == 2 and rig.lab.saved()["mode"] == "private"  # type: ignore[index]
     assert settings.bypass_mode == "private"
     u.menus.bypass.trigger()
-    qtbot.waitUntil(lambda: "Bypass: off" in u.tray.toolTip(), timeout=5000)
-    assert helper_log(rig.helper_dir)[-2:] == ["disable", "status"]
-    assert not settings.bypass_wanted
+    qtbot.waitUntil(lambda: "Bypass: off" in u.tray.toolTip(), timeout=10000)
+    verbs = rig.verbs()
+    after = verbs[len(verbs) - verbs[::-1].index("disable") :]
+    assert after and set(after) == {"status"}  # disabled, then read back
+    assert rig.lab.table() is None and rig.lab.saved() is None
+    assert not settings.bypass_wanted and not u.menus.bypass.isChecked()
 
 
-def test_cancelled_password_dialog_changes_nothing_and_says_nothing(rig: TrayRig, qtbot) -> None:  # type: ignore[no-untyped-def]
-    start(rig, qtbot, enabled=False, pkexec="dismiss")
+def test_a_helper_failure_is_shown_with_its_reason_and_the_real_state(rig: TrayRig, qtbot) -> None:  # type: ignore[no-untyped-def]
+    """A real failure of the helper: Mullvad's firewall lacks the split-tunnel accept rule (exit 6, the
+    bypass is applied but cannot take effect yet). The user reads why, and the menu shows what is in place."""
+    from tests.tray.bypass_lab import MULLVAD_WITHOUT_SPLIT_ACCEPT
+
+    rig.lab.load(MULLVAD_WITHOUT_SPLIT_ACCEPT)
+    start(rig, qtbot)
     u = ui(rig)
-    messages: list[tuple[str, str]] = []
-    rig.app.controller.message.connect(lambda a, b: messages.append((a, b)))  # type: ignore[attr-defined]
-    with qtbot.waitSignal(rig.monitor.bypass.finished, timeout=5000):  # type: ignore[attr-defined]
-        u.menus.bypass.trigger()
-    qtbot.waitUntil(u.menus.bypass.isEnabled, timeout=3000)
-    assert not u.menus.bypass.isChecked() and not rig.app.settings.bypass_wanted  # type: ignore[attr-defined]
-    assert messages == []
-
-
-def test_refused_authorization_says_why_with_the_fix(rig: TrayRig, qtbot) -> None:  # type: ignore[no-untyped-def]
-    start(rig, qtbot, enabled=False, pkexec="deny")
-    u = ui(rig)
-    with qtbot.waitSignal(rig.app.controller.message, timeout=5000) as blk:  # type: ignore[attr-defined]
+    sent: list[tuple[str, str]] = []
+    rig.app.notifier.sent.connect(lambda n: sent.append((n.summary, n.body)))  # type: ignore[attr-defined]
+    with qtbot.waitSignal(rig.app.controller.message, timeout=10000) as blk:  # type: ignore[attr-defined]
         u.menus.bypass.trigger()
     title, text = blk.args
-    assert title == "Could not turn on the bypass" and "not authorized" in text.lower()
-    assert not rig.app.settings.bypass_wanted  # type: ignore[attr-defined]
+    assert title == "Could not turn on the bypass"
+    assert "no split-tunnel accept rule" in text and "mullvad-tailscale-tray doctor" in text
+    qtbot.waitUntil(lambda: (title, text) in sent, timeout=3000)  # what the user sees
+    qtbot.waitUntil(u.menus.bypass.isEnabled, timeout=5000)
+    assert not rig.app.settings.bypass_wanted  # type: ignore[attr-defined]  (no consent recorded on failure)
+    assert rig.lab.table() is not None  # exit 6: applied, waiting for Mullvad
+    qtbot.waitUntil(lambda: "Bypass: on (direct)" in u.tray.toolTip(), timeout=5000)
+    assert u.menus.bypass.isChecked()
 
 
 def test_mullvad_and_tailscale_actions_reach_the_sources(rig: TrayRig, qtbot) -> None:  # type: ignore[no-untyped-def]
@@ -241,41 +246,61 @@ def test_left_click_shows_the_status_window(rig: TrayRig, qtbot) -> None:  # typ
 
 
 def test_reconcile_refreshes_without_password_on_drift_routes_and_reconnect(rig: TrayRig, qtbot) -> None:  # type: ignore[no-untyped-def]
+    rig.lab.enable("direct")
+    rig.lab.tamper()  # someone edited our table before the tray started
     rig.app.settings.bypass_wanted = True  # type: ignore[attr-defined]  (consent from an earlier session)
-    start(rig, qtbot, enabled=True, mode="direct", drifted=True)
+    start(rig, qtbot)
     # drift seen at start-up: refreshed, never re-enabled
-    qtbot.waitUntil(lambda: "refresh" in helper_log(rig.helper_dir), timeout=5000)
-    qtbot.waitUntil(lambda: "Bypass: on (direct)" in ui(rig).tray.toolTip(), timeout=5000)
-    n = helper_log(rig.helper_dir).count("refresh")
-    rig.monitor.table52_changed.emit()  # type: ignore[attr-defined]
-    qtbot.waitUntil(lambda: helper_log(rig.helper_dir).count("refresh") == n + 1, timeout=5000)
+    qtbot.waitUntil(lambda: "refresh" in rig.verbs(), timeout=10000)
+    qtbot.waitUntil(lambda: "Bypass: on (direct)" in ui(rig).tray.toolTip(), timeout=10000)
+    assert "192.0.2.0/24" not in rig.lab.tailnet4()  # the tampering is gone
+    n = rig.verbs().count("refresh")
+    rig.lab.add_peer_route()  # a peer's subnet route appears in table 52 ...
+    rig.monitor.table52_changed.emit()  # type: ignore[attr-defined]  (... as the netlink watcher reports it)
+    qtbot.waitUntil(lambda: rig.verbs().count("refresh") == n + 1, timeout=10000)
+    qtbot.waitUntil(lambda: PEER_SUBNET in rig.lab.tailnet4(), timeout=5000)
     rig.mullvad.set(MullvadStatus(MullvadState.CONNECTING))
     rig.mullvad.set(MULLVAD_CONNECTED)
-    qtbot.waitUntil(lambda: helper_log(rig.helper_dir).count("refresh") == n + 2, timeout=5000)
-    assert not any(v.startswith("enable") for v in helper_log(rig.helper_dir))
+    qtbot.waitUntil(lambda: rig.verbs().count("refresh") == n + 2, timeout=10000)
+    assert "enable" not in rig.verbs()
 
 
 def test_lost_bypass_is_not_restored_without_a_click(rig: TrayRig, qtbot) -> None:  # type: ignore[no-untyped-def]
-    start(rig, qtbot, enabled=True, mode="direct")
+    rig.lab.enable("direct")
+    start(rig, qtbot)
     rig.app.settings.bypass_wanted = True  # type: ignore[attr-defined]
-    qtbot.waitUntil(lambda: "Bypass: on" in ui(rig).tray.toolTip(), timeout=5000)
-    set_helper_state(rig.helper_dir, enabled=False)  # someone flushed the table
+    u = ui(rig)
+    qtbot.waitUntil(lambda: "Bypass: on" in u.tray.toolTip(), timeout=10000)
+    rig.lab.delete_table()  # an nftables reload removed our table; the helper still has it saved
     rig.monitor.refresh_bypass()  # type: ignore[attr-defined]
-    qtbot.waitUntil(lambda: "Bypass: off" in ui(rig).tray.toolTip(), timeout=5000)
+    qtbot.waitUntil(lambda: "Bypass: lost" in u.tray.toolTip(), timeout=10000)
+    assert u.spec.mark is Mark.DRIFTED
     qtbot.wait(300)
-    assert not any(v.startswith("enable") for v in helper_log(rig.helper_dir))
+    assert rig.lab.table() is None and not {"enable", "refresh"} & set(rig.verbs())
     rig.app.on_action("restore-bypass")  # type: ignore[attr-defined]
-    qtbot.waitUntil(lambda: "Bypass: on (direct)" in ui(rig).tray.toolTip(), timeout=5000)
-    assert "enable:--mode:direct" in helper_log(rig.helper_dir)
+    qtbot.waitUntil(lambda: "Bypass: on (direct)" in u.tray.toolTip(), timeout=10000)
+    assert "refresh" in rig.verbs() and "enable" not in rig.verbs()  # saved as on: no password needed
+    assert rig.lab.table() is not None
+
+    # removed completely (an administrator ran `bypass off` elsewhere): the click has to `enable`
+    assert rig.lab.helper("disable").returncode == 0
+    qtbot.waitUntil(lambda: "Bypass: off" in u.tray.toolTip(), timeout=10000)  # the state dir watch saw it
+    qtbot.wait(300)
+    assert rig.lab.table() is None and "enable" not in rig.verbs()
+    rig.app.on_action("restore-bypass")  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: "Bypass: on (direct)" in u.tray.toolTip(), timeout=10000)
+    assert "enable" in rig.verbs() and rig.lab.saved()["mode"] == "direct"  # type: ignore[index]
 
 
 def test_bypass_is_never_turned_on_without_consent(rig: TrayRig, qtbot) -> None:  # type: ignore[no-untyped-def]
-    start(rig, qtbot, enabled=False)
+    start(rig, qtbot)
+    rig.lab.add_peer_route()
     rig.monitor.table52_changed.emit()  # type: ignore[attr-defined]
     rig.mullvad.set(MullvadStatus(MullvadState.CONNECTING))
     rig.mullvad.set(MULLVAD_CONNECTED)
     qtbot.wait(800)
-    assert set(helper_log(rig.helper_dir)) == {"status"}
+    assert set(rig.verbs()) == {"status"}
+    assert rig.lab.table() is None and rig.lab.saved() is None
 
 
 def test_doctor_window_lists_checks_and_explains_a_missing_command(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
