@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PyQt6.QtCore import QMetaType, QObject, pyqtSignal, pyqtSlot
+from PyQt6.QtCore import QMetaType, QObject, QVariant, pyqtSignal, pyqtSlot
 from PyQt6.QtDBus import (
     QDBusArgument,
     QDBusConnection,
     QDBusMessage,
     QDBusPendingCallWatcher,
     QDBusPendingReply,
-    QDBusVariant,
 )
 
 from tray_app.core.notify_policy import Notice, Urgency
@@ -36,8 +35,6 @@ Fallback = Callable[[str, str, Urgency], None]
 _UINT = QMetaType.fromName(b"uint").id()
 _BYTE = QMetaType.fromName(b"uchar").id()
 _STRINGS = QMetaType.fromName(b"QStringList").id()
-_STRING = QMetaType.fromName(b"QString").id()
-_VARIANT = QMetaType.fromName(b"QDBusVariant").id()
 
 
 def _typed(value: object, type_id: int) -> QDBusArgument:
@@ -46,23 +43,20 @@ def _typed(value: object, type_id: int) -> QDBusArgument:
     return arg
 
 
-def _hints(notice: Notice) -> QDBusArgument:
-    hints = QDBusArgument()
-    hints.beginMap(_STRING, _VARIANT)
-    entries: list[tuple[str, QDBusVariant]] = [
-        # the spec types urgency as a byte ('y'); dunst and others reject an int32 silently
-        ("urgency", QDBusVariant(_typed(int(notice.urgency), _BYTE))),
-        ("category", QDBusVariant("network")),
-        ("desktop-entry", QDBusVariant(DESKTOP_ENTRY)),
-    ]
+def _hints(notice: Notice) -> dict[str, QVariant]:
+    """The hints as a{sv}. A dict of QVariants is what every PyQt6 marshals as a{sv}: Debian 12's PyQt6 6.4
+    knows no "QDBusVariant" meta type by name (id 0), so a QDBusArgument map of QDBusVariants silently lost
+    the whole argument there, and dunst rejected the call (no notification ever showed)."""
+    # the spec types urgency as a byte ('y'); dunst and others reject an int32 silently
+    urgency = QVariant(int(notice.urgency))
+    urgency.convert(QMetaType(_BYTE))
+    hints = {
+        "urgency": urgency,
+        "category": QVariant("network"),
+        "desktop-entry": QVariant(DESKTOP_ENTRY),
+    }
     if notice.transient:
-        entries.append(("transient", QDBusVariant(True)))
-    for key, value in entries:
-        hints.beginMapEntry()
-        hints.add(key)
-        hints.add(value)
-        hints.endMapEntry()
-    hints.endMap()
+        hints["transient"] = QVariant(True)
     return hints
 
 
