@@ -14,6 +14,13 @@ fi
 
 PKG=mullvad-tailscale-tray
 HELPER=/usr/libexec/$PKG/bypass-helper
+# While the package is installed its helper sits where tests/polkit/install.py puts a test launcher: take
+# the lock those tests take (fd 9, closed for the system bus, which would otherwise keep it after we end).
+LOCK=/run/lock/mullvad-tailscale-tray-polkit-tests.lock
+mkdir -p "$(dirname "$LOCK")"
+exec 9>"$LOCK"
+flock -w 600 9 || { echo "FAIL another polkit test run has held $LOCK for 10 minutes" >&2; exit 1; }
+export MTT_POLKIT_LOCK_HELD=1  # for packaging/e2e-new-user.sh
 TEST_USER=mttsmoke
 RULES=/etc/polkit-1/rules.d/00-$PKG-ci-smoke.rules
 ACTION=io.github.$PKG.bypass
@@ -60,6 +67,15 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$
     || { tail -n 30 /tmp/$PKG-apt.log >&2; die "apt-get install $deb failed"; }
 dpkg-query -W -f='${Version}\n' python3-pyqt6 python3-pyroute2 | paste -sd' ' | sed 's/^/     PyQt6, pyroute2: /'
 ok "installed"
+
+step "a new user's first run of the installed tray (packaging/e2e-new-user.sh)"
+if out=$(packaging/e2e-new-user.sh 2>&1); then
+    printf '%s\n' "$out" | sed 's/^/     /'
+    ok "new user: icon, tooltip, suggestion -> bypass on via pkexec, off via the menu, autostart, quit"
+else
+    printf '%s\n' "$out" | sed 's/^/     /' >&2
+    fail "new user end to end (the failed step, the tray's output and dunst's history above)"
+fi
 
 step "installed files"
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
@@ -126,7 +142,7 @@ fi
 ok "tray ran 4 s"
 
 step "polkit: pkaction shows the four actions with their defaults"
-scripts/start-system-bus
+scripts/start-system-bus 9>&-
 for verb in status refresh enable disable; do
     info=$(pkaction --verbose --action-id "$ACTION.$verb" 2>&1) || { fail "pkaction does not know $ACTION.$verb: $info"; continue; }
     want=yes; case $verb in enable|disable) want=auth_admin_keep ;; esac
