@@ -13,7 +13,6 @@
 # removed afterwards, whatever happens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-top=$PWD
 if [ "$(id -u)" -ne 0 ]; then
     echo "packaging/e2e-new-user.sh creates a user and a polkit rule: run it as root" >&2
     exit 2
@@ -63,6 +62,8 @@ cleanup() {
     [ "$made_state_dir" = 1 ] && rmdir "$STATE_DIR" 2>/dev/null
 }
 trap cleanup EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 if id "$TEST_USER" >/dev/null 2>&1; then
     # A leftover of a killed run is ours to replace; anyone else's account is not.
@@ -104,6 +105,5 @@ install -d -m 0700 -o "$TEST_USER" -g "$TEST_USER" "$work/run"
 rc=0
 timeout 120 unshare -m -n --propagation private /usr/bin/python3 -I "$work/e2e_new_user.py" \
     --work "$work" --user "$TEST_USER" || rc=$?
-[ "$rc" -eq 124 ] && echo "FAIL the scenario did not finish within 120 s" >&2
-cd "$top"
+if [ "$rc" -eq 124 ]; then echo "FAIL the scenario did not finish within 120 s" >&2; fi
 exit "$rc"

@@ -501,6 +501,8 @@ def main() -> int:
     if os.getuid() != 0:
         print("run by packaging/e2e-new-user.sh, as root, inside unshare -m -n", file=sys.stderr)
         return 2
+    # `timeout` and CI cancel with SIGTERM: turn it into an exception so `run` still stops what it started.
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: sys.exit(143))
     return Scenario(args.work, args.user).run()
 
 
