@@ -195,6 +195,10 @@ class NotifyPolicy:
             track = self._tracks[subject]
             value = facet(snapshot)
             self._see(track, value, snapshot, now)
+            # Start-up is discovery, not flapping: whatever the parts said while arriving one by one (Mullvad
+            # "unavailable" until its CLI answered) counts as one arrival, so the user's first disconnect
+            # does not wait `flap_settle`.
+            track.changes = deque([now]) if value is not None else deque()
             if value is not None:
                 track.announced, track.baselined = value, True
         suggest = _cut_off(snapshot) and not self.bypass_wanted
