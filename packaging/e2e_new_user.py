@@ -107,8 +107,9 @@ class Desktop:
         self.procs[name] = p
         return p
 
-    def run(self, *cmd: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(self.argv(list(cmd)), capture_output=True, text=True, timeout=WAIT, check=False)
+    def run(self, *cmd: str, extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        argv = self.argv(list(cmd), extra)
+        return subprocess.run(argv, capture_output=True, text=True, timeout=WAIT, check=False)
 
     def alive(self, name: str) -> bool:
         return name in self.procs and self.procs[name].poll() is None
@@ -185,6 +186,7 @@ class Scenario:
         self.service = ""
         self.item_path = "/StatusNotifierItem"
         self.menu_path = ""
+        self.tray_env: dict[str, str] = {}
 
     def step(self, name: str, fn: Callable[[], str | None]) -> None:
         t = time.monotonic()
@@ -273,6 +275,7 @@ class Scenario:
         d = self.d
         extra = {"MTT_MULLVAD_CLI": self.mullvad_cli, "MTT_TAILSCALE_SOCKET": self.ts_sock,
                  "MTT_TAILSCALE_CLI": "/nonexistent/tailscale", "QT_QPA_PLATFORM": "xcb"}  # fmt: skip
+        self.tray_env = extra
         t = time.monotonic()
         d.start("tray", [APP], extra)
 
@@ -421,6 +424,29 @@ class Scenario:
             raise StepError(f"desktop-file-validate {user_file}: {r.stdout}{r.stderr}")
         return f"off: Hidden=true override in {user_file}; on: Exec={APP} --hidden, valid"
 
+    def second_start(self) -> str:
+        r = self.d.run(APP, extra=self.tray_env)
+        if r.returncode != 0 or "already running" not in r.stdout:
+            raise StepError(
+                f"a second {APP} exited with {r.returncode}: {r.stdout.strip()} {r.stderr.strip()}"
+            )
+        if not self.d.alive("tray"):
+            raise StepError("the first tray ended when the second one started")
+        return r.stdout.strip()
+
+    def mullvad_disconnect(self) -> str:
+        before = len(self.calls())
+        self.click("Mullvad: disconnect")
+        n = self.wait_notice("Mullvad disconnected", before)
+
+        def tip() -> bool:
+            t = self.d.get_prop(self.service, self.item_path, SNI, "ToolTip")
+            return "Mullvad: disconnected" in f"{t[2]}\n{t[3]}"
+
+        wait_for(tip, "the tooltip never said 'Mullvad: disconnected'")
+        self.wait_item("Mullvad: connect", lambda i: bool(i["enabled"]), "enabled")
+        return f"the fake daemon disconnected, {n['summary']!r}, tooltip and menu updated"
+
     def quit(self) -> str:
         self.click("Quit")
         p = self.d.procs["tray"]
@@ -467,6 +493,15 @@ class Scenario:
             print("----- Notify calls on the session bus")
             for c in self.calls():
                 print(f"  {c['summary']}: {c['body']} {c['actions']}")
+        if self.service and d.alive("tray"):
+            try:
+                tip = d.get_prop(self.service, self.item_path, SNI, "ToolTip")
+                print("----- tooltip now\n" + f"{tip[2]}\n{tip[3]}")
+            except StepError as e:
+                print(f"----- tooltip: {e}")
+        if getattr(self, "mullvad_cli", None):
+            r = d.run(self.mullvad_cli, "status")
+            print(f"----- the fake `mullvad status` now (exit {r.returncode})\n{r.stdout}{r.stderr}")
         if d.alive("dunst"):
             print("----- dunst history\n  " + "\n  ".join(self.history()))
         print("----- nft ruleset in the namespace\n" + root_run("nft", "list", "ruleset").stdout)
@@ -482,6 +517,8 @@ class Scenario:
             self.step("its action through dunst turns the bypass on", self.bypass_on_by_notification)
             self.step("'Tailnet bypass' in the DBusMenu turns it off", self.bypass_off_by_menu)
             self.step("'Start on login' off and on again", self.autostart)
+            self.step("a second start shows the running tray and exits", self.second_start)
+            self.step("'Mullvad: disconnect' in the menu", self.mullvad_disconnect)
             self.step("'Quit' ends the tray", self.quit)
             self.step("dunst's history", self.dunst_saw)
         except StepError:
