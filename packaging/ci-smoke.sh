@@ -71,7 +71,7 @@ ok "installed"
 step "a new user's first run of the installed tray (packaging/e2e-new-user.sh)"
 if out=$(packaging/e2e-new-user.sh 2>&1); then
     printf '%s\n' "$out" | sed 's/^/     /'
-    ok "new user: icon, tooltip, suggestion -> bypass on via pkexec, off via the menu, autostart, quit"
+    ok "new user: icon, tooltip, suggestion -> bypass on via pkexec, off via the menu, autostart, second start, Mullvad disconnect, quit"
 else
     printf '%s\n' "$out" | sed 's/^/     /' >&2
     fail "new user end to end (the failed step, the tray's output and dunst's history above)"

@@ -35,7 +35,10 @@ for tool in Xvfb dbus-daemon dbus-monitor busctl dunst dunstctl gtk-sni-tray-sta
     command -v "$tool" >/dev/null || missing+=("$tool")
 done
 if [ "${#missing[@]}" -ne 0 ]; then
-    echo "FAIL missing tools: ${missing[*]} (apt-get install xvfb dbus dunst gtk-sni-tray-standalone nftables iproute2 util-linux desktop-file-utils)" >&2
+    # busctl comes with the systemd package (installed, not running), gtk-sni-tray-standalone with
+    # haskell-gtk-sni-tray-utils: scripts/deps.sh's TEST_PKGS has them all.
+    echo "FAIL missing tools: ${missing[*]} (apt-get install xvfb dbus dunst haskell-gtk-sni-tray-utils" \
+         "systemd nftables iproute2 util-linux desktop-file-utils)" >&2
     exit 1
 fi
 

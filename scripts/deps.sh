@@ -7,7 +7,7 @@ RUN_PKGS="python3 python3-venv libegl1 libgl1 libfontconfig1 libxkbcommon0 libgl
 
 # Real infrastructure for the tests: X server, tray hosts, a notification daemon, D-Bus, nft, ping, validators.
 TEST_PKGS="$RUN_PKGS dbus xvfb xdotool trayer dunst haskell-gtk-sni-tray-utils iputils-ping
- desktop-file-utils appstream socat procps libxml2-utils librsvg2-bin make python3-pyroute2"
+ desktop-file-utils appstream socat procps libxml2-utils librsvg2-bin make python3-pyroute2 systemd"
 
 apt_ensure() {
     local missing=()
