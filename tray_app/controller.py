@@ -23,6 +23,7 @@ from tray_app.core.bypass_reply import HelperResult
 from tray_app.core.helper_errors import Problem
 from tray_app.core.model import BypassState, MullvadState, Snapshot, TailscaleState
 from tray_app.core.notify_policy import Category, Subject
+from tray_app.core.protocol import Exit
 from tray_app.core.tooltip import bypass_in_place, bypass_lost, this_device_ip
 from tray_app.sources.bypass_client import BypassClient
 from tray_app.sources.bypass_run import EnableOptions
@@ -41,6 +42,12 @@ class MullvadActions(Protocol):
 class TailscaleActions(Protocol):
     def up(self) -> None: ...
     def down(self) -> None: ...
+
+
+def _applied_despite_precondition(result: HelperResult) -> bool:
+    """`enable` exited 6 (precondition) after loading our table: its status JSON shows the table in place.
+    (A precondition met before anything changed, e.g. an unusable state directory, prints no status.)"""
+    return result.code == Exit.PRECONDITION and result.status is not None and bypass_in_place(result.status)
 
 
 class Controller(QObject):
@@ -184,6 +191,12 @@ class Controller(QObject):
         problem = result.problem
         if problem is not None and problem.kind is Problem.CANCELLED:
             return  # the user dismissed the password dialog: that is an answer, not an error
+        if verb == "enable" and _applied_despite_precondition(result):
+            # exit 6: on and saved for boot, only not effective until Mullvad's firewall allows it. The
+            # user's consent stands, so reconcile keeps refreshing it; the message still says why.
+            self.settings.bypass_wanted = True
+            if self._pending_enable_mode:
+                self.settings.bypass_mode = self._pending_enable_mode
         title = {
             "enable": "Could not turn on the bypass",
             "disable": "Could not turn off the bypass",

@@ -95,8 +95,17 @@ def rig(qtbot: object, tmp_path: Path, lab: BypassLab) -> Iterator[TrayRig]:
         ),
     )
     yield TrayRig(app, mullvad, tailscale, lab, monitor, results)
-    app.stop()
-    app.ui.popup.close()
+    dispose(app)
+
+
+def dispose(app: object) -> None:
+    """Stop a test's tray and delete it: its pending timers (the no-tray check, 3 s after start) must not
+    fire during a later test and send a notification to that test's server."""
+    from PyQt6 import sip
+
+    app.stop()  # type: ignore[attr-defined]
+    app.ui.popup.close()  # type: ignore[attr-defined]
+    sip.delete(app)  # type: ignore[arg-type]
 
 
 # -- real desktop pieces ------------------------------------------------------------------------------

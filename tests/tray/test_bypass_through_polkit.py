@@ -24,6 +24,7 @@ from tests.infra.netns import NetNS
 from tests.infra.require import require, require_root, require_tools
 from tests.polkit.install import ROOT, SYSTEM_PYTHON, PolkitEnv, Sandbox
 from tests.tray.bypass_lab import BypassLab, polkit_install
+from tests.tray.conftest import dispose
 from tests.tray.standins import MULLVAD_DISCONNECTED, TS_RUNNING, ScriptedSource
 from tray_app.core.protocol import ACTIONS
 from tray_app.sources.bypass_run import HelperCommand
@@ -112,8 +113,7 @@ def pkexec_tray(
 
     yield make
     for app in made:
-        app.stop()  # type: ignore[attr-defined]
-        app.ui.popup.close()  # type: ignore[attr-defined]
+        dispose(app)
     shutil.rmtree(agent_dir, ignore_errors=True)
 
 

@@ -15,6 +15,7 @@ import pytest
 from tests.fakes.fake_localapi import FakeLocalApi
 from tests.fakes.fake_mullvad import FakeMullvad
 from tests.tray.bypass_lab import BypassLab
+from tests.tray.conftest import dispose
 
 
 @dataclass
@@ -61,7 +62,7 @@ def live(qtbot, tmp_path: Path, lab: BypassLab) -> Iterator[LiveRig]:  # type: i
     try:
         yield LiveRig(app, mullvad, ts, lab, results)
     finally:
-        app.stop()
+        dispose(app)
         ts.stop()
 
 

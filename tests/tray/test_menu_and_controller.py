@@ -99,10 +99,13 @@ def test_bypass_toggle_asks_the_helper_and_remembers_consent(rig: TrayRig, qtbot
     assert rig.verbs().count("enable") == 2 and rig.lab.saved()["mode"] == "private"  # type: ignore[index]
     assert settings.bypass_mode == "private"
     u.menus.bypass.trigger()
+
+    def read_back_after_disable() -> bool:
+        verbs = rig.verbs()
+        return "disable" in verbs and "status" in verbs[len(verbs) - verbs[::-1].index("disable") :]
+
+    qtbot.waitUntil(read_back_after_disable, timeout=10000)  # disabled, then read back
     qtbot.waitUntil(lambda: "Bypass: off" in u.tray.toolTip(), timeout=10000)
-    verbs = rig.verbs()
-    after = verbs[len(verbs) - verbs[::-1].index("disable") :]
-    assert after and set(after) == {"status"}  # disabled, then read back
     assert rig.lab.table() is None and rig.lab.saved() is None
     assert not settings.bypass_wanted and not u.menus.bypass.isChecked()
 
@@ -124,10 +127,28 @@ def test_a_helper_failure_is_shown_with_its_reason_and_the_real_state(rig: TrayR
     assert "no split-tunnel accept rule" in text and "mullvad-tailscale-tray doctor" in text
     qtbot.waitUntil(lambda: (title, text) in sent, timeout=3000)  # what the user sees
     qtbot.waitUntil(u.menus.bypass.isEnabled, timeout=5000)
-    assert not rig.app.settings.bypass_wanted  # type: ignore[attr-defined]  (no consent recorded on failure)
-    assert rig.lab.table() is not None  # exit 6: applied, waiting for Mullvad
+    assert rig.lab.table() is not None and rig.lab.saved() is not None  # exit 6: on and saved, not effective
     qtbot.waitUntil(lambda: "Bypass: on (direct)" in u.tray.toolTip(), timeout=5000)
     assert u.menus.bypass.isChecked()
+    # the user did turn it on: the consent stands, so the tray keeps it right (refresh on route changes)
+    assert rig.app.settings.bypass_wanted  # type: ignore[attr-defined]
+    rig.lab.add_peer_route()
+    rig.monitor.table52_changed.emit()  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: PEER_SUBNET in rig.lab.tailnet4(), timeout=10000)
+
+
+def test_enable_that_changed_nothing_records_no_consent(rig: TrayRig, qtbot) -> None:  # type: ignore[no-untyped-def]
+    """Exit 6 before anything changed (the state directory is unsafe): the toggle stays off, no consent."""
+    rig.lab.state_dir.chmod(0o777)  # writable by everyone: root refuses to save its state there
+    start(rig, qtbot)
+    u = ui(rig)
+    with qtbot.waitSignal(rig.app.controller.message, timeout=10000) as blk:  # type: ignore[attr-defined]
+        u.menus.bypass.trigger()
+    title, text = blk.args
+    assert title == "Could not turn on the bypass" and "chmod 0755" in text  # the fix
+    qtbot.waitUntil(u.menus.bypass.isEnabled, timeout=5000)
+    assert not u.menus.bypass.isChecked() and not rig.app.settings.bypass_wanted  # type: ignore[attr-defined]
+    assert rig.lab.table() is None
 
 
 def test_mullvad_and_tailscale_actions_reach_the_sources(rig: TrayRig, qtbot) -> None:  # type: ignore[no-untyped-def]

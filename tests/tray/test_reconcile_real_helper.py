@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 from tests.tray.bypass_lab import BypassLab
+from tests.tray.conftest import dispose
 from tests.tray.standins import MULLVAD_CONNECTED, TS_RUNNING, ScriptedSource
 
 
@@ -69,4 +70,4 @@ def test_lost_table_is_announced_and_restored_only_by_the_click(
         assert history.count("Bypass lost") == 1
         assert history[-1] in ("Bypass on (direct)", "Bypass lost")
     finally:
-        app.stop()
+        dispose(app)
