@@ -87,10 +87,14 @@ polkit.addRule(function(action, subject) {
 EOF
 scripts/start-system-bus 9>&-  # the bus daemon must not inherit the lock
 # polkitd reads rules.d through inotify, asynchronously: wait until it grants the user (bounded).
+granted=0
 for _ in $(seq 1 100); do
-    runuser -u "$TEST_USER" -- sh -c "exec pkcheck --action-id $ACTION.enable --process \$\$" >/dev/null 2>&1 && break
+    if runuser -u "$TEST_USER" -- sh -c "exec pkcheck --action-id $ACTION.enable --process \$\$" >/dev/null 2>&1; then
+        granted=1; break
+    fi
     sleep 0.1
 done
+[ "$granted" = 1 ] || { echo "FAIL polkitd did not apply $RULES within 10 s (is polkitd running?)" >&2; exit 1; }
 
 # The mount point for the private state directory (the helper creates it on first use; so may we).
 if [ ! -d "$STATE_DIR" ]; then mkdir -m 0755 "$STATE_DIR"; made_state_dir=1; fi
