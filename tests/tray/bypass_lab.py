@@ -11,6 +11,7 @@ tests/polkit/install.py.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import subprocess
@@ -29,6 +30,7 @@ TABLE = ("inet", "mullvad-tailscale")
 # what tailscaled puts in table 52: a route per peer, its DNS address, its IPv6 range; and later a peer's subnet
 TAILNET_ROUTES = (("100.100.100.100/32",), ("100.101.102.104/32",), ("fd7a:115c:a1e0::/48", "-6"))
 PEER_SUBNET = "10.20.0.0/16"
+CLONE_NEWNET = 0x40000000
 
 
 class BypassLab:
@@ -90,6 +92,26 @@ class BypassLab:
 
     def load(self, nft_text: str) -> None:
         self.ns.run("nft", "-f", "-", input=nft_text)
+
+    def start_watching(self, watcher: Any) -> None:
+        """Start a `sources.netlink.NetlinkWatcher` inside this namespace, as the tray runs inside the host's:
+        its socket is opened with this thread switched into the namespace (a netlink socket stays in the
+        namespace it was made in), so table-52 and link changes made here reach the tray as real events."""
+        libc = ctypes.CDLL(None, use_errno=True)
+        here = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+        there = os.open(f"/run/netns/{self.ns.name}", os.O_RDONLY)
+        try:
+            if libc.setns(there, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns into the test namespace failed")
+            try:
+                watcher.start()
+            finally:
+                if libc.setns(here, CLONE_NEWNET) != 0:
+                    raise OSError(ctypes.get_errno(), "setns back to the test's own namespace failed")
+        finally:
+            os.close(here)
+            os.close(there)
+        assert watcher.error is None, watcher.error
 
     def saved(self) -> dict[str, Any] | None:
         """The helper's saved choice (what `restore` re-applies at boot), or None."""

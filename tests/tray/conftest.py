@@ -72,18 +72,22 @@ def rig(qtbot: object, tmp_path: Path, lab: BypassLab) -> Iterator[TrayRig]:
     from tray_app.core.notify_policy import PolicyConfig
     from tray_app.monitor import Monitor
     from tray_app.sources.bypass_client import BypassClient
+    from tray_app.sources.netlink import NetlinkWatcher
     from tray_app.sources.settings import Settings
 
     mullvad, tailscale = ScriptedSource(), ScriptedSource()
     client = BypassClient(lab.command)
     results: list[object] = []
     client.finished.connect(results.append)
+    netlink = NetlinkWatcher()
+    lab.start_watching(netlink)  # route and link changes in the helper's namespace are real events
     monitor = Monitor(
         mullvad,
         tailscale,
         client,
-        None,
+        netlink,
         bypass_debounce_ms=20,
+        table52_debounce_ms=50,
         ready_timeout_ms=300,
         state_dir=str(lab.state_dir),  # the helper's saved state lives there, not in /var/lib
     )

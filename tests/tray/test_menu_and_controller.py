@@ -132,8 +132,7 @@ def test_a_helper_failure_is_shown_with_its_reason_and_the_real_state(rig: TrayR
     assert u.menus.bypass.isChecked()
     # the user did turn it on: the consent stands, so the tray keeps it right (refresh on route changes)
     assert rig.app.settings.bypass_wanted  # type: ignore[attr-defined]
-    rig.lab.add_peer_route()
-    rig.monitor.table52_changed.emit()  # type: ignore[attr-defined]
+    rig.lab.add_peer_route()  # netlink tells the tray; it refreshes
     qtbot.waitUntil(lambda: PEER_SUBNET in rig.lab.tailnet4(), timeout=10000)
 
 
@@ -276,8 +275,7 @@ def test_reconcile_refreshes_without_password_on_drift_routes_and_reconnect(rig:
     qtbot.waitUntil(lambda: "Bypass: on (direct)" in ui(rig).tray.toolTip(), timeout=10000)
     assert "192.0.2.0/24" not in rig.lab.tailnet4()  # the tampering is gone
     n = rig.verbs().count("refresh")
-    rig.lab.add_peer_route()  # a peer's subnet route appears in table 52 ...
-    rig.monitor.table52_changed.emit()  # type: ignore[attr-defined]  (... as the netlink watcher reports it)
+    rig.lab.add_peer_route()  # a peer's subnet route appears in table 52: netlink tells the tray
     qtbot.waitUntil(lambda: rig.verbs().count("refresh") == n + 1, timeout=10000)
     qtbot.waitUntil(lambda: PEER_SUBNET in rig.lab.tailnet4(), timeout=5000)
     rig.mullvad.set(MullvadStatus(MullvadState.CONNECTING))
@@ -315,8 +313,8 @@ def test_lost_bypass_is_not_restored_without_a_click(rig: TrayRig, qtbot) -> Non
 
 def test_bypass_is_never_turned_on_without_consent(rig: TrayRig, qtbot) -> None:  # type: ignore[no-untyped-def]
     start(rig, qtbot)
-    rig.lab.add_peer_route()
-    rig.monitor.table52_changed.emit()  # type: ignore[attr-defined]
+    with qtbot.waitSignal(rig.monitor.table52_changed, timeout=10000):  # type: ignore[attr-defined]
+        rig.lab.add_peer_route()  # the tray hears of it ...
     rig.mullvad.set(MullvadStatus(MullvadState.CONNECTING))
     rig.mullvad.set(MULLVAD_CONNECTED)
     qtbot.wait(800)
