@@ -151,11 +151,3 @@ def test_changing_verb_without_json_is_still_ok() -> None:
     result = make_result("disable", 0, "", "", via_pkexec=False)
     assert result.ok and result.status is None
 
-
-def test_off_does_not_carry_warnings_about_what_on_would_do() -> None:
-    status, raw = parse_status(
-        _with(state="off", enabled=False, mode=None, warnings=["routing table 52 is missing or empty"])
-    )
-    assert status.state is BypassState.OFF
-    assert status.detail is None
-    assert raw is not None and raw["warnings"] == ["routing table 52 is missing or empty"]

@@ -105,8 +105,7 @@ def _parse(text: str) -> tuple[BypassStatus, Mapping[str, Any]]:
     if state is BypassState.DRIFTED and not warnings:
         detail = "the bypass is not what this app would set now (changed by hand or by an upgrade): "
         detail += _DRIFT_FIX
-    # With the bypass off the helper's warnings (e.g. an empty table 52) describe what `on` would do: noise.
-    if warnings and state is not BypassState.OFF:
+    if warnings:
         detail = "; ".join((*warnings, detail) if detail else warnings)
     return (
         BypassStatus(

@@ -170,7 +170,8 @@ def status() -> dict[str, Any]:
     private_rules = all(n >= 1 for n in prules.values())
     any_private = any(n >= 1 for n in prules.values())
 
-    if fs is not None:
+    # What table 52 holds only matters for a bypass that is, or should be, on.
+    if fs is not None and (live is not None or saved is not None):
         warnings.extend(fs.warnings)
     if mv.table and not mv.split_tunnel_accept:
         warnings.append(MULLVAD_NO_ACCEPT)
