@@ -150,4 +150,3 @@ def test_changing_verbs_carry_the_state_they_left() -> None:
 def test_changing_verb_without_json_is_still_ok() -> None:
     result = make_result("disable", 0, "", "", via_pkexec=False)
     assert result.ok and result.status is None
-
