@@ -246,15 +246,27 @@ class Sandbox:
 LOCK_FILE = "/run/lock/mullvad-tailscale-tray-polkit-tests.lock"
 
 
+_ACTIVE: PolkitEnv | None = None  # the install this process holds (one pytest session, several test dirs)
+
+
 @contextlib.contextmanager
 def installed() -> Iterator[PolkitEnv]:
     """Install for the duration of the `with`. Users and paths are machine-wide, so two runs at once (two
-    checkouts, a test run and the benchmark) take turns on a lock instead of deleting each other's users."""
+    checkouts, a test run and the benchmark) take turns on a lock instead of deleting each other's users.
+    Within one process a nested `installed()` reuses the install (taking the lock again would wait forever)."""
+    global _ACTIVE  # noqa: PLW0603 - one install per process, shared by every test directory
+    if _ACTIVE is not None:
+        yield _ACTIVE
+        return
     os.makedirs(os.path.dirname(LOCK_FILE), exist_ok=True)
     with open(LOCK_FILE, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         with _installed() as env:
-            yield env
+            _ACTIVE = env
+            try:
+                yield env
+            finally:
+                _ACTIVE = None
 
 
 @contextlib.contextmanager

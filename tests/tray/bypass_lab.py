@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.infra.netns import NetNS
-from tests.polkit.install import LOCK_FILE, USER_MARK, PolkitEnv, _Undo, _user_tree, installed
+from tests.polkit.install import USER_MARK, PolkitEnv, installed
 from tray_app.core.protocol import ACTIONS
 from tray_app.sources.bypass_run import HelperCommand
 
@@ -183,34 +183,9 @@ def desktop_user(env: PolkitEnv) -> Iterator[str]:
         _run("userdel", DESKTOP_USER)
 
 
-def _install_held_by_this_process() -> bool:
-    """True while tests/polkit's session fixture, in this same pytest process, holds the install lock."""
-    try:
-        inode = os.stat(LOCK_FILE).st_ino
-    except FileNotFoundError:
-        return False
-    for line in Path("/proc/locks").read_text().splitlines():
-        f = line.split()  # "1: FLOCK  ADVISORY  WRITE 4242 fd:01:131090 0 EOF" (waiters have "->" in f[1])
-        if len(f) >= 6 and f[1] == "FLOCK" and f[4] == str(os.getpid()) and f[5].endswith(f":{inode}"):
-            return True
-    return False
-
-
 @contextlib.contextmanager
 def polkit_install() -> Iterator[PolkitEnv]:
-    """tests/polkit's install (users, policy, rules, the helper launcher) plus `mtt-tray`.
-
-    When tests/polkit ran earlier in this pytest process its session fixture still holds the machine-wide
-    lock (until the session ends): taking it again would wait forever. Then the install is in place
-    already, and only a user-readable copy of the fake agent is made for this module."""
-    if _install_held_by_this_process():
-        undo = _Undo()
-        try:
-            env = PolkitEnv(_user_tree(undo))
-            with desktop_user(env):
-                yield env
-        finally:
-            undo.undo()
-        return
+    """tests/polkit's install (users, policy, rules, the helper launcher) plus `mtt-tray`; reused when
+    tests/polkit's session fixture in this same pytest process holds it already."""
     with installed() as env, desktop_user(env):
         yield env
