@@ -191,13 +191,14 @@ class Controller(QObject):
         problem = result.problem
         if problem is not None and problem.kind is Problem.CANCELLED:
             return  # the user dismissed the password dialog: that is an answer, not an error
-        if verb == "enable" and _applied_despite_precondition(result):
+        applied = verb == "enable" and _applied_despite_precondition(result)
+        if applied:
             # exit 6: on and saved for boot, only not effective until Mullvad's firewall allows it. The
             # user's consent stands, so reconcile keeps refreshing it; the message still says why.
             self.settings.bypass_wanted = True
             if self._pending_enable_mode:
                 self.settings.bypass_mode = self._pending_enable_mode
-        title = {
+        title = "Bypass on, but Mullvad does not let it through" if applied else {
             "enable": "Could not turn on the bypass",
             "disable": "Could not turn off the bypass",
             "refresh": "Could not refresh the bypass",

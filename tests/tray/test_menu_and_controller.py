@@ -123,7 +123,7 @@ def test_a_helper_failure_is_shown_with_its_reason_and_the_real_state(rig: TrayR
     with qtbot.waitSignal(rig.app.controller.message, timeout=10000) as blk:  # type: ignore[attr-defined]
         u.menus.bypass.trigger()
     title, text = blk.args
-    assert title == "Could not turn on the bypass"
+    assert title == "Bypass on, but Mullvad does not let it through"  # it is on: say so, and why
     assert "no split-tunnel accept rule" in text and "mullvad-tailscale-tray doctor" in text
     qtbot.waitUntil(lambda: (title, text) in sent, timeout=3000)  # what the user sees
     qtbot.waitUntil(u.menus.bypass.isEnabled, timeout=5000)
