@@ -198,12 +198,16 @@ class Controller(QObject):
             self.settings.bypass_wanted = True
             if self._pending_enable_mode:
                 self.settings.bypass_mode = self._pending_enable_mode
-        title = "Bypass on, but Mullvad does not let it through" if applied else {
-            "enable": "Could not turn on the bypass",
-            "disable": "Could not turn off the bypass",
-            "refresh": "Could not refresh the bypass",
-            "status": "Could not read the bypass state",
-        }.get(verb, "Bypass helper failed")
+        title = (
+            "Bypass on, but Mullvad does not let it through"
+            if applied
+            else {
+                "enable": "Could not turn on the bypass",
+                "disable": "Could not turn off the bypass",
+                "refresh": "Could not refresh the bypass",
+                "status": "Could not read the bypass state",
+            }.get(verb, "Bypass helper failed")
+        )
         if verb == "status":
             return  # the monitor shows a failed status read as "unknown" with its reason
         self.message.emit(title, result.message)
