@@ -1,4 +1,5 @@
-"""Fixtures for the tray tests: isolated config, the real Monitor fed by scripted sources, the real bypass
+"""Fixtures for the tray tests: isolated config, the real Monitor fed by the real Mullvad and Tailscale sources
+reading the fakes that speak those daemons' protocols (tests/tray/daemons.py), the real bypass
 helper in a private network namespace (tests/tray/bypass_lab.py), real pkexec + polkitd for what only polkit
 can say, and the real desktop pieces (dunst, trayer, gtk-sni-tray) on the private bus and Xvfb of
 tests/conftest.py."""
@@ -21,7 +22,7 @@ from tests.infra.desktop import bus_has_name, running, stop, wait_until
 from tests.infra.netns import NetNS
 from tests.infra.require import require, require_root, require_tools
 from tests.tray.bypass_lab import BypassLab
-from tests.tray.standins import ScriptedSource
+from tests.tray.daemons import Daemons, fake_daemons
 
 
 @pytest.fixture(autouse=True)
@@ -48,8 +49,7 @@ def needs_x() -> None:
 @dataclass
 class TrayRig:
     app: object  # tray_app.app.TrayApplication
-    mullvad: ScriptedSource
-    tailscale: ScriptedSource
+    daemons: Daemons  # the fake `mullvad` CLI and tailscaled LocalAPI the real sources read
     lab: BypassLab  # the real helper's namespace: its nft table, table 52, saved state
     monitor: object
     results: list[object]  # every HelperResult the tray's BypassClient got, in order
@@ -67,7 +67,15 @@ def lab(netns: NetNS, tmp_path: Path) -> BypassLab:
 
 
 @pytest.fixture
-def rig(qtbot: object, tmp_path: Path, lab: BypassLab) -> Iterator[TrayRig]:
+def daemons() -> Iterator[Daemons]:
+    """Mullvad connected, Tailscale running, until a test changes them through the fakes' controls."""
+    with fake_daemons() as d:
+        yield d
+
+
+@pytest.fixture
+def rig(qtbot: object, tmp_path: Path, lab: BypassLab, daemons: Daemons) -> Iterator[TrayRig]:
+    """The tray, not started yet: set the daemons' states through `rig.daemons` first, then start it."""
     from tray_app.app import TrayApplication
     from tray_app.core.notify_policy import PolicyConfig
     from tray_app.monitor import Monitor
@@ -75,7 +83,7 @@ def rig(qtbot: object, tmp_path: Path, lab: BypassLab) -> Iterator[TrayRig]:
     from tray_app.sources.netlink import NetlinkWatcher
     from tray_app.sources.settings import Settings
 
-    mullvad, tailscale = ScriptedSource(), ScriptedSource()
+    mullvad, tailscale = daemons.sources()
     client = BypassClient(lab.command)
     results: list[object] = []
     client.finished.connect(results.append)
@@ -88,7 +96,7 @@ def rig(qtbot: object, tmp_path: Path, lab: BypassLab) -> Iterator[TrayRig]:
         netlink,
         bypass_debounce_ms=20,
         table52_debounce_ms=50,
-        ready_timeout_ms=300,
+        ready_timeout_ms=5000,  # ready comes when both fakes answered; this only bounds a lost one
         state_dir=str(lab.state_dir),  # the helper's saved state lives there, not in /var/lib
     )
     app = TrayApplication(
@@ -98,7 +106,7 @@ def rig(qtbot: object, tmp_path: Path, lab: BypassLab) -> Iterator[TrayRig]:
             settle=0.3, flap_window=5.0, flap_count=4, flap_settle=3.0, user_window=5.0
         ),
     )
-    yield TrayRig(app, mullvad, tailscale, lab, monitor, results)
+    yield TrayRig(app, daemons, lab, monitor, results)
     dispose(app)
 
 

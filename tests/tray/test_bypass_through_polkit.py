@@ -15,6 +15,7 @@ import pwd
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from tests.infra.require import require, require_root, require_tools
 from tests.polkit.install import ROOT, SYSTEM_PYTHON, PolkitEnv, Sandbox
 from tests.tray.bypass_lab import BypassLab, polkit_install
 from tests.tray.conftest import dispose
-from tests.tray.standins import MULLVAD_DISCONNECTED, TS_RUNNING, ScriptedSource
+from tests.tray.daemons import fake_daemons
 from tray_app.core.protocol import ACTIONS
 from tray_app.sources.bypass_run import HelperCommand
 
@@ -85,6 +86,9 @@ def pkexec_tray(
     agent_dir = Path(tempfile.mkdtemp(prefix="mtt-tray-agent-"))
     agent_dir.chmod(0o755)  # the agent runs as the test user and appends to its log here
     made: list[object] = []
+    # Mullvad disconnected: no "turn on the bypass?" suggestion, so every notification is an answer
+    stack = ExitStack()
+    daemons = stack.enter_context(fake_daemons(mullvad="disconnected", tailscale="running"))
 
     def make(user: str, agent: str | None = None) -> PkexecTray:
         log = agent_dir / f"{user}.log"
@@ -93,9 +97,7 @@ def pkexec_tray(
         client = BypassClient(_command(polkit, sandbox, user, agent, log))
         results: list[object] = []
         client.finished.connect(results.append)
-        mullvad, tailscale = ScriptedSource(), ScriptedSource()
-        # Mullvad disconnected: no "turn on the bypass?" suggestion, so every notification is an answer
-        mullvad.value, tailscale.value = MULLVAD_DISCONNECTED, TS_RUNNING
+        mullvad, tailscale = daemons.sources()
         monitor = Monitor(
             mullvad, tailscale, client, None, bypass_debounce_ms=20, ready_timeout_ms=3000,
             state_dir=str(state),
@@ -114,6 +116,7 @@ def pkexec_tray(
     yield make
     for app in made:
         dispose(app)
+    stack.close()
     shutil.rmtree(agent_dir, ignore_errors=True)
 
 

@@ -1,6 +1,8 @@
 """pytest-qt: the tray renders snapshots and its menu drives the controller, the helper and the settings.
 
-The real Monitor folds values from scripted sources; the bypass is the real root helper in a private network
+The real Monitor folds what the real Mullvad and Tailscale sources read from the fakes of both daemons
+(the `mullvad` CLI and tailscaled's LocalAPI, tests/tray/daemons.py), and the menu's Mullvad and Tailscale
+actions really reach those fakes; the bypass is the real root helper in a private network
 namespace (tests/tray/bypass_lab.py), so every toggle really loads or removes our nftables table there.
 What only polkit can answer (a dismissed dialog, a refusal) is in test_bypass_through_polkit.py.
 """
@@ -9,7 +11,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from PyQt6 import sip
@@ -19,22 +20,15 @@ from PyQt6.QtWidgets import QSystemTrayIcon
 from tests.infra.require import require_tools
 from tests.tray.bypass_lab import PEER_SUBNET
 from tests.tray.conftest import TrayRig
-from tests.tray.standins import (
-    MULLVAD_CONNECTED,
-    MULLVAD_DISCONNECTED,
-    TS_RUNNING,
-    TS_STOPPED,
-)
 from tray_app.core.icon_choice import Badge, Main, Mark
-from tray_app.core.model import MullvadState, MullvadStatus, TailscaleState, TailscaleStatus
 from tray_app.sources import autostart
 
 
-def start(rig: TrayRig, qtbot, m=MULLVAD_CONNECTED, t=TS_RUNNING) -> None:  # type: ignore[no-untyped-def]
-    """Start the tray on whatever the helper's namespace holds now (set it up with rig.lab first)."""
-    rig.mullvad.value, rig.tailscale.value = m, t
+def start(rig: TrayRig, qtbot) -> None:  # type: ignore[no-untyped-def]
+    """Start the tray on whatever the helper's namespace and the fake daemons hold now (set them up with
+    rig.lab and rig.daemons first)."""
     rig.app.start(show_status=False)  # type: ignore[attr-defined]
-    qtbot.waitUntil(lambda: rig.monitor.is_ready, timeout=5000)  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: rig.monitor.is_ready, timeout=10000)  # type: ignore[attr-defined]
 
 
 def ui(rig: TrayRig):  # type: ignore[no-untyped-def]
@@ -57,11 +51,11 @@ def test_renders_state_into_icon_tooltip_and_menu(rig: TrayRig, qtbot) -> None: 
     assert not m.operator_hint.isVisible() and not m.tailscale_login.isVisible()
     assert m.copy_ip.text() == "Copy this device's Tailscale IP (100.101.102.103)"
     assert not m.bypass.isChecked() and m.mode_actions["direct"].isChecked()
-    rig.mullvad.set(MULLVAD_DISCONNECTED)
-    rig.tailscale.set(TS_STOPPED)
-    qtbot.waitUntil(m.mullvad_connect.isEnabled, timeout=3000)
+    rig.daemons.mullvad.set_state("disconnected")
+    rig.daemons.tailscale_to("stopped")
+    qtbot.waitUntil(m.mullvad_connect.isEnabled, timeout=5000)
+    qtbot.waitUntil(lambda: m.tailscale_toggle.text() == "Tailscale: up", timeout=5000)
     assert not m.mullvad_disconnect.isEnabled() and not m.mullvad_reconnect.isEnabled()
-    assert m.tailscale_toggle.text() == "Tailscale: up"
     assert u.spec.main is Main.DISCONNECTED and u.spec.badge is Badge.STOPPED
     assert "Mullvad: disconnected" in u.tray.toolTip()
 
@@ -74,9 +68,11 @@ def test_menu_is_updated_in_place_never_rebuilt(rig: TrayRig, qtbot) -> None:  #
     changes = []
     u.menus.bypass.changed.connect(lambda: changes.append(1))
     for i in range(10):
-        rig.mullvad.set(MULLVAD_DISCONNECTED if i % 2 else MULLVAD_CONNECTED)
-        rig.tailscale.set(TS_STOPPED if i % 3 else TS_RUNNING)
-    qtbot.wait(50)
+        rig.daemons.mullvad.set_state("disconnected" if i % 2 else "connected")
+        rig.daemons.tailscale_to("stopped" if i % 3 else "running")
+    # the last states (Mullvad disconnected, Tailscale running) have reached the menu
+    qtbot.waitUntil(u.menus.mullvad_connect.isEnabled, timeout=5000)
+    qtbot.waitUntil(lambda: u.menus.tailscale_toggle.text() == "Tailscale: down", timeout=5000)
     assert [sip.unwrapinstance(a) for a in u.menus.all_actions()] == before
     assert sip.unwrapinstance(u.menus.menu) == menu_id
     assert changes == []  # the bypass item did not change, so it was not touched at all
@@ -150,30 +146,65 @@ def test_enable_that_changed_nothing_records_no_consent(rig: TrayRig, qtbot) -> 
     assert rig.lab.table() is None
 
 
-def test_mullvad_and_tailscale_actions_reach_the_sources(rig: TrayRig, qtbot) -> None:  # type: ignore[no-untyped-def]
+def test_mullvad_and_tailscale_actions_reach_the_daemons(rig: TrayRig, qtbot) -> None:  # type: ignore[no-untyped-def]
+    d = rig.daemons
     start(rig, qtbot)
     m = ui(rig).menus
-    m.mullvad_reconnect.trigger()
+    tip = ui(rig).tray.toolTip
+    failures: list[tuple[str, str]] = []
+    rig.app.controller.message.connect(lambda a, b: failures.append((a, b)))  # type: ignore[attr-defined]
+    m.mullvad_reconnect.trigger()  # `mullvad reconnect`: disconnecting, connecting, connected again
+    qtbot.waitUntil(lambda: d.mullvad_history()[-3:] == ["disconnecting:reconnect", "connecting", "connected"],
+                    timeout=10000)  # fmt: skip
     m.mullvad_disconnect.trigger()
-    m.tailscale_toggle.trigger()
-    assert rig.mullvad.calls == ["reconnect", "disconnect"]
-    assert rig.tailscale.calls == ["down"]
-    rig.mullvad.set(MULLVAD_DISCONNECTED)
-    rig.tailscale.set(TS_STOPPED)
-    qtbot.waitUntil(m.mullvad_connect.isEnabled, timeout=3000)
+    qtbot.waitUntil(lambda: d.mullvad_state() == "disconnected", timeout=10000)
+    qtbot.waitUntil(m.mullvad_connect.isEnabled, timeout=5000)  # the daemon's new state came back
+    assert not m.mullvad_disconnect.isEnabled() and "Mullvad: disconnected" in tip()
+    m.tailscale_toggle.trigger()  # "Tailscale: down": PATCH prefs WantRunning=false
+    qtbot.waitUntil(lambda: d.tailscale.backend_state == "Stopped", timeout=5000)
+    assert [p["WantRunning"] for p in d.tailscale.patches] == [False]
+    qtbot.waitUntil(lambda: m.tailscale_toggle.text() == "Tailscale: up", timeout=5000)
     m.mullvad_connect.trigger()
     m.tailscale_toggle.trigger()
-    assert rig.mullvad.calls[-1] == "connect" and rig.tailscale.calls[-1] == "up"
+    qtbot.waitUntil(lambda: d.mullvad_state() == "connected", timeout=10000)
+    qtbot.waitUntil(lambda: d.tailscale.backend_state == "Running", timeout=5000)
+    assert [p["WantRunning"] for p in d.tailscale.patches] == [False, True]
+    qtbot.waitUntil(lambda: m.tailscale_toggle.text() == "Tailscale: down", timeout=5000)
+    qtbot.waitUntil(m.mullvad_disconnect.isEnabled, timeout=5000)
+    assert "Mullvad: connected to se-got-wg-001" in tip()
+    assert failures == []
+
+
+def test_a_failed_mullvad_action_is_shown_with_the_daemons_reason(rig: TrayRig, qtbot) -> None:  # type: ignore[no-untyped-def]
+    rig.daemons.mullvad.configure(fail={"disconnect": "Error: the daemon refused to disconnect"})
+    start(rig, qtbot)
+    sent: list[tuple[str, str]] = []
+    rig.app.notifier.sent.connect(lambda n: sent.append((n.summary, n.body)))  # type: ignore[attr-defined]
+    with qtbot.waitSignal(rig.app.controller.message, timeout=10000) as blk:  # type: ignore[attr-defined]
+        ui(rig).menus.mullvad_disconnect.trigger()
+    title, text = blk.args
+    assert title == "Action failed" and text.startswith("Could not disconnect Mullvad")
+    assert "refused to disconnect" in text
+    qtbot.waitUntil(lambda: (title, text) in sent, timeout=3000)
+    assert rig.daemons.mullvad_state() == "connected" and ui(rig).menus.mullvad_disconnect.isEnabled()
 
 
 def test_operator_hint_replaces_the_toggle_and_copies_the_fix(rig: TrayRig, qtbot) -> None:  # type: ignore[no-untyped-def]
+    """tailscaled answers 403 to a user who is not its operator: the user reads the fix, and the menu
+    offers to copy it in place of the toggle."""
+    rig.daemons.tailscale.deny_writes = True
     start(rig, qtbot)
     m = ui(rig).menus
-    failures: list[tuple[str, str]] = []
-    rig.app.controller.message.connect(lambda a, b: failures.append((a, b)))  # type: ignore[attr-defined]
-    rig.tailscale.action_failed.emit("not permitted: run `sudo tailscale set --operator=$USER`")
-    assert failures and "--operator=$USER" in failures[0][1]
-    rig.tailscale.set(replace(TS_RUNNING, can_write=False))
+    assert not m.operator_hint.isVisible() and m.tailscale_toggle.isEnabled()
+    sent: list[tuple[str, str]] = []
+    rig.app.notifier.sent.connect(lambda n: sent.append((n.summary, n.body)))  # type: ignore[attr-defined]
+    with qtbot.waitSignal(rig.app.controller.message, timeout=10000) as blk:  # type: ignore[attr-defined]
+        m.tailscale_toggle.trigger()  # "Tailscale: down"
+    title, text = blk.args
+    assert "prefs write access denied" in text and "sudo tailscale set --operator=$USER" in text
+    assert rig.daemons.tailscale.patches == [{"WantRunning": False, "WantRunningSet": True}]
+    assert rig.daemons.tailscale.backend_state == "Running"  # refused: nothing changed
+    qtbot.waitUntil(lambda: (title, text) in sent, timeout=3000)  # what the user sees
     qtbot.waitUntil(m.operator_hint.isVisible, timeout=3000)
     assert not m.tailscale_toggle.isEnabled()
     m.operator_hint.trigger()
@@ -185,8 +216,8 @@ def test_copy_ip_and_login_items(rig: TrayRig, qtbot) -> None:  # type: ignore[n
     m = ui(rig).menus
     m.copy_ip.trigger()
     assert QGuiApplication.clipboard().text() == "100.101.102.103"
-    rig.tailscale.set(TailscaleStatus(TailscaleState.NEEDS_LOGIN))
-    qtbot.waitUntil(m.tailscale_login.isVisible, timeout=3000)
+    rig.daemons.tailscale_to("needs-login")
+    qtbot.waitUntil(m.tailscale_login.isVisible, timeout=5000)
     assert not m.copy_ip.isEnabled()
 
 
@@ -278,8 +309,8 @@ def test_reconcile_refreshes_without_password_on_drift_routes_and_reconnect(rig:
     rig.lab.add_peer_route()  # a peer's subnet route appears in table 52: netlink tells the tray
     qtbot.waitUntil(lambda: rig.verbs().count("refresh") == n + 1, timeout=10000)
     qtbot.waitUntil(lambda: PEER_SUBNET in rig.lab.tailnet4(), timeout=5000)
-    rig.mullvad.set(MullvadStatus(MullvadState.CONNECTING))
-    rig.mullvad.set(MULLVAD_CONNECTED)
+    rig.daemons.mullvad.set_state("connecting")  # Mullvad reconnects: its firewall is rebuilt
+    rig.daemons.mullvad.set_state("connected")
     qtbot.waitUntil(lambda: rig.verbs().count("refresh") == n + 2, timeout=10000)
     assert "enable" not in rig.verbs()
 
@@ -315,8 +346,11 @@ def test_bypass_is_never_turned_on_without_consent(rig: TrayRig, qtbot) -> None:
     start(rig, qtbot)
     with qtbot.waitSignal(rig.monitor.table52_changed, timeout=10000):  # type: ignore[attr-defined]
         rig.lab.add_peer_route()  # the tray hears of it ...
-    rig.mullvad.set(MullvadStatus(MullvadState.CONNECTING))
-    rig.mullvad.set(MULLVAD_CONNECTED)
+    seen: list[str] = []
+    rig.monitor.snapshot_changed.connect(lambda s: seen.append(s.mullvad.state.value))  # type: ignore[attr-defined]
+    rig.daemons.mullvad.set_state("connecting")
+    rig.daemons.mullvad.set_state("connected")
+    qtbot.waitUntil(lambda: seen[-2:] == ["connecting", "connected"], timeout=5000)  # the tray saw both
     qtbot.wait(800)
     assert set(rig.verbs()) == {"status"}
     assert rig.lab.table() is None and rig.lab.saved() is None
@@ -394,11 +428,8 @@ def test_status_window_stays_on_screen_with_long_details(rig: TrayRig, qtbot) ->
     u = ui(rig)
     u.show_status()
     qtbot.waitUntil(u.popup.isVisible, timeout=2000)
-    long_detail = (
-        "the Mullvad daemon is not running: " + "start it with `sudo systemctl start mullvad-daemon`. " * 4
-    )
-    rig.mullvad.set(MullvadStatus(MullvadState.UNAVAILABLE, detail=long_detail))
-    qtbot.waitUntil(lambda: "not available" in u.popup.facts.text(), timeout=3000)
+    rig.daemons.mullvad.stop_daemon("permission-denied")  # the longest detail: the error chain and its fix
+    qtbot.waitUntil(lambda: "not available" in u.popup.facts.text(), timeout=10000)
     qtbot.wait(200)  # let the layout resize the window
     screen = QGuiApplication.primaryScreen().availableGeometry()
     assert screen.contains(u.popup.geometry()), (u.popup.geometry(), screen)

@@ -9,11 +9,11 @@ from pathlib import Path
 
 from tests.tray.bypass_lab import BypassLab
 from tests.tray.conftest import dispose
-from tests.tray.standins import MULLVAD_CONNECTED, TS_RUNNING, ScriptedSource
+from tests.tray.daemons import Daemons
 
 
-def test_lost_table_is_announced_and_restored_only_by_the_click(
-    lab: BypassLab, dunst, xembed_host, qtbot, tmp_path: Path
+def test_lost_table_is_announced_and_restored_only_by_the_click(  # noqa: PLR0917 -- pytest fixtures
+    lab: BypassLab, daemons: Daemons, dunst, xembed_host, qtbot, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     from tray_app.app import TrayApplication
     from tray_app.core.notify_policy import PolicyConfig
@@ -21,15 +21,14 @@ def test_lost_table_is_announced_and_restored_only_by_the_click(
     from tray_app.sources.bypass_client import BypassClient
     from tray_app.sources.settings import Settings
 
-    mullvad, tailscale = ScriptedSource(), ScriptedSource()
-    mullvad.value, tailscale.value = MULLVAD_CONNECTED, TS_RUNNING
+    mullvad, tailscale = daemons.sources()  # the fakes: Mullvad connected, Tailscale running
     monitor = Monitor(
         mullvad,
         tailscale,
         BypassClient(lab.command),
         None,
         bypass_debounce_ms=20,
-        ready_timeout_ms=500,
+        ready_timeout_ms=5000,
         state_dir=str(lab.state_dir),
     )
     settings = Settings(str(tmp_path / "settings.ini"))
