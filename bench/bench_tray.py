@@ -144,8 +144,10 @@ def updates(n: int, tmp: Path) -> tuple[list[float], list[float]]:
     from PyQt6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
+    from scripted_source import ScriptedSource  # bench/ is on sys.path: this script runs from it
+
     from tests.fakes.fake_mullvad import FakeMullvad
-    from tests.tray.standins import MULLVAD_CONNECTED, MULLVAD_DISCONNECTED, TS_RUNNING, ScriptedSource
+    from tests.tray.standins import MULLVAD_CONNECTED, MULLVAD_DISCONNECTED, TS_RUNNING
     from tray_app.app import TrayApplication
     from tray_app.monitor import Monitor
     from tray_app.sources.mullvad import MullvadSource
