@@ -1,8 +1,9 @@
 """The product's helper, applied inside the replica, judged by real traffic (issue 2, coexistence.md §7).
 
-For every Tailscale connmark variant (none, 1.96-1.98 nft, >= 1.100 nft) and rp_filter 1 and 2, one lab
-walks through: no bypass (the problem) -> `enable` direct (connected, after a Mullvad reconnect, in lockdown)
--> `enable --mode private` (the same three) -> `disable`, which must give back exactly the first results.
+For every Tailscale connmark variant (none; 1.96-1.98 and >= 1.100, nft and iptables backends) and rp_filter 1
+and 2, one lab walks through: no bypass (the problem) -> `enable` direct (connected, after a Mullvad reconnect,
+in lockdown) -> `enable --mode private` (the same three) -> `disable`, which must give back exactly the first
+results.
 Each step runs every probe of catalogue.PROBES and reads the LAN leak counters; all mismatches are reported
 together at the end.
 """

@@ -44,7 +44,9 @@ def test_blocked_has_no_mullvad_rules_and_keeps_split_tunnel_accept(lab: Lab) ->
         lab.mullvad_connect()
 
 
-@pytest.mark.parametrize(("connmark", "rp_filter"), [("none", 2), ("buggy", 1), ("fixed", 2)])
+@pytest.mark.parametrize(
+    ("connmark", "rp_filter"), [("none", 2), ("buggy", 1), ("fixed", 2), ("ipt96", 1), ("ipt100", 2)]
+)
 def test_baseline_reproduces_the_problem(lab: Lab, connmark: str, rp_filter: int) -> None:
     """Mullvad connected and no bypass: every tailnet probe fails, tailscaled goes through the tunnel, and on
     Tailscale >= 1.96 `mullvad-exclude` breaks and leaks the tunnel IP on the LAN (mullvad#10416)."""
@@ -61,7 +63,7 @@ def test_baseline_reproduces_the_problem(lab: Lab, connmark: str, rp_filter: int
         lab.set_tailscale(connmark="none")
 
 
-@pytest.mark.parametrize(("connmark", "rp_filter"), [("buggy", 1), ("fixed", 2)])
+@pytest.mark.parametrize(("connmark", "rp_filter"), [("buggy", 1), ("fixed", 2), ("ipt96", 1)])
 def test_reference_table_passes_every_probe(
     lab: Lab, reference: ReferenceBypass, connmark: str, rp_filter: int
 ) -> None:
@@ -96,3 +98,32 @@ def test_blog_rules_fail_where_documented(lab: Lab, blog: ReferenceBypass) -> No
     assert got["I3_spoofed_lan"] == f"fail (arrived as {t.SPOOF_SRC})"
     assert leaks["dns"] > 0 and leaks["tailnet_dst"] > 0, leaks  # 100.64.0.7 query out eth0
     assert leaks["tunnel_src"] > 0, leaks  # mullvad-exclude's SYN with the tunnel IP on the LAN
+
+
+# coexistence.md §2.4/§7, blog rules after a Mullvad reconnect: tailscaled's transport breaks only under strict
+# rp_filter with the 1.96-1.98 restore; `mullvad-exclude` breaks on every >= 1.96 variant; Mullvad's own
+# handshake survives the iptables backend's masked restore but not the nft one under strict rp_filter.
+_DIRECT = {"T8_tailscaled_udp": t.HOST_LAN4, "T9_tailscaled_tcp": t.HOST_LAN4}
+_TRANSPORT_FAILS = {"T8_tailscaled_udp": f"fail (arrived as {t.HOST_LAN4})", "T9_tailscaled_tcp": "fail"}
+_WG_FAILS = {"T11_mullvad_wg": f"fail (arrived as {t.HOST_LAN4})"}
+
+
+@pytest.mark.parametrize(
+    ("connmark", "rp_filter", "expected"),
+    [
+        pytest.param("ipt96", 1, {**_TRANSPORT_FAILS, "T11_mullvad_wg": t.HOST_LAN4}, id="ipt96-rp1"),
+        pytest.param("ipt96", 2, {**_DIRECT, "T11_mullvad_wg": t.HOST_LAN4}, id="ipt96-rp2"),
+        pytest.param("ipt100", 1, {**_DIRECT, "T11_mullvad_wg": t.HOST_LAN4}, id="ipt100-rp1"),
+        pytest.param("buggy", 1, {**_TRANSPORT_FAILS, **_WG_FAILS}, id="buggy-rp1"),
+    ],
+)
+def test_blog_rules_fail_per_connmark_variant(
+    lab: Lab, blog: ReferenceBypass, connmark: str, rp_filter: int, expected: dict[str, str]
+) -> None:
+    lab.set_rp_filter(rp_filter)
+    lab.set_tailscale(connmark=connmark)
+    blog.enable()
+    lab.mullvad_reconnect()
+    names = ("T1_tailnet4_tcp", "T10_split_tunnel", *expected)
+    got = lab.probe(c.by_name(*names))
+    assert got == {"T1_tailnet4_tcp": t.HOST_TS4, "T10_split_tunnel": "fail", **expected}

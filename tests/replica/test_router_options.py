@@ -35,7 +35,8 @@ def _check(lab: Lab, name: str, expected: dict[str, str], problems: list[str]) -
         problems.append(f"{name}: LAN leak counters {leaks}")
 
 
-@pytest.mark.parametrize("connmark", CONNMARK_VARIANTS)
+# One iptables variant is enough here: ipt96 is the one whose restore rewrites forwarded replies (§2.4).
+@pytest.mark.parametrize("connmark", [cm for cm in CONNMARK_VARIANTS if cm != "ipt100"])
 def test_containers_and_exit_node_options(lab: Lab, helper: HelperBypass, connmark: str) -> None:
     lab.set_tailscale(connmark=connmark)
     problems: list[str] = []
