@@ -297,7 +297,19 @@ class Lab:
         ping_all = {"net.ipv4.ping_group_range": "0 2147483647"}
         self.sysctl("host", {**ping_all, "net.ipv6.conf.all.accept_ra": "0"})
         self.sysctl("peer", ping_all)
-        self.sysctl("inet", {**ping_all, "net.ipv4.ip_forward": "1", "net.ipv6.conf.all.forwarding": "1"})
+        # The LAN router asks ARP from its LAN address, as a real one does. Left at arp_announce 0 it may take
+        # the source of whatever packet it is delivering (9.9.9.9, the spoofer's 100.70.0.5): the host, under
+        # Mullvad's arp_ignore=2, ignores such a request, and every reply queued behind it is lost. That made
+        # the first probe batch of a fresh lab flaky (T11 lost when I3 and a failing T10 ran alongside).
+        self.sysctl(
+            "inet",
+            {
+                **ping_all,
+                "net.ipv4.ip_forward": "1",
+                "net.ipv6.conf.all.forwarding": "1",
+                "net.ipv4.conf.all.arp_announce": "2",
+            },
+        )
         self.sysctl("relay", {"net.ipv4.ip_forward": "1", "net.ipv6.conf.all.forwarding": "1"})
         for role in ("inet", "relay", "peer"):
             self.sysctl(role, {"net.ipv4.conf.all.rp_filter": "0", "net.ipv4.conf.default.rp_filter": "0"})
