@@ -3,6 +3,8 @@ product's helper (coexistence.md §7). The "blog" rules are the control that sho
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.replica import catalogue as c
@@ -127,3 +129,31 @@ def test_blog_rules_fail_per_connmark_variant(
     names = ("T1_tailnet4_tcp", "T10_split_tunnel", *expected)
     got = lab.probe(c.by_name(*names))
     assert got == {"T1_tailnet4_tcp": t.HOST_TS4, "T10_split_tunnel": "fail", **expected}
+
+
+@pytest.mark.parametrize(("connmark", "seen"), [("ipt96", "0x6d006c65"), ("ipt100", "0x6d6f6c65")])
+def test_iptables_restore_arithmetic(lab: Lab, reference: ReferenceBypass, connmark: str, seen: str) -> None:
+    """The emulated masked restore does what §2.4 says iptables does to a bypassed flow's replies (ct 0xf41,
+    which Mullvad's -199 rule marks 0x6d6f6c65): 1.96-1.98 clears bits 16-23 (0x6d006c65), >= 1.100 leaves
+    the mark alone because the ct mark has no bits in 0xff0000. Counted just after the restore, at -149."""
+    lab.set_tailscale(connmark=connmark)
+    reference.enable("direct")
+    watch = f"""table inet marks {{
+  counter seen {{
+  }}
+  counter other {{
+  }}
+  chain pre {{ type filter hook prerouting priority -149; policy accept;
+    iifname "{t.TS_IF}" ip saddr {t.PEER4} tcp sport 80 meta mark {seen} counter name "seen" return
+    iifname "{t.TS_IF}" ip saddr {t.PEER4} tcp sport 80 counter name "other"
+  }}
+}}
+"""
+    lab.nft("host", watch)
+    try:
+        assert lab.probe(c.by_name("T1_tailnet4_tcp")) == {"T1_tailnet4_tcp": t.HOST_TS4}
+        out = json.loads(lab.run("host", "nft", "-j", "list", "counters", "table", "inet", "marks").stdout)
+        counts = {x["counter"]["name"]: x["counter"]["packets"] for x in out["nftables"] if "counter" in x}
+    finally:
+        lab.nft("host", "table inet marks {}\ndelete table inet marks\n")
+    assert counts["seen"] > 0 and counts["other"] == 0, counts
