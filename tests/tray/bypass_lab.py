@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tests.bypass.tables import MULLVAD_NO_SPLIT
 from tests.infra.netns import NetNS
 from tests.polkit.install import USER_MARK, PolkitEnv, installed
 from tray_app.core.protocol import ACTIONS
@@ -121,18 +122,7 @@ class BypassLab:
 
 # Mullvad connected with split tunnelling unavailable (early-boot blocking, or no net_cls cgroup): its table
 # has no `ct mark 0x00000f41 accept`, so an enabled bypass cannot take effect (helper exit 6).
-MULLVAD_WITHOUT_SPLIT_ACCEPT = """
-table inet mullvad {
-  chain output { type filter hook output priority 0; policy drop;
-    oif "lo" accept
-    udp dport 53 reject
-    reject
-  }
-  chain input { type filter hook input priority 0; policy drop;
-    iif "lo" accept
-  }
-}
-"""
+MULLVAD_WITHOUT_SPLIT_ACCEPT = MULLVAD_NO_SPLIT
 
 
 # -- through real pkexec and polkitd --------------------------------------------------------------------
