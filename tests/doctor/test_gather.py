@@ -164,21 +164,28 @@ def test_no_split_tunnel_accept_rule_fails(lab: Lab, work_dir: Path) -> None:
     assert "split-tunnel" in check.fix
 
 
-def test_cli_json_with_daemons_absent_says_what_to_do(work_dir: Path) -> None:
+def doctor_cli(
+    work_dir: Path, *args: str, mullvad_cli: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`mullvad-tailscale-tray doctor ARGS` as a user runs it, with the daemons pointed at `work_dir`."""
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
-        "MTT_MULLVAD_CLI": str(work_dir / "no-mullvad"),
+        "MTT_MULLVAD_CLI": mullvad_cli or str(work_dir / "no-mullvad"),
         "MTT_TAILSCALE_SOCKET": str(work_dir / "no.sock"),
         "MTT_TAILSCALE_CLI": str(work_dir / "no-tailscale"),
     }
-    out = subprocess.run(
-        [sys.executable, "-m", "tray_app", "doctor", "--json"],
+    return subprocess.run(
+        [sys.executable, "-m", "tray_app", "doctor", *args],
         capture_output=True,
         text=True,
         env=env,
         timeout=60,
     )
+
+
+def test_cli_json_with_daemons_absent_says_what_to_do(work_dir: Path) -> None:
+    out = doctor_cli(work_dir, "--json")
     data = json.loads(out.stdout)
     checks = {c["id"]: c for c in data["checks"]}
     assert set(checks["mullvad.daemon"]) == {"id", "status", "summary", "detail", "fix"}
@@ -190,15 +197,7 @@ def test_cli_json_with_daemons_absent_says_what_to_do(work_dir: Path) -> None:
 
 
 def test_cli_text_is_readable(work_dir: Path) -> None:
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "MTT_MULLVAD_CLI": str(work_dir / "no-mullvad"),
-        "MTT_TAILSCALE_SOCKET": str(work_dir / "no.sock"),
-    }
-    out = subprocess.run(
-        [sys.executable, "-m", "tray_app", "doctor"], capture_output=True, text=True, env=env, timeout=60
-    )
+    out = doctor_cli(work_dir)
     assert "[WARN] Mullvad's daemon cannot be reached" in out.stdout
     assert "fix: Install Mullvad VPN (https://mullvad.net/download)" in out.stdout
     assert out.stdout.rstrip().splitlines()[-1].endswith("skipped")
@@ -207,19 +206,7 @@ def test_cli_text_is_readable(work_dir: Path) -> None:
 def test_mullvad_daemon_stopped_says_start_it(work_dir: Path) -> None:
     fake = FakeMullvad(work_dir / "mullvad", state="connected")
     fake.stop_daemon()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "MTT_MULLVAD_CLI": str(fake.cli),
-        "MTT_TAILSCALE_SOCKET": str(work_dir / "no.sock"),
-    }
-    out = subprocess.run(
-        [sys.executable, "-m", "tray_app", "doctor", "--json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    out = doctor_cli(work_dir, "--json", mullvad_cli=str(fake.cli))
     check = {c["id"]: c for c in json.loads(out.stdout)["checks"]}["mullvad.daemon"]
     assert check["status"] == "warn"
     assert check["fix"] == "Start it with `sudo systemctl start mullvad-daemon`."
