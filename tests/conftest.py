@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,6 +59,16 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             p.wait(5)
         except subprocess.TimeoutExpired:
             p.kill()
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A world-readable temp dir with a short path: Unix socket paths are limited to 107 bytes, and pytest's
+    tmp_path can be longer."""
+    d = Path(tempfile.mkdtemp(prefix="mtt-", dir="/tmp"))
+    d.chmod(0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture

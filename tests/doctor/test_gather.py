@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,11 +33,8 @@ MULLVAD_OUTPUT = """table inet mullvad {{
 
 
 @pytest.fixture
-def work_dir() -> Iterator[Path]:
-    d = Path(tempfile.mkdtemp(prefix="mtt-doc-", dir="/tmp"))  # short: Unix socket path limit
-    d.chmod(0o755)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
+def work_dir(short_tmp: Path) -> Path:
+    return short_tmp
 
 
 class Lab:

@@ -4,9 +4,7 @@ namespace (with a private state directory), and a Monitor built from the real so
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -28,12 +26,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def work_dir() -> Iterator[Path]:
-    # Unix socket paths are limited to 107 bytes; pytest's tmp_path can be longer.
-    d = Path(tempfile.mkdtemp(prefix="mtt-st-", dir="/tmp"))
-    d.chmod(0o755)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
+def work_dir(short_tmp: Path) -> Path:
+    return short_tmp
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,12 +14,8 @@ from tray_app.sources.tailscale import TailscaleSource
 
 
 @pytest.fixture
-def sock_dir() -> Iterator[Path]:
-    # Unix socket paths are limited to 107 bytes; pytest's tmp_path can be longer.
-    d = Path(tempfile.mkdtemp(prefix="mtt-ts-", dir="/tmp"))
-    d.chmod(0o755)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
+def sock_dir(short_tmp: Path) -> Path:
+    return short_tmp
 
 
 @pytest.fixture
