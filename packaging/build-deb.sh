@@ -11,6 +11,7 @@ BUILD_PKGS="build-essential debhelper dh-python python3-all python3-setuptools p
 # systemd.pc (the unit directory) moved from systemd to systemd-dev after Debian 12.
 if apt-cache show systemd-dev >/dev/null 2>&1; then BUILD_PKGS="$BUILD_PKGS systemd-dev"; else BUILD_PKGS="$BUILD_PKGS systemd"; fi
 . scripts/deps.sh
+. packaging/source-files.sh
 # shellcheck disable=SC2086
 apt_ensure $BUILD_PKGS
 
@@ -27,14 +28,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 src="$work/mullvad-tailscale-tray-$version"
 mkdir -p "$src"
-# Only what belongs to the project: tracked files plus new ones git does not ignore (no .venv, no caches).
-if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-    git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do
-        [ -e "$f" ] && printf '%s\0' "$f"
-    done | tar --null -T - -cf - | tar -C "$src" -xf -
-else
-    tar --exclude=.venv --exclude=.git --exclude=build --exclude=dist -cf - . | tar -C "$src" -xf -
-fi
+project_files | tar --null -T - -cf - | tar -C "$src" -xf -
 rm -rf "$src/debian"
 cp -a packaging/debian "$src/debian"
 

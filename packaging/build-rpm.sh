@@ -9,6 +9,7 @@
 # really uses (make, rsvg-convert, desktop-file-validate, appstreamcli) are installed with apt instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. packaging/source-files.sh
 top=$PWD
 FEDORA_PYTHON=${FEDORA_PYTHON:-3.13}
 
@@ -32,15 +33,9 @@ make -s check-inputs
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work"/{BUILD,BUILDROOT,RPMS,SOURCES,SPECS,SRPMS}
-# The release tarball: tracked files plus new ones git does not ignore, under name-version/.
-if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-    git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do
-        [ -e "$f" ] && printf '%s\0' "$f"
-    done | tar --null -T - --transform "s,^,mullvad-tailscale-tray-$version/," -czf "$work/SOURCES/mullvad-tailscale-tray-$version.tar.gz"
-else
-    tar --exclude=.venv --exclude=.git --exclude=build --exclude=dist --transform "s,^\.,mullvad-tailscale-tray-$version," \
-        -czf "$work/SOURCES/mullvad-tailscale-tray-$version.tar.gz" .
-fi
+# The release tarball, under name-version/.
+project_files | tar --null -T - --transform "s,^,mullvad-tailscale-tray-$version/," \
+    -czf "$work/SOURCES/mullvad-tailscale-tray-$version.tar.gz"
 
 defines=(--define "_topdir $work")
 if ! rpm --eval '%{?python3_version}' | grep -q .; then
