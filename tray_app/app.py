@@ -124,6 +124,9 @@ class TrayApplication(QObject):
             parent=self,
         )
         self.ui = TrayUI(self.controller, self)
+        from tray_app.features import TailnetFeatures  # noqa: PLC0415  (widgets: see the module docstring)
+
+        self.features = TailnetFeatures(self.ui, self.controller, monitor, parent=self)
         self.policy = NotifyPolicy(policy_config)
         self.notifier = Notifier(fallback=self.ui.balloon, icon=_icon_name(), parent=self)
         self.driver = NotifyDriver(self.policy, self.notifier, parent=self)
@@ -159,6 +162,7 @@ class TrayApplication(QObject):
         self.policy.bypass_wanted = self.settings.bypass_wanted
         self.controller.on_snapshot(snapshot)
         self.ui.render(snapshot)
+        self.features.on_snapshot(snapshot)
         self.driver.on_snapshot(snapshot)
 
     def on_action(self, action_id: str) -> None:
@@ -188,6 +192,7 @@ class TrayApplication(QObject):
         self.ui.show()
         if hasattr(self.monitor, "start"):
             self.monitor.start()
+        self.features.start()
         if show_status:
             self.ui.show_status()
         QTimer.singleShot(NO_TRAY_CHECK_MS, self.check_tray_host)
@@ -204,6 +209,7 @@ class TrayApplication(QObject):
 
     def stop(self) -> None:
         self.ui.hide()
+        self.features.stop()
         if hasattr(self.monitor, "stop"):
             self.monitor.stop()
 

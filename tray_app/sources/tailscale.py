@@ -25,6 +25,7 @@ from PyQt6.QtCore import QObject, QProcess, QTimer, pyqtSignal
 
 from tray_app.core.backoff import Backoff
 from tray_app.core.model import TailscaleState, TailscaleStatus
+from tray_app.core.tailnet import Tailnet, tailnet_from_status
 from tray_app.core.tailscale_parse import (
     OPERATOR_HINT,
     START_FIX,
@@ -122,6 +123,9 @@ class TailscaleSource(Source):
     """Emits `changed(TailscaleStatus)` on real change; `action_failed(str)` when up/down fails."""
 
     action_failed = pyqtSignal(str)
+    tailnet_changed = pyqtSignal(
+        object
+    )  # core.tailnet.Tailnet: devices, exit nodes (menus, not the Snapshot)
 
     def __init__(
         self,
@@ -149,6 +153,9 @@ class TailscaleSource(Source):
         self._status_failures = 0
         self._last: TailscaleStatus | None = None
         self._can_write: bool | None = None
+        self._allow_lan: bool | None = None
+        self._status_body = b""
+        self._tailnet: Tailnet | None = None
         self._socket_failure: LocalApiError | None = None
         self._proc: QProcess | None = None
         self._proc_timer = QTimer(self)
@@ -282,6 +289,9 @@ class TailscaleSource(Source):
 
     def _on_line(self, line: bytes) -> None:
         msg = parse_bus_line(line)
+        if msg.allow_lan is not None and msg.allow_lan != self._allow_lan:
+            self._allow_lan = msg.allow_lan
+            self._emit_tailnet(self._status_body)
         first = self._watch_lines == 0
         self._watch_lines += 1
         if msg.fell_behind:
@@ -341,6 +351,24 @@ class TailscaleSource(Source):
             self._emit(unavailable(_http_detail(STATUS_PATH, code, body)))
             return
         self._emit(parse_status(body))
+        self._emit_tailnet(body)
+
+    @property
+    def tailnet(self) -> Tailnet | None:
+        return self._tailnet
+
+    def _emit_tailnet(self, body: bytes) -> None:
+        if not body:
+            return
+        self._status_body = body
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            return  # parse_status already reported what was wrong
+        tailnet = tailnet_from_status(doc, self._allow_lan)
+        if tailnet != self._tailnet:
+            self._tailnet = tailnet
+            self.tailnet_changed.emit(tailnet)
 
     def _on_status_failed(self, err: LocalApiError) -> None:
         call, self._status_call = self._status_call, None

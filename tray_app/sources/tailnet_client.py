@@ -1,0 +1,156 @@
+"""tailscaled's LocalAPI calls behind the exit-node, account and suggestion controls.
+
+The same requests the official clients send (client/local in tailscale.com):
+
+* `PATCH /localapi/v0/prefs` with ExitNodeID/ExitNodeIP/ExitNodeAllowLANAccess and their `...Set` flags
+  (`tailscale set --exit-node=... --exit-node-allow-lan-access`);
+* `GET /localapi/v0/suggest-exit-node` (`tailscale exit-node suggest`): `{"ID", "Name", "Location"}`;
+* `GET /localapi/v0/profiles/` and `/profiles/current`, `POST /localapi/v0/profiles/<ID>` (`tailscale
+  switch`). tailscaled answers the profile endpoints only to a user with write access (root or the
+  operator): 403 `profiles access denied` otherwise, shown with the operator fix.
+
+`TailnetClient` runs them on the Qt event loop (`LocalApiCall`); the `*_sync` functions are the blocking
+versions for the `route` command.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from urllib.parse import quote
+
+from PyQt6.QtCore import QObject, pyqtSignal
+
+from tray_app.core.tailnet import Profile, parse_profile, parse_profiles
+from tray_app.core.tailscale_parse import OPERATOR_HINT
+from tray_app.sources.localapi import LocalApiCall, LocalApiError, choose_socket, request
+
+PREFS_PATH = "/localapi/v0/prefs"
+SUGGEST_PATH = "/localapi/v0/suggest-exit-node"
+PROFILES_PATH = "/localapi/v0/profiles/"
+
+
+def http_problem(what: str, code: int, body: bytes) -> str:
+    """An HTTP error of tailscaled as a sentence with the fix."""
+    text = " ".join(body.decode("utf-8", "replace").split())[:160]
+    try:  # WriteErrorJSON: {"error": "..."}
+        obj = json.loads(body)
+        if isinstance(obj, dict) and isinstance(obj.get("error"), str):
+            text = obj["error"]
+    except ValueError:
+        pass
+    if code == 403:
+        return f"Tailscale refused {what} ({text or 'access denied'}): {OPERATOR_HINT}"
+    return f"Tailscale could not {what}: HTTP {code}" + (f": {text}" if text else "")
+
+
+class TailnetClient(QObject):
+    """Emits `suggestion(id, name)`, `profiles(tuple[Profile, ...], current_id)`, `failed(text)`, `done(what)`."""
+
+    suggestion = pyqtSignal(str, str)
+    profiles = pyqtSignal(tuple, str)
+    failed = pyqtSignal(str)
+    done = pyqtSignal(str)
+
+    def __init__(self, socket_path: str | None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._socket_path = socket_path
+        self._calls: set[LocalApiCall] = set()
+
+    def _call(
+        self, method: str, path: str, body: bytes | None, on_ok: Callable[[bytes], None], what: str
+    ) -> None:
+        call = LocalApiCall(choose_socket(self._socket_path), method, path, body, parent=self)
+        err = call.start()
+        if err is not None:
+            call.deleteLater()
+            self.failed.emit(f"Could not reach tailscaled to {what}: {err.detail}")
+            return
+        self._calls.add(call)
+
+        def finished(code: int, data: bytes) -> None:
+            self._drop(call)
+            if 200 <= code < 300:
+                on_ok(data)
+            else:
+                self.failed.emit(http_problem(what, code, data))
+
+        def failed(e: LocalApiError) -> None:
+            self._drop(call)
+            self.failed.emit(f"Could not reach tailscaled to {what}: {e.detail}")
+
+        call.finished.connect(finished)
+        call.failed.connect(failed)
+
+    def _drop(self, call: LocalApiCall) -> None:
+        self._calls.discard(call)
+        call.deleteLater()
+
+    def busy(self) -> bool:
+        return bool(self._calls)
+
+    def stop(self) -> None:
+        for call in list(self._calls):
+            call.abort()
+            self._drop(call)
+
+    def patch_prefs(self, body: dict[str, object], what: str = "change the exit node") -> None:
+        self._call("PATCH", PREFS_PATH, json.dumps(body).encode(), lambda _d: self.done.emit(what), what)
+
+    def fetch_suggestion(self) -> None:
+        def ok(data: bytes) -> None:
+            try:
+                obj = json.loads(data)
+            except ValueError:
+                return
+            if isinstance(obj, dict) and isinstance(obj.get("ID"), str) and obj["ID"]:
+                self.suggestion.emit(obj["ID"], str(obj.get("Name") or obj["ID"]))
+
+        self._call("GET", SUGGEST_PATH, None, ok, "suggest an exit node")
+
+    def fetch_profiles(self) -> None:
+        def ok_current(listed: tuple[Profile, ...]) -> Callable[[bytes], None]:
+            def inner(data: bytes) -> None:
+                try:
+                    cur = parse_profile(json.loads(data))
+                except ValueError:
+                    cur = None
+                self.profiles.emit(listed, cur.id if cur else "")
+
+            return inner
+
+        def ok_list(data: bytes) -> None:
+            try:
+                listed = parse_profiles(json.loads(data))
+            except ValueError:
+                listed = ()
+            self._call("GET", PROFILES_PATH + "current", None, ok_current(listed), "read the current account")
+
+        self._call("GET", PROFILES_PATH, None, ok_list, "list your accounts")
+
+    def switch_profile(self, profile_id: str) -> None:
+        self._call(
+            "POST", PROFILES_PATH + quote(profile_id, safe=""), None, lambda _d: self.done.emit("switch"),
+            "switch accounts",
+        )  # fmt: skip
+
+
+# -- blocking versions for the CLI ----------------------------------------------------------------------------
+
+
+class TailnetError(Exception):
+    pass
+
+
+def call_sync(
+    socket_path: str | None, method: str, path: str, body: dict[str, object] | None, what: str
+) -> bytes:
+    try:
+        resp = request(
+            choose_socket(socket_path), method, path, json.dumps(body).encode() if body is not None else None
+        )
+    except LocalApiError as exc:
+        raise TailnetError(f"Could not reach tailscaled to {what}: {exc.detail}") from None
+    if not 200 <= resp.status < 300:
+        raise TailnetError(http_problem(what, resp.status, resp.body))
+    return resp.body

@@ -1,0 +1,66 @@
+"""A submenu whose entries come from data: rebuilt only when the entries' content changed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+
+from PyQt6.QtGui import QAction
+from PyQt6.QtWidgets import QMenu
+
+from tray_app.ui.menu import _set
+
+
+def title_action(menu: QMenu) -> QAction:
+    """A submenu's own action (its title in the parent menu); Qt always has one."""
+    action = menu.menuAction()
+    if action is None:  # pragma: no cover - Qt creates it with the menu
+        raise RuntimeError("QMenu without its menu action")
+    return action
+
+
+class KeyedList:
+    """Keeps one QAction per key inside `menu`, in the given order, between `anchor` and the next fixed
+    item (or at the end). `sync(entries)` returns True when it had to touch the menu."""
+
+    def __init__(
+        self, menu: QMenu, make: Callable[[Hashable], QAction], before: QAction | None = None
+    ) -> None:
+        self.menu = menu
+        self._make = make
+        self._before = before
+        self.actions: dict[Hashable, QAction] = {}
+        self._order: list[Hashable] = []
+        self._content: object = None
+
+    def sync(
+        self, entries: Sequence[tuple[Hashable, str, bool | None, bool]], content: object = None
+    ) -> bool:
+        """entries: (key, text, checked or None, enabled); `content` (default: the entries) is what
+        decides whether anything changed at all."""
+        content = tuple(entries) if content is None else content
+        if content == self._content:
+            return False
+        self._content = content
+        keys = [e[0] for e in entries]
+        gone = set(self.actions) - set(keys)
+        for key in gone:
+            action = self.actions.pop(key)
+            self.menu.removeAction(action)
+            owner = action.menu()  # a submenu's own action belongs to the submenu: delete the submenu
+            if owner is not None:
+                owner.deleteLater()
+            else:
+                action.deleteLater()
+        for key, text, checked, enabled in entries:
+            found = self.actions.get(key)
+            action = found if found is not None else self._make(key)
+            self.actions[key] = action
+            _set(action, text=text, enabled=enabled)
+            if checked is not None:
+                _set(action, checked=checked)
+        if keys != self._order:
+            # insertAction moves an action that is already there: one pass puts every entry in place
+            for key in keys:
+                self.menu.insertAction(self._before, self.actions[key])
+            self._order = keys
+        return True
