@@ -681,6 +681,11 @@ def _lockdown_set(value: str) -> None:
         if state.get("state") == "disconnected":
             d["state"] = make_state("disconnected", locked_down=on)
             _append(d, {"state": d["state"]})
+        elif state.get("state") in ("connected", "connecting"):
+            # the daemon re-sends the state with the LockdownMode feature indicator
+            feats = [f for f in state["details"].get("feature_indicators") or [] if f != "LockdownMode"]
+            state["details"]["feature_indicators"] = feats + (["LockdownMode"] if on else [])
+            _append(d, {"state": state})
 
     _mutate(directory, change)
 
