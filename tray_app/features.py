@@ -21,6 +21,7 @@ from tray_app.controller import Controller
 from tray_app.core.internet_route import (
     Plan,
     Step,
+    allow_lan_patch,
     exit_node_patch,
     plan_allow_lan,
     plan_direct,
@@ -198,12 +199,14 @@ class TailnetFeatures(QObject):
         elif step is Step.CLEAR_EXIT_NODE:
             self.controller.user_action.emit(Subject.EXIT_NODE)
             self.client.patch_prefs(exit_node_patch(None, None))
+        else:  # SET_ALLOW_LAN
+            self.client.patch_prefs(allow_lan_patch(bool(plan.allow_lan)), "change local network access")
 
     def _client_done(self, what: str) -> None:
         if what == "switch":
             self.client.fetch_profiles()
             return
-        if self._waiting in (Step.SET_EXIT_NODE, Step.CLEAR_EXIT_NODE):
+        if self._waiting in (Step.SET_EXIT_NODE, Step.CLEAR_EXIT_NODE, Step.SET_ALLOW_LAN):
             self._next_step()
 
     def _abort(self, text: str) -> None:

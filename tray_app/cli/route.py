@@ -19,6 +19,7 @@ from tray_app.core.internet_route import (
     Plan,
     Route,
     Step,
+    allow_lan_patch,
     current,
     exit_node_patch,
     plan_allow_lan,
@@ -130,9 +131,13 @@ def execute(args: argparse.Namespace, plan: Plan) -> str | None:
         else:
             peer = plan.exit_node if step is Step.SET_EXIT_NODE else None
             lan = plan.allow_lan if step is Step.SET_EXIT_NODE else None
+            body = (
+                allow_lan_patch(bool(plan.allow_lan))
+                if step is Step.SET_ALLOW_LAN
+                else exit_node_patch(peer, lan)
+            )
             try:
-                call_sync(args.tailscale_socket, "PATCH", "/localapi/v0/prefs", exit_node_patch(peer, lan),
-                          "change the exit node")  # fmt: skip
+                call_sync(args.tailscale_socket, "PATCH", "/localapi/v0/prefs", body, "change the exit node")
             except TailnetError as exc:
                 return str(exc)
     return None

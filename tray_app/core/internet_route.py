@@ -42,6 +42,7 @@ class Step(StrEnum):
     MULLVAD_DISCONNECT = "mullvad-disconnect"
     SET_EXIT_NODE = "set-exit-node"  # with `Plan.exit_node`
     CLEAR_EXIT_NODE = "clear-exit-node"
+    SET_ALLOW_LAN = "set-allow-lan"  # with `Plan.allow_lan`
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,14 +199,17 @@ def plan_allow_lan(s: Snapshot, t: Tailnet, allow: bool) -> Plan:
     refusal = _tailscale_refusal(s)
     if refusal:
         return Plan(refusal=refusal)
-    peer = t.peer(t.exit_node_id) if t.exit_node_id else None
     word = "can" if allow else "cannot"
     return Plan(
-        (Step.SET_EXIT_NODE,) if peer else (),
-        exit_node=peer,
+        (Step.SET_ALLOW_LAN,),
         allow_lan=allow,
         explanation=f"While an exit node is used, this device {word} reach your local network.",
     )
+
+
+def allow_lan_patch(allow: bool) -> dict[str, object]:
+    """`tailscale set --exit-node-allow-lan-access=BOOL`: only that pref, the exit node stays."""
+    return {"ExitNodeAllowLANAccess": allow, "ExitNodeAllowLANAccessSet": True}
 
 
 def exit_node_patch(peer: Peer | None, allow_lan: bool | None) -> dict[str, object]:

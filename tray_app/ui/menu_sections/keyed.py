@@ -39,6 +39,10 @@ class KeyedList:
         decides whether anything changed at all."""
         content = tuple(entries) if content is None else content
         if content == self._content:
+            # a click toggled a checkable item by itself: show the daemon's truth again
+            for key, _text, checked, _enabled in entries:
+                if checked is not None:
+                    _set(self.actions[key], checked=checked)
             return False
         self._content = content
         keys = [e[0] for e in entries]
