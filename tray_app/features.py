@@ -70,6 +70,7 @@ class TailnetFeatures(QObject):
         self._timer.setInterval(STEP_TIMEOUT_MS)
         self._timer.timeout.connect(self._step_timeout)
         self.confirm: QMessageBox | None = None
+        self._devices_key: object = None
 
         menu = ui.menus.menu
         self.route = RouteSection(self.pick_route, self)
@@ -90,6 +91,7 @@ class TailnetFeatures(QObject):
         )
         self.middle.triggered.connect(self._set_middle)
         menu.insertAction(before, self.middle)
+        # "last seen 5 min ago" is computed when the submenu opens, not by a timer
         self.devices.menu.aboutToShow.connect(lambda: self.devices.render(self.tailnet, self.watched))
         self.route.menu.aboutToShow.connect(self._on_route_open)
 
@@ -126,7 +128,10 @@ class TailnetFeatures(QObject):
     def render(self, now: datetime | None = None) -> None:
         s = self.snapshot
         self.route.render(s, self.tailnet, self.suggestion)
-        self.devices.render(self.tailnet, self.watched, now)
+        devices_key = (self.tailnet, self.watched)
+        if devices_key != self._devices_key or now is not None:  # the list depends on nothing else
+            self._devices_key = devices_key
+            self.devices.render(self.tailnet, self.watched, now)
         self.accounts.render(self.profiles, self.current_profile, self.profile_problem)
         loc = self.locations
         self.location.render(s.mullvad, loc.countries, loc.constraint, loc.loaded)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from tray_app.core.tailscale_parse import is_mullvad_peer
@@ -30,6 +31,7 @@ def _strs(value: object) -> tuple[str, ...]:
     return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
 
 
+@lru_cache(maxsize=8192)  # the same few timestamps come back with every /status read
 def parse_time(text: str) -> datetime | None:
     """Go's RFC 3339 (nanoseconds, `Z` or an offset); the zero time and garbage are None."""
     if not text or text.startswith(_ZERO_TIME):

@@ -63,7 +63,7 @@ class DevicesSection(QObject):
         self.empty.setEnabled(False)
         self.devices: dict[str, _Device] = {}
         self.list = KeyedList(self.menu, self._make)
-        self._peers: dict[str, Peer] = {}
+        self._shown: dict[str, tuple[Peer, bool]] = {}  # what each device's submenu shows
 
     def _make(self, key: Hashable) -> QAction:
         dev = _Device(self.menu, self, str(key))
@@ -83,6 +83,10 @@ class DevicesSection(QObject):
         if changed:
             for key in [k for k in self.devices if k not in self.list.actions]:
                 del self.devices[key]  # KeyedList deleted its submenu
+                self._shown.pop(key, None)
             for p in devices:
-                self.devices[p.id].render(p, p.id in watched)
+                shown = (p, p.id in watched)
+                if self._shown.get(p.id) != shown:  # only the devices that changed
+                    self._shown[p.id] = shown
+                    self.devices[p.id].render(*shown)
         return changed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Hashable, Sequence
 
 from PyQt6.QtGui import QAction
@@ -63,8 +64,43 @@ class KeyedList:
             if checked is not None:
                 _set(action, checked=checked)
         if keys != self._order:
-            # insertAction moves an action that is already there: one pass puts every entry in place
-            for key in keys:
-                self.menu.insertAction(self._before, self.actions[key])
+            self._reorder(keys)
             self._order = keys
         return True
+
+    def _reorder(self, keys: list[Hashable]) -> None:
+        """Move only the actions that are out of place (a device going offline moves one entry, not 500):
+        the entries in the longest run that is already in order stay, the others are inserted before
+        their successor (insertAction moves an action that is already in the menu)."""
+        where = {k: i for i, k in enumerate(self._order)}
+        stay = _longest_increasing([where.get(k, -1) for k in keys])
+        anchor = self._before
+        for i in range(len(keys) - 1, -1, -1):
+            action = self.actions[keys[i]]
+            if i not in stay:
+                self.menu.insertAction(anchor, action)
+            anchor = action
+
+
+def _longest_increasing(seq: list[int]) -> set[int]:
+    """Indices of one longest strictly increasing subsequence of `seq` (-1: new, never kept)."""
+    tails: list[int] = []  # index into seq of the smallest tail of each length
+    prev = [-1] * len(seq)
+    values: list[int] = []
+    for i, v in enumerate(seq):
+        if v < 0:
+            continue
+        j = bisect.bisect_left(values, v)
+        if j == len(values):
+            values.append(v)
+            tails.append(i)
+        else:
+            values[j] = v
+            tails[j] = i
+        prev[i] = tails[j - 1] if j else -1
+    out: set[int] = set()
+    i = tails[-1] if tails else -1
+    while i >= 0:
+        out.add(i)
+        i = prev[i]
+    return out
