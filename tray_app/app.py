@@ -126,10 +126,13 @@ class TrayApplication(QObject):
         self.ui = TrayUI(self.controller, self)
         from tray_app.features import TailnetFeatures  # noqa: PLC0415  (widgets: see the module docstring)
 
-        self.features = TailnetFeatures(self.ui, self.controller, monitor, parent=self)
+        self.features = TailnetFeatures(
+            self.ui, self.controller, monitor, policy_config=policy_config, open_url=_open_url, parent=self
+        )
         self.policy = NotifyPolicy(policy_config)
         self.notifier = Notifier(fallback=self.ui.balloon, icon=_icon_name(), parent=self)
         self.driver = NotifyDriver(self.policy, self.notifier, parent=self)
+        self.features.notifier = self.notifier
         self.apply_settings()
         self._said_no_tray = False
 
@@ -179,6 +182,8 @@ class TrayApplication(QObject):
             self.ui.render(self.ui.snapshot)
         elif action_id == ACTION_LOGIN:
             c.tailscale_login()
+        else:
+            self.features.on_action(action_id)
 
     def _host_appeared(self) -> None:
         if self.ui.shown:

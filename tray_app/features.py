@@ -10,10 +10,13 @@ message with what happened (or the refusal with its fix).
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from PyQt6.QtCore import QObject, QTimer
+from PyQt6.QtCore import QObject, QStandardPaths, QTimer, QUrl
 from PyQt6.QtGui import QAction
 from PyQt6.QtWidgets import QMessageBox
 
@@ -30,8 +33,16 @@ from tray_app.core.internet_route import (
 )
 from tray_app.core.model import MullvadState, Snapshot
 from tray_app.core.mullvad_relays import LocationChoice
-from tray_app.core.notify_policy import Subject
-from tray_app.core.tailnet import Profile, Tailnet
+from tray_app.core.notify_policy import PolicyConfig, Subject
+from tray_app.core.tailnet import Profile, Tailnet, now_utc
+from tray_app.core.tailnet_notify import (
+    ACTION_REAUTH,
+    ACTION_SAVE_FILES,
+    KIND_LABELS,
+    TailnetFacts,
+    TailnetKind,
+    TailnetNotifyPolicy,
+)
 from tray_app.sources.mullvad_locations import MullvadLocations
 from tray_app.sources.tailnet_client import TailnetClient
 from tray_app.ui.menu import _set
@@ -40,13 +51,15 @@ from tray_app.ui.menu_sections.devices import DevicesSection
 from tray_app.ui.menu_sections.mullvad_location import LOCKDOWN_TIP, MullvadLocationSection
 from tray_app.ui.menu_sections.route import RouteSection
 
+REAUTH_WINDOW_S = 60.0  # the login URL of a re-authentication the user asked for opens within this
 STEP_TIMEOUT_MS = 20_000  # `mullvad disconnect` normally takes well under a second
 TITLE = "Internet traffic"
 
 
 class TailnetFeatures(QObject):
     def __init__(self, ui: Any, controller: Controller, monitor: Any, *, mullvad_cli: str | None = None,
-                 tailscale_socket: str | None = None, parent: QObject | None = None) -> None:  # fmt: skip
+                 tailscale_socket: str | None = None, policy_config: PolicyConfig | None = None,
+                 open_url: Callable[[str], None] | None = None, parent: QObject | None = None) -> None:  # fmt: skip
         super().__init__(parent)
         self.ui = ui
         self.controller = controller
@@ -70,6 +83,15 @@ class TailnetFeatures(QObject):
         self._timer.setInterval(STEP_TIMEOUT_MS)
         self._timer.timeout.connect(self._step_timeout)
         self.confirm: QMessageBox | None = None
+        self.open_url = open_url
+        self.notifier: Any = None  # the app's Notifier (sources/notifications.py), attached after start
+        self.npolicy = TailnetNotifyPolicy(policy_config)
+        self.files: tuple[str, ...] = ()
+        self._tailnet_seen = False
+        self._reauth_at: float | None = None
+        self._ntimer = QTimer(self)
+        self._ntimer.setSingleShot(True)
+        self._ntimer.timeout.connect(self._notify_poll)
         self._devices_key: object = None
 
         menu = ui.menus.menu
@@ -91,18 +113,32 @@ class TailnetFeatures(QObject):
         )
         self.middle.triggered.connect(self._set_middle)
         menu.insertAction(before, self.middle)
+        cats = ui.menus.categories_menu
+        cats.addSeparator()
+        self.kind_actions: dict[TailnetKind, QAction] = {}
+        for kind, label in KIND_LABELS.items():
+            a = QAction(label, cats)
+            a.setCheckable(True)
+            a.triggered.connect(lambda checked, k=kind: self._set_kind(k, bool(checked)))
+            cats.addAction(a)
+            self.kind_actions[kind] = a
         # "last seen 5 min ago" is computed when the submenu opens, not by a timer
         self.devices.menu.aboutToShow.connect(lambda: self.devices.render(self.tailnet, self.watched))
         self.route.menu.aboutToShow.connect(self._on_route_open)
 
         if tailscale is not None and hasattr(tailscale, "tailnet_changed"):
             tailscale.tailnet_changed.connect(self.on_tailnet)
+        if tailscale is not None and hasattr(tailscale, "files_waiting"):
+            tailscale.files_waiting.connect(self.client.list_files)
+            tailscale.browse_to_url.connect(self._on_browse_to)
         if mullvad is not None and hasattr(mullvad, "action_failed"):
             mullvad.action_failed.connect(self._mullvad_failed)
         self.client.done.connect(self._client_done)
         self.client.failed.connect(self._client_failed)
         self.client.suggestion.connect(self._on_suggestion)
         self.client.profiles.connect(self._on_profiles)
+        self.client.files.connect(self._on_files)
+        self.client.saved.connect(self._on_saved)
         self.locations.changed.connect(self.render)
         self.locations.failed.connect(lambda text: self._say("Mullvad", text))
         self.locations.done.connect(self._locations_done)
@@ -118,12 +154,15 @@ class TailnetFeatures(QObject):
     def on_snapshot(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
         self.render()
+        self._observe()
         if self._waiting is Step.MULLVAD_DISCONNECT and snapshot.mullvad.state is MullvadState.DISCONNECTED:
             self._next_step()
 
     def on_tailnet(self, tailnet: Tailnet) -> None:
         self.tailnet = tailnet
+        self._tailnet_seen = True
         self.render()
+        self._observe()
 
     def render(self, now: datetime | None = None) -> None:
         s = self.snapshot
@@ -136,13 +175,18 @@ class TailnetFeatures(QObject):
         loc = self.locations
         self.location.render(s.mullvad, loc.countries, loc.constraint, loc.loaded)
         _set(self.middle, checked=self.settings.middle_click == "bypass")
+        enabled = self.settings.tailnet_notify
+        for kind, a in self.kind_actions.items():
+            _set(a, checked=kind.value in enabled, enabled=self.settings.notifications)
 
     def start(self) -> None:
-        """First reads (profiles; the relay list waits for the menu)."""
+        """First reads (profiles, Taildrop files; the relay list waits for the menu)."""
         self.client.fetch_profiles()
+        self.client.list_files()
 
     def stop(self) -> None:
         self._timer.stop()
+        self._ntimer.stop()
         self.client.stop()
         self.locations.stop()
 
@@ -317,5 +361,67 @@ class TailnetFeatures(QObject):
         if self.settings.middle_click == "bypass":
             self.controller.set_bypass(not self.ui.menus.bypass.isChecked())
 
+    # -- opt-in tailnet notifications (core/tailnet_notify.py) -------------------------------------------
+
+    def _set_kind(self, kind: TailnetKind, on: bool) -> None:
+        kinds = set(self.settings.tailnet_notify)
+        (kinds.add if on else kinds.discard)(kind.value)
+        self.settings.tailnet_notify = frozenset(kinds)
+        self.render()
+
+    def _observe(self) -> None:
+        if not self._tailnet_seen:
+            return  # the peers come with the first status read: nothing before it is a change
+        p = self.npolicy
+        p.enabled = frozenset(TailnetKind(k) for k in self.settings.tailnet_notify if k in set(TailnetKind))
+        if not self.settings.notifications:
+            p.enabled = frozenset()
+        p.watched = self.watched
+        facts = TailnetFacts(self.tailnet, self.snapshot.tailscale.health, self.files, now_utc())
+        p.observe(facts, time.monotonic())
+        self._notify_poll()
+
+    def _notify_poll(self) -> None:
+        now = time.monotonic()
+        for notice in self.npolicy.poll(now):
+            if self.notifier is not None:
+                self.notifier.send(notice)
+        deadline = self.npolicy.next_deadline()
+        if deadline is None:
+            self._ntimer.stop()  # nothing pending: no timer
+        else:
+            self._ntimer.start(max(0, int((deadline - now) * 1000) + 1))
+
+    def _on_files(self, names: tuple[str, ...]) -> None:
+        self.files = names
+        self._observe()
+
+    def on_action(self, action_id: str) -> None:
+        if action_id == ACTION_SAVE_FILES:
+            self.client.save_files(self.files, downloads_dir())
+        elif action_id == ACTION_REAUTH:
+            self._reauth_at = time.monotonic()
+            self.client.reauth()
+
+    def _on_saved(self, folder: str, names: tuple[str, ...]) -> None:
+        self.client.list_files()
+        if names:
+            self._say("Taildrop", f"Saved {', '.join(names)} in {folder}.")
+            if self.open_url is not None:
+                self.open_url(QUrl.fromLocalFile(folder).toString())
+
+    def _on_browse_to(self, url: str) -> None:
+        # only a re-authentication the user asked for opens the browser (a login has its own notice)
+        if self._reauth_at is not None and time.monotonic() - self._reauth_at < REAUTH_WINDOW_S:
+            self._reauth_at = None
+            if self.open_url is not None and url.startswith("https://"):
+                self.open_url(url)
+
     def _say(self, title: str, text: str) -> None:
         self.controller.message.emit(title, text)
+
+
+def downloads_dir() -> Path:
+    """Where Taildrop files are saved: the desktop's Downloads folder (XDG user dirs), else ~/Downloads."""
+    path = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DownloadLocation)
+    return Path(path) if path else Path.home() / "Downloads"

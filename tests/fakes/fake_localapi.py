@@ -21,6 +21,10 @@ Endpoints
 * `GET /localapi/v0/profiles/`, `GET /localapi/v0/profiles/current`, `POST /localapi/v0/profiles/<ID>`
   (ipn.LoginProfile; switching pushes the Stopped/Starting/Running states and a new status). Like tailscaled
   these need write access: with `deny_writes` they answer `403 profiles access denied`.
+* Taildrop: `add_file(name, data)` keeps a waiting file and pushes `{"FilesWaiting": {}}` like tailscaled;
+  `GET /localapi/v0/files/` lists `[{"Name", "Size"}]`, `GET`/`DELETE /localapi/v0/files/<name>` fetch and
+  remove one (`403 file access denied` with `deny_writes`).
+* `POST /localapi/v0/login-interactive` (a re-authentication): 204, then `BrowseToURL` on the bus.
 * `big_tailnet(n, mullvad=m)` replaces the status with `n` devices (a third offline, half shared) and `m`
   of Tailscale's Mullvad exit nodes (with `Location`), for the menu and benchmark tests.
 
@@ -61,6 +65,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "tailscale"
 VERSION = "1.102.3-t5c2a8e41f-g9d07b3c6e"
@@ -218,6 +223,7 @@ class FakeLocalApi:
             _profile("c3d4", "alice@work.example", "work.example", "nW0rkN0de11CNTRL"),
         ]
         self.current_profile = "a1b2"
+        self.waiting_files: dict[str, bytes] = {}
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self._status = load_fixture(status)
         self._lock = threading.Lock()
@@ -295,6 +301,10 @@ class FakeLocalApi:
     def set_status(self, name: str) -> None:
         self.status_raw = None
         self._status = load_fixture(name)
+
+    def add_file(self, name: str, data: bytes) -> None:
+        self.waiting_files[name] = data
+        self.push({"FilesWaiting": {}})
 
     def big_tailnet(self, devices: int, mullvad: int = 0) -> None:
         self.status_raw = None
@@ -413,7 +423,13 @@ class FakeLocalApi:
 
     @staticmethod
     def _reply(conn: socket.socket, code: int, body: bytes, ctype: str = "application/json") -> None:
-        reason = {200: "OK", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed"}.get(code, "Error")
+        reason = {
+            200: "OK",
+            204: "No Content",
+            403: "Forbidden",
+            404: "Not Found",
+            405: "Method Not Allowed",
+        }.get(code, "Error")
         head = (
             f"HTTP/1.1 {code} {reason}\r\nContent-Type: {ctype}\r\nTailscale-Cap: 142\r\n"
             f"Tailscale-Version: {VERSION}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
@@ -457,6 +473,11 @@ class FakeLocalApi:
             self._reply(conn, 200, self._prefs_doc(self.backend_state == "Running"))
         elif path == "/localapi/v0/suggest-exit-node" and method == "GET":
             self._suggest(conn)
+        elif path.startswith("/localapi/v0/files/"):
+            self._files(conn, method, unquote(path.removeprefix("/localapi/v0/files/")))
+        elif path == "/localapi/v0/login-interactive" and method == "POST":
+            self._reply(conn, 204, b"")
+            self.push({"BrowseToURL": "https://login.tailscale.com/a/f4k3r3auth"})
         elif path.startswith("/localapi/v0/profiles/"):
             self._profiles(conn, method, path.removeprefix("/localapi/v0/profiles/"))
         else:
@@ -484,6 +505,21 @@ class FakeLocalApi:
         if best.get("Location"):
             body["Location"] = best["Location"]
         self._reply(conn, 200, json.dumps(body).encode() + b"\n")
+
+    def _files(self, conn: socket.socket, method: str, name: str) -> None:
+        if self.deny_writes:
+            self._reply(conn, 403, b"file access denied\n", "text/plain; charset=utf-8")
+            return
+        if name == "" and method == "GET":
+            listed = [{"Name": n, "Size": len(d)} for n, d in sorted(self.waiting_files.items())]
+            self._reply(conn, 200, json.dumps(listed).encode() + b"\n")
+        elif name in self.waiting_files and method == "GET":
+            self._reply(conn, 200, self.waiting_files[name], "application/octet-stream")
+        elif name in self.waiting_files and method == "DELETE":
+            del self.waiting_files[name]
+            self._reply(conn, 204, b"")
+        else:
+            self._reply(conn, 404, b"file not found\n", "text/plain; charset=utf-8")
 
     def _profiles(self, conn: socket.socket, method: str, suffix: str) -> None:
         if self.deny_writes:

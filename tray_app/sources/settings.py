@@ -100,3 +100,14 @@ class Settings:
     @middle_click.setter
     def middle_click(self, value: str) -> None:
         self._set("tray/middle_click", value if value in ("bypass", "none") else "none")
+
+    @property
+    def tailnet_notify(self) -> frozenset[str]:
+        """Opt-in tailnet notifications (core.tailnet_notify.TailnetKind values); none by default."""
+        raw = self._q.value("notifications/tailnet", "")
+        items = raw if isinstance(raw, list) else str(raw or "").split(",")
+        return frozenset(i.strip() for i in items if i.strip())
+
+    @tailnet_notify.setter
+    def tailnet_notify(self, value: frozenset[str]) -> None:
+        self._set("notifications/tailnet", ",".join(sorted(value)))

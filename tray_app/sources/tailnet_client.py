@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import quote
 
 from PyQt6.QtCore import QObject, pyqtSignal
@@ -28,6 +29,26 @@ from tray_app.sources.localapi import LocalApiCall, LocalApiError, choose_socket
 PREFS_PATH = "/localapi/v0/prefs"
 SUGGEST_PATH = "/localapi/v0/suggest-exit-node"
 PROFILES_PATH = "/localapi/v0/profiles/"
+FILES_PATH = "/localapi/v0/files/"
+LOGIN_PATH = "/localapi/v0/login-interactive"
+
+
+def safe_name(name: str) -> bool:
+    """A Taildrop file name we may write: a plain name, no path (tailscaled checks too; we do not rely on it)."""
+    return (
+        bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name and "\0" not in name
+    )
+
+
+def free_path(folder: Path, name: str) -> Path:
+    """`name` in `folder`, or `name (1)`, `name (2)`... when taken."""
+    target = folder / name
+    stem, dot, ext = name.partition(".")
+    n = 1
+    while target.exists():
+        target = folder / (f"{stem} ({n}){dot}{ext}")
+        n += 1
+    return target
 
 
 def http_problem(what: str, code: int, body: bytes) -> str:
@@ -48,6 +69,8 @@ class TailnetClient(QObject):
     """Emits `suggestion(id, name)`, `profiles(tuple[Profile, ...], current_id)`, `failed(text)`, `done(what)`."""
 
     suggestion = pyqtSignal(str, str)
+    files = pyqtSignal(tuple)  # names of the Taildrop files waiting
+    saved = pyqtSignal(str, tuple)  # folder, names saved there
     profiles = pyqtSignal(tuple, str)
     failed = pyqtSignal(str)
     done = pyqtSignal(str)
@@ -127,6 +150,52 @@ class TailnetClient(QObject):
             self._call("GET", PROFILES_PATH + "current", None, ok_current(listed), "read the current account")
 
         self._call("GET", PROFILES_PATH, None, ok_list, "list your accounts")
+
+    def list_files(self) -> None:
+        """`GET /localapi/v0/files/`: the Taildrop files waiting (apitype.WaitingFile: Name, Size)."""
+
+        def ok(data: bytes) -> None:
+            try:
+                doc = json.loads(data)
+            except ValueError:
+                return
+            names = [f.get("Name") for f in doc if isinstance(f, dict)] if isinstance(doc, list) else []
+            self.files.emit(tuple(n for n in names if isinstance(n, str) and n))
+
+        self._call("GET", FILES_PATH, None, ok, "list the Taildrop files")
+
+    def save_files(self, names: tuple[str, ...], folder: Path) -> None:
+        """Like `tailscale file get FOLDER`: fetch each file, write it (never over another file), then
+        delete it from tailscaled's waiting area."""
+        done: list[str] = []
+        todo = [n for n in names if safe_name(n)]
+
+        def next_file() -> None:
+            if not todo:
+                self.saved.emit(str(folder), tuple(done))
+                return
+            name = todo.pop(0)
+            path = FILES_PATH + quote(name, safe="")
+
+            def got(data: bytes) -> None:
+                try:
+                    folder.mkdir(parents=True, exist_ok=True)
+                    target = free_path(folder, name)
+                    with open(target, "xb") as out:
+                        out.write(data)
+                except OSError as exc:
+                    self.failed.emit(f"Could not save {name} in {folder}: {exc.strerror or exc}")
+                    return
+                done.append(target.name)
+                self._call("DELETE", path, None, lambda _d: next_file(), "remove a saved Taildrop file")
+
+            self._call("GET", path, None, got, "fetch a Taildrop file")
+
+        next_file()
+
+    def reauth(self) -> None:
+        """`tailscale up --force-reauth` asks for this; the login URL then comes on the bus (BrowseToURL)."""
+        self._call("POST", LOGIN_PATH, None, lambda _d: self.done.emit("reauth"), "start a re-authentication")
 
     def switch_profile(self, profile_id: str) -> None:
         self._call(

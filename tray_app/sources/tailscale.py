@@ -123,9 +123,10 @@ class TailscaleSource(Source):
     """Emits `changed(TailscaleStatus)` on real change; `action_failed(str)` when up/down fails."""
 
     action_failed = pyqtSignal(str)
-    tailnet_changed = pyqtSignal(
-        object
-    )  # core.tailnet.Tailnet: devices, exit nodes (menus, not the Snapshot)
+    # core.tailnet.Tailnet, read from the same /status: devices and exit nodes (menus, not the Snapshot)
+    tailnet_changed = pyqtSignal(object)
+    files_waiting = pyqtSignal()  # the bus said Taildrop files arrived (FilesWaiting / IncomingFiles)
+    browse_to_url = pyqtSignal(str)  # the bus's BrowseToURL (a login or re-authentication to open)
 
     def __init__(
         self,
@@ -294,6 +295,10 @@ class TailscaleSource(Source):
             self._emit_tailnet(self._status_body)
         first = self._watch_lines == 0
         self._watch_lines += 1
+        if "FilesWaiting" in msg.other_keys or "IncomingFiles" in msg.other_keys:
+            self.files_waiting.emit()
+        if msg.browse_to_url:
+            self.browse_to_url.emit(msg.browse_to_url)
         if msg.fell_behind:
             self._fell_behind = True  # tailscaled closes the stream next; reconnect and re-read then
             return
