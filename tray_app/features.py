@@ -44,7 +44,7 @@ from tray_app.core.tailnet_notify import (
     TailnetNotifyPolicy,
 )
 from tray_app.sources.mullvad_locations import MullvadLocations
-from tray_app.sources.tailnet_client import TailnetClient
+from tray_app.sources.tailnet_client import BACKGROUND, READ_PROFILES, TailnetClient
 from tray_app.ui.menu import _set
 from tray_app.ui.menu_sections.accounts import AccountsSection
 from tray_app.ui.menu_sections.devices import DevicesSection
@@ -70,6 +70,7 @@ class TailnetFeatures(QObject):
         self.profiles: tuple[Profile, ...] = ()
         self.current_profile = ""
         self.profile_problem: str | None = None
+        self.location_problem: str | None = None
         tailscale = getattr(monitor, "tailscale", None)
         mullvad = getattr(monitor, "mullvad", None)
         socket_path = tailscale_socket or getattr(tailscale, "_socket_path", None)
@@ -140,7 +141,7 @@ class TailnetFeatures(QObject):
         self.client.files.connect(self._on_files)
         self.client.saved.connect(self._on_saved)
         self.locations.changed.connect(self.render)
-        self.locations.failed.connect(lambda text: self._say("Mullvad", text))
+        self.locations.failed.connect(self._locations_failed)
         self.locations.done.connect(self._locations_done)
         ui.middle_clicked.connect(self.middle_click)
         self.render()
@@ -173,7 +174,7 @@ class TailnetFeatures(QObject):
             self.devices.render(self.tailnet, self.watched, now)
         self.accounts.render(self.profiles, self.current_profile, self.profile_problem)
         loc = self.locations
-        self.location.render(s.mullvad, loc.countries, loc.constraint, loc.loaded)
+        self.location.render(s.mullvad, loc.countries, loc.constraint, loc.loaded, self.location_problem)
         _set(self.middle, checked=self.settings.middle_click == "bypass")
         enabled = self.settings.tailnet_notify
         for kind, a in self.kind_actions.items():
@@ -265,16 +266,16 @@ class TailnetFeatures(QObject):
         self._plan = None
         self._say(TITLE, text)
 
-    def _client_failed(self, text: str) -> None:
-        if "your accounts" in text or "current account" in text:
+    def _client_failed(self, what: str, text: str) -> None:
+        if what in READ_PROFILES:
             self.profile_problem = text  # reading the list failed: the submenu says why
             self.render()
             return
+        if what in BACKGROUND:
+            return  # no suggestion or file list is no error the user has to hear about
         if self._waiting is not None:
             self._abort(text)
             return
-        if "suggest" in text:
-            return  # no suggestion is no error: the list is still there
         self._say(TITLE, text)
 
     def _mullvad_failed(self, text: str) -> None:
@@ -309,6 +310,7 @@ class TailnetFeatures(QObject):
 
     def _open_locations(self) -> None:
         if not self.locations.loaded and not self.locations.busy():
+            self.location_problem = None
             self.locations.load()
 
     def set_location(self, choice: LocationChoice) -> None:
@@ -317,7 +319,15 @@ class TailnetFeatures(QObject):
         self.render()
 
     def _locations_done(self, what: str) -> None:
+        self.location_problem = None
         self.render()
+
+    def _locations_failed(self, text: str) -> None:
+        if "relay list" in text and not self.locations.loaded:
+            self.location_problem = text  # the submenu says why it is empty (it was only opened)
+            self.render()
+            return
+        self._say("Mullvad", text)
 
     def ask_lockdown(self, on: bool) -> None:
         """Lockdown changes what happens to all traffic: ask first (a non-modal box the menu can leave)."""

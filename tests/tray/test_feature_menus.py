@@ -47,7 +47,11 @@ def test_route_menu_shows_the_choice_and_an_exit_node_disconnects_mullvad_first(
     r = f.route
     # this fixture has a Mullvad exit node set while Mullvad is connected: the menu says it is broken
     assert r.menu.title() == "Internet: Mullvad (se-got-wg-001, Gothenburg, Sweden)"
-    assert r.warning.isVisible() and "Pick one" in r.warning.text()
+    assert (
+        r.warning.isVisible()
+        and "pick one" in r.warning.text()
+        and "Mullvad's rules win" in r.warning.toolTip()
+    )
     assert r.mullvad.isChecked() and not r.direct.isChecked()
     assert "nas" in texts(r.menu) and r.hint.isVisible()
     countries = {a.text(): a.menu() for a in r.mullvad_nodes.actions()}

@@ -79,7 +79,7 @@ def test_taildrop_file_notification_saves_it_and_opens_the_folder(
     assert (home / "Downloads" / "report.pdf").read_bytes() == b"%PDF-1.7 fake"
     assert opened == [f"file://{home}/Downloads"]
     assert rig.daemons.tailscale.waiting_files == {}  # taken out of tailscaled's waiting area
-    assert ("Taildrop", f"Saved report.pdf in {home}/Downloads.") in sent
+    qtbot.waitUntil(lambda: ("Taildrop", f"Saved report.pdf in {home}/Downloads.") in sent, timeout=5000)
 
 
 def test_key_expiry_within_seven_days_offers_reauthentication(

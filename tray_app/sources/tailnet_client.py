@@ -30,6 +30,8 @@ PREFS_PATH = "/localapi/v0/prefs"
 SUGGEST_PATH = "/localapi/v0/suggest-exit-node"
 PROFILES_PATH = "/localapi/v0/profiles/"
 FILES_PATH = "/localapi/v0/files/"
+READ_PROFILES = ("list your accounts", "read the current account")
+BACKGROUND = (*READ_PROFILES, "suggest an exit node", "list the Taildrop files")
 LOGIN_PATH = "/localapi/v0/login-interactive"
 
 
@@ -66,13 +68,14 @@ def http_problem(what: str, code: int, body: bytes) -> str:
 
 
 class TailnetClient(QObject):
-    """Emits `suggestion(id, name)`, `profiles(tuple[Profile, ...], current_id)`, `failed(text)`, `done(what)`."""
+    """Emits `suggestion(id, name)`, `profiles(tuple[Profile, ...], current_id)`, `failed(what, text)`,
+    `done(what)`. Reads that run by themselves (`BACKGROUND`) fail quietly: the caller decides."""
 
     suggestion = pyqtSignal(str, str)
     files = pyqtSignal(tuple)  # names of the Taildrop files waiting
     saved = pyqtSignal(str, tuple)  # folder, names saved there
     profiles = pyqtSignal(tuple, str)
-    failed = pyqtSignal(str)
+    failed = pyqtSignal(str, str)  # what was being done (READ_* or a write), the text with the fix
     done = pyqtSignal(str)
 
     def __init__(self, socket_path: str | None, parent: QObject | None = None) -> None:
@@ -87,7 +90,7 @@ class TailnetClient(QObject):
         err = call.start()
         if err is not None:
             call.deleteLater()
-            self.failed.emit(f"Could not reach tailscaled to {what}: {err.detail}")
+            self.failed.emit(what, f"Could not reach tailscaled to {what}: {err.detail}")
             return
         self._calls.add(call)
 
@@ -96,11 +99,11 @@ class TailnetClient(QObject):
             if 200 <= code < 300:
                 on_ok(data)
             else:
-                self.failed.emit(http_problem(what, code, data))
+                self.failed.emit(what, http_problem(what, code, data))
 
         def failed(e: LocalApiError) -> None:
             self._drop(call)
-            self.failed.emit(f"Could not reach tailscaled to {what}: {e.detail}")
+            self.failed.emit(what, f"Could not reach tailscaled to {what}: {e.detail}")
 
         call.finished.connect(finished)
         call.failed.connect(failed)
@@ -184,7 +187,7 @@ class TailnetClient(QObject):
                     with open(target, "xb") as out:
                         out.write(data)
                 except OSError as exc:
-                    self.failed.emit(f"Could not save {name} in {folder}: {exc.strerror or exc}")
+                    self.failed.emit("save", f"Could not save {name} in {folder}: {exc.strerror or exc}")
                     return
                 done.append(target.name)
                 self._call("DELETE", path, None, lambda _d: next_file(), "remove a saved Taildrop file")

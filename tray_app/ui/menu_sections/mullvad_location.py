@@ -13,8 +13,8 @@ from tray_app.core.mullvad_relays import Country, LocationChoice, location_of_re
 from tray_app.ui.menu import _add, _set
 from tray_app.ui.menu_sections.keyed import KeyedList, title_action
 
-LOCKDOWN_ON = "Lockdown mode: on (nothing leaves while Mullvad is disconnected)"
-LOCKDOWN_OFF = "Lockdown mode: off (traffic leaves unprotected while Mullvad is disconnected)"
+LOCKDOWN_ON = "Lockdown mode: on (nothing leaves while Mullvad is off)"
+LOCKDOWN_OFF = "Lockdown mode: off (traffic leaves unprotected while Mullvad is off)"
 LOCKDOWN_TIP = (
     "Lockdown mode makes Mullvad block all network traffic whenever it is not connected, including when "
     "you disconnect it yourself. With the bypass on, Tailscale keeps working while Mullvad blocks."
@@ -62,12 +62,12 @@ class MullvadLocationSection(QObject):
         return out
 
     def render(self, m: MullvadStatus, countries: tuple[Country, ...], constraint: LocationChoice | None,
-               loaded: bool) -> None:  # fmt: skip
+               loaded: bool, problem: str | None = None) -> None:  # fmt: skip
         if countries != self._countries_key:
             self._countries_key = countries
             self._rebuild(countries)
             self._chosen = ()  # new actions: check them again
-        _set(self.loading, visible=not loaded)
+        _set(self.loading, visible=not loaded, text=problem or "Reading Mullvad's relay list…")
         if m.location:
             _set(title_action(self.menu), text=f"Mullvad location: {m.location}")
         else:

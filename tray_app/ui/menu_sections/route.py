@@ -14,7 +14,9 @@ from tray_app.core.tailnet import Peer, Tailnet, exit_node_label, mullvad_groups
 from tray_app.ui.menu import _add, _set
 from tray_app.ui.menu_sections.keyed import KeyedList, title_action
 
-EXIT_NODE_HINT = "Choosing an exit node disconnects Mullvad (behind Mullvad it would not be used)"
+EXIT_NODE_HINT = "Picking an exit node disconnects Mullvad"
+EXIT_NODE_TIP = "Behind Mullvad an exit node would not be used, so Mullvad is disconnected first."
+WARNING_TEXT = "⚠ Exit node and Mullvad both set: pick one"
 
 
 class RouteSection(QObject):
@@ -38,6 +40,7 @@ class RouteSection(QObject):
         self.exit_header.setEnabled(False)
         self.hint = _add(m, EXIT_NODE_HINT)
         self.hint.setEnabled(False)
+        self.hint.setToolTip(EXIT_NODE_TIP)
         self.recommended = _add(m, "Recommended: …")
         self.recommended.setCheckable(True)
         self.recommended.triggered.connect(
@@ -90,7 +93,7 @@ class RouteSection(QObject):
              text=f"Through Mullvad ({s.mullvad.location})" if s.mullvad.location else "Through Mullvad",
              enabled=s.mullvad.state is not MullvadState.UNAVAILABLE)  # fmt: skip
         _set(self.direct, checked=route.kind is RouteKind.DIRECT)
-        _set(self.warning, text=route.warning or "", visible=route.warning is not None)
+        _set(self.warning, text=WARNING_TEXT, tip=route.warning or "", visible=route.warning is not None)
         mullvad_up = s.mullvad.state in (MullvadState.CONNECTED, MullvadState.CONNECTING)
         _set(self.hint, visible=mullvad_up and bool(t.exit_nodes or t.mullvad_exit_nodes))
         chosen = t.exit_node_id
