@@ -19,7 +19,7 @@ from PyQt6.QtGui import QGuiApplication
 from PyQt6.QtWidgets import QMessageBox, QSystemTrayIcon
 
 from tests.tray.conftest import TrayRig
-from tests.tray.test_tray_hosts import _call
+from tests.tray.test_tray_hosts import _call, registered_item
 
 
 def start(rig: TrayRig, qtbot: Any, tailscale: str = "running-mullvad-exit-node") -> Any:
@@ -229,15 +229,7 @@ def test_a_status_notifier_host_reads_and_clicks_the_new_submenus(sni_host, rig:
     ui.show()
     conn = QDBusConnection.connectToBus(QDBusConnection.BusType.SessionBus, "features-test-client")
     try:
-        watcher = "org.kde.StatusNotifierWatcher"
-
-        def items() -> list[str]:
-            (v,) = _call(conn, watcher, "/StatusNotifierWatcher", "org.freedesktop.DBus.Properties", "Get",
-                         watcher, "RegisteredStatusNotifierItems")  # fmt: skip
-            return list(v)
-
-        qtbot.waitUntil(lambda: bool(items()), timeout=5000)
-        service = items()[0].split("/")[0]
+        service = registered_item(conn, qtbot)
         (menu_path,) = _call(conn, service, "/StatusNotifierItem", "org.freedesktop.DBus.Properties", "Get",
                              "org.kde.StatusNotifierItem", "Menu")  # fmt: skip
         lay = _layout(conn, service, str(menu_path))

@@ -82,15 +82,21 @@ class Settings:
         self._set("icon/style", value)
 
     # issue 12: devices whose coming and going the user wants to hear about; what a middle click does
-    @property
-    def watched_devices(self) -> frozenset[str]:
-        raw = self._q.value("devices/watched", "")
+    def _strings(self, key: str) -> frozenset[str]:
+        raw = self._q.value(key, "")
         items = raw if isinstance(raw, list) else str(raw or "").split(",")
         return frozenset(i.strip() for i in items if i.strip())
 
+    def _set_strings(self, key: str, value: frozenset[str]) -> None:
+        self._set(key, ",".join(sorted(value)))
+
+    @property
+    def watched_devices(self) -> frozenset[str]:
+        return self._strings("devices/watched")
+
     @watched_devices.setter
     def watched_devices(self, value: frozenset[str]) -> None:
-        self._set("devices/watched", ",".join(sorted(value)))
+        self._set_strings("devices/watched", value)
 
     @property
     def middle_click(self) -> str:
@@ -104,10 +110,8 @@ class Settings:
     @property
     def tailnet_notify(self) -> frozenset[str]:
         """Opt-in tailnet notifications (core.tailnet_notify.TailnetKind values); none by default."""
-        raw = self._q.value("notifications/tailnet", "")
-        items = raw if isinstance(raw, list) else str(raw or "").split(",")
-        return frozenset(i.strip() for i in items if i.strip())
+        return self._strings("notifications/tailnet")
 
     @tailnet_notify.setter
     def tailnet_notify(self, value: frozenset[str]) -> None:
-        self._set("notifications/tailnet", ",".join(sorted(value)))
+        self._set_strings("notifications/tailnet", value)
