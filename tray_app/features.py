@@ -73,7 +73,7 @@ class TailnetFeatures(QObject):
         self.location_problem: str | None = None
         tailscale = getattr(monitor, "tailscale", None)
         mullvad = getattr(monitor, "mullvad", None)
-        socket_path = tailscale_socket or getattr(tailscale, "_socket_path", None)
+        socket_path = tailscale_socket or getattr(tailscale, "socket_path", None)
         self.client = TailnetClient(socket_path, self)
         self.locations = MullvadLocations(mullvad_cli or str(getattr(mullvad, "cli", "mullvad")), self)
         self._plan: Plan | None = None

@@ -239,6 +239,19 @@ def test_a_status_notifier_host_reads_and_clicks_the_new_submenus(sni_host, rig:
         assert lay["Through Mullvad (Gothenburg, Sweden)"][1].get("toggle-state") == 1
         assert lay["nas"][1].get("toggle-state") == 0
         assert "Tailnet devices (2/3 online)" in lay and "Tailscale account: alice@example.com" in lay
+        # a host opening "Mullvad location" (AboutToShow) makes the tray read the relay list; the new
+        # entries reach the host as a layout update of that submenu only
+        loc_id = lay["Mullvad location: Gothenburg, Sweden"][0]
+        _call(conn, service, str(menu_path), "com.canonical.dbusmenu", "AboutToShow", loc_id)
+
+        def relays_listed() -> bool:
+            now = _layout(conn, service, str(menu_path))
+            return {"Germany", "Sweden"} <= set(now["Mullvad location: Gothenburg, Sweden"][2])
+
+        qtbot.waitUntil(relays_listed, timeout=10000)
+        assert _layout(conn, service, str(menu_path))["Sweden"][2] == [
+            "Any city in Sweden", "Gothenburg (2)", "Stockholm (1)"
+        ]  # fmt: skip
         ts = QDBusArgument()
         ts.add(0, QMetaType.fromName(b"uint").id())
         _call(conn, service, str(menu_path), "com.canonical.dbusmenu", "Event", lay["nas"][0], "clicked",

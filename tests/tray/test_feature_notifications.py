@@ -118,3 +118,30 @@ def test_a_new_health_warning_is_said_once(dunst, xembed_host, rig: TrayRig, qtb
     qtbot.wait(800)
     assert len(sent) == 1
     assert [h["summary"] for h in dunst() if h["summary"].startswith("Tailscale")] == ["Tailscale warning"]
+
+
+def test_taildrop_save_streams_big_files_and_never_overwrites(rig: TrayRig, home: Path, qtbot) -> None:  # type: ignore[no-untyped-def]
+    """A file bigger than any LocalAPI answer kept in memory (64 MiB) is streamed to disk; a name that is
+    taken gets ` (1)`; a name with a path in it is never written."""
+    from tray_app.sources.localapi import MAX_BODY
+    from tray_app.sources.tailnet_client import safe_name
+
+    f, _sent = start(rig, qtbot)
+    (home / "Downloads").mkdir()
+    (home / "Downloads" / "report.pdf").write_bytes(b"mine")
+    big = bytes(range(256)) * ((MAX_BODY + 4096) // 256)
+    rig.daemons.tailscale.waiting_files.update({"report.pdf": b"theirs", "big.bin": big, "../evil": b"x"})
+    f.client.list_files()
+    qtbot.waitUntil(lambda: len(f.files) == 3, timeout=5000)
+    opened: list[str] = []
+    f.open_url = opened.append
+    f.on_action("taildrop-save")
+    qtbot.waitUntil(lambda: bool(opened), timeout=60000)
+    assert (home / "Downloads" / "report.pdf").read_bytes() == b"mine"
+    assert (home / "Downloads" / "report (1).pdf").read_bytes() == b"theirs"
+    assert (home / "Downloads" / "big.bin").stat().st_size == len(big)
+    assert (home / "Downloads" / "big.bin").read_bytes() == big
+    names = sorted(p.name for p in (home / "Downloads").iterdir())
+    assert names == ["big.bin", "report (1).pdf", "report.pdf"]  # no .part left, nothing outside
+    assert set(rig.daemons.tailscale.waiting_files) == {"../evil"}  # left where it was
+    assert not safe_name("../evil") and not safe_name("a/b") and safe_name("notes.txt")

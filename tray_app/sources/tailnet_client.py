@@ -168,8 +168,8 @@ class TailnetClient(QObject):
         self._call("GET", FILES_PATH, None, ok, "list the Taildrop files")
 
     def save_files(self, names: tuple[str, ...], folder: Path) -> None:
-        """Like `tailscale file get FOLDER`: fetch each file, write it (never over another file), then
-        delete it from tailscaled's waiting area."""
+        """Like `tailscale file get --conflict=rename FOLDER`: stream each file to disk (`.NAME.part`, renamed
+        when complete, never over another file), then delete it from tailscaled's waiting area."""
         done: list[str] = []
         todo = [n for n in names if safe_name(n)]
 
@@ -179,20 +179,60 @@ class TailnetClient(QObject):
                 return
             name = todo.pop(0)
             path = FILES_PATH + quote(name, safe="")
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                target = free_path(folder, name)
+                part = folder / f".{target.name}.part"
+                out = open(part, "xb")  # noqa: SIM115  (closed when the download ends, below)
+            except OSError as exc:
+                self.failed.emit("save", f"Could not save {name} in {folder}: {exc.strerror or exc}")
+                return
 
-            def got(data: bytes) -> None:
+            def finish(code: int, data: bytes, err: LocalApiError | None = None) -> None:
+                self._calls.discard(call)
+                call.deleteLater()
+                out.close()
+                if err is not None or not 200 <= code < 300:
+                    part.unlink(missing_ok=True)
+                    what = "fetch a Taildrop file"
+                    text = (
+                        f"Could not reach tailscaled to {what}: {err.detail}"
+                        if err
+                        else http_problem(what, code, data)
+                    )
+                    self.failed.emit("save", text)
+                    return
+                final = free_path(folder, target.name)  # someone may have taken the name meanwhile
                 try:
-                    folder.mkdir(parents=True, exist_ok=True)
-                    target = free_path(folder, name)
-                    with open(target, "xb") as out:
-                        out.write(data)
+                    part.rename(final)
                 except OSError as exc:
                     self.failed.emit("save", f"Could not save {name} in {folder}: {exc.strerror or exc}")
                     return
-                done.append(target.name)
+                done.append(final.name)
                 self._call("DELETE", path, None, lambda _d: next_file(), "remove a saved Taildrop file")
 
-            self._call("GET", path, None, got, "fetch a Taildrop file")
+            def write(chunk: bytes) -> None:
+                try:
+                    out.write(chunk)
+                except OSError as exc:  # disk full, folder gone: stop, keep nothing half written
+                    call.abort()
+                    out.close()
+                    part.unlink(missing_ok=True)
+                    self._calls.discard(call)
+                    call.deleteLater()
+                    self.failed.emit("save", f"Could not save {name} in {folder}: {exc.strerror or exc}")
+
+            call = LocalApiCall(choose_socket(self._socket_path), "GET", path, sink=write, parent=self)
+            err = call.start()
+            if err is not None:
+                call.deleteLater()
+                out.close()
+                part.unlink(missing_ok=True)
+                self.failed.emit("save", f"Could not reach tailscaled to fetch a Taildrop file: {err.detail}")
+                return
+            self._calls.add(call)
+            call.finished.connect(finish)
+            call.failed.connect(lambda e: finish(0, b"", e))
 
         next_file()
 

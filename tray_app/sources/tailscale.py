@@ -359,6 +359,11 @@ class TailscaleSource(Source):
         self._emit_tailnet(body)
 
     @property
+    def socket_path(self) -> str | None:
+        """The socket named by the user (None: the default paths), for other LocalAPI clients."""
+        return self._socket_path
+
+    @property
     def tailnet(self) -> Tailnet | None:
         return self._tailnet
 
