@@ -156,8 +156,13 @@ class TailnetFeatures(QObject):
         self.snapshot = snapshot
         self.render()
         self._observe()
-        if self._waiting is Step.MULLVAD_DISCONNECT and snapshot.mullvad.state is MullvadState.DISCONNECTED:
+        m = snapshot.mullvad.state
+        if (self._waiting is Step.MULLVAD_DISCONNECT and m is MullvadState.DISCONNECTED) or (
+            self._waiting is Step.MULLVAD_CONNECT and m is MullvadState.CONNECTED
+        ):
             self._next_step()
+        elif self._waiting is Step.MULLVAD_CONNECT and m is MullvadState.ERROR:
+            self._abort(f"Mullvad could not connect: {snapshot.mullvad.detail or 'it is blocking traffic'}")
 
     def on_tailnet(self, tailnet: Tailnet) -> None:
         self.tailnet = tailnet
@@ -242,7 +247,8 @@ class TailnetFeatures(QObject):
                 self._next_step()
         elif step is Step.MULLVAD_CONNECT:
             self.controller.mullvad_connect()
-            self._next_step()  # the state stream shows it; nothing waits for it
+            if self.snapshot.mullvad.state is MullvadState.CONNECTED:
+                self._next_step()
         elif step is Step.SET_EXIT_NODE:
             self.controller.user_action.emit(Subject.EXIT_NODE)
             self.client.patch_prefs(exit_node_patch(plan.exit_node, plan.allow_lan))
@@ -260,7 +266,7 @@ class TailnetFeatures(QObject):
             self._next_step()
 
     def _abort(self, text: str) -> None:
-        self._timer.stop()
+        self._mullvad_failed(text)
         self._steps.clear()
         self._waiting = None
         self._plan = None
@@ -278,9 +284,13 @@ class TailnetFeatures(QObject):
             return
         self._say(TITLE, text)
 
-    def _mullvad_failed(self, text: str) -> None:
-        if self._waiting is Step.MULLVAD_DISCONNECT:
-            self._abort(text)
+    def _mullvad_failed(self, _text: str) -> None:
+        """The controller already shows Mullvad's failure with its fix: only stop the plan here."""
+        if self._waiting in (Step.MULLVAD_DISCONNECT, Step.MULLVAD_CONNECT):
+            self._timer.stop()
+            self._steps.clear()
+            self._waiting = None
+            self._plan = None
 
     def _step_timeout(self) -> None:
         step = self._waiting

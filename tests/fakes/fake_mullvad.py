@@ -31,6 +31,7 @@ Keys, all optional except `state`:
   relays         [[country, cc, city, code, [hostnames]], ...] for `relay list` (default: three cities)
   location       {"country", "city", "hostname"} codes: the location constraint (`relay get`; default any)
   logged_in      bool, default true; false: the `Warning: You are not logged in` line before states
+  auth_fails     bool: `connect` ends in the error state `auth_failed` (a logged-out or expired account)
   state          a serde TunnelState object as `mullvad status --json` prints it (see `make_state`)
   relay          {"hostname","city","country"} used by `connect` (default se-got-wg-001 in Gothenburg)
   connect_delay  seconds `connect`/`reconnect` stay in connecting (default 0.05)
@@ -525,6 +526,12 @@ def _action(verb: str, argv: list[str]) -> None:
 
     if verb in ("connect", "reconnect") and not data.get("logged_in", True):
         _out("Warning: You are not logged in to an account.\n")
+    if verb in ("connect", "reconnect") and data.get("auth_fails"):
+        # without a (valid) account the daemon cannot authenticate: it blocks (status-json.blocked-auth-failed...)
+        _set_state(directory, make_state("connecting", relay=relay["hostname"], city=relay["city"],
+                                         country=relay["country"], features=features))  # fmt: skip
+        _set_state(directory, make_state("error", cause="auth_failed", cause_details="[INVALID_ACCOUNT]"))
+        return
     if verb == "connect":
         if current == "connected":
             return

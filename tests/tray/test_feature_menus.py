@@ -88,7 +88,7 @@ def test_route_menu_shows_the_choice_and_an_exit_node_disconnects_mullvad_first(
     qtbot.waitUntil(r.allow_lan.isChecked, timeout=5000)
 
 
-def test_lockdown_and_a_non_operator_are_refused_with_the_fix(rig: TrayRig, qtbot) -> None:  # type: ignore[no-untyped-def]
+def test_lockdown_a_non_operator_and_a_logged_out_mullvad_get_the_fix(rig: TrayRig, qtbot) -> None:  # type: ignore[no-untyped-def]
     subprocess.run([str(rig.daemons.mullvad.cli), "lockdown-mode", "set", "on"], check=True)
     f = start(rig, qtbot)
     qtbot.waitUntil(lambda: rig.monitor.snapshot.mullvad.lockdown is True, timeout=5000)  # type: ignore[attr-defined]
@@ -104,6 +104,21 @@ def test_lockdown_and_a_non_operator_are_refused_with_the_fix(rig: TrayRig, qtbo
     with qtbot.waitSignal(rig.app.controller.message, timeout=15000) as said:  # type: ignore[attr-defined]
         f.route.direct.trigger()  # clear the exit node: tailscaled says 403
     assert "sudo tailscale set --operator=$USER" in said.args[1]
+
+    # Mullvad not logged in: the CLI only warns, the tray says it with the fix
+    rig.daemons.tailscale.deny_writes = False
+    rig.daemons.mullvad.configure(logged_in=False, auth_fails=True)
+    rig.daemons.mullvad.set_state("disconnected")
+    rig.daemons.tailscale.set_status("running")  # no exit node: picking Mullvad only connects it
+    rig.daemons.tailscale.push_state(6)
+    qtbot.waitUntil(f.route.direct.isChecked, timeout=5000)
+    said_now: list[str] = []
+    rig.app.controller.message.connect(lambda _title, text: said_now.append(text))  # type: ignore[attr-defined]
+    f.route.mullvad.trigger()
+    fix = "Mullvad is not logged in: log in with `mullvad account login` (or in the Mullvad app)"
+    qtbot.waitUntil(lambda: any(t.startswith(fix) for t in said_now), timeout=15000)
+    qtbot.wait(300)
+    assert not any(t == "Internet traffic goes through Mullvad." for t in said_now)  # no false success
 
 
 def test_devices_submenu_yours_first_online_first_and_copy(rig: TrayRig, qtbot) -> None:  # type: ignore[no-untyped-def]

@@ -191,7 +191,7 @@ def test_route_command_shows_and_switches(fakes: tuple[FakeMullvad, FakeLocalApi
     assert api.patches[-1]["ExitNodeID"] == "" and m.read()["state"]["state"] == "connected"
 
 
-def test_route_command_refuses_with_the_reason(fakes: tuple[FakeMullvad, FakeLocalApi]) -> None:
+def test_route_command_refuses_and_fails_with_the_reason(fakes: tuple[FakeMullvad, FakeLocalApi]) -> None:
     m, api = fakes
     subprocess.run([str(m.cli), "lockdown-mode", "set", "on"], check=True)
     refused = route(fakes, "exit-node", "nas")
@@ -201,3 +201,11 @@ def test_route_command_refuses_with_the_reason(fakes: tuple[FakeMullvad, FakeLoc
     subprocess.run([str(m.cli), "lockdown-mode", "set", "off"], check=True)
     failed = route(fakes, "exit-node", "nas")
     assert failed.returncode == 1 and "--operator=$USER" in failed.stderr
+    m.configure(logged_in=False, auth_fails=True)
+    api.deny_writes = False
+    route(fakes, "direct")
+    refused = route(fakes, "mullvad")
+    assert (
+        refused.returncode == 1
+        and "Mullvad is not logged in: log in with `mullvad account login`" in refused.stderr
+    )

@@ -30,6 +30,7 @@ from tray_app.core.internet_route import (
 from tray_app.core.model import MullvadState, Snapshot
 from tray_app.core.tailnet import Tailnet, exit_node_label, tailnet_from_status
 from tray_app.core.tailscale_parse import parse_prefs, parse_status
+from tray_app.sources.mullvad import LOGIN_FIX, NOT_LOGGED_IN
 from tray_app.sources.mullvad import read_status as read_mullvad
 from tray_app.sources.tailnet_client import SUGGEST_PATH, TailnetError, call_sync
 
@@ -103,6 +104,8 @@ def _mullvad(cli: str, verb: str) -> str | None:
         return f"could not run `{cli} {verb}`: {exc}"
     if proc.returncode != 0:
         return f"`mullvad {verb}` failed: {(proc.stderr or proc.stdout).strip()}"
+    if NOT_LOGGED_IN in proc.stdout:
+        return f"Mullvad is not logged in: {LOGIN_FIX}"
     return None
 
 

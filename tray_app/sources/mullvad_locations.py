@@ -16,8 +16,7 @@ from PyQt6.QtCore import QObject, QProcess, pyqtSignal
 
 from tray_app.core.mullvad_parse import cli_error_detail
 from tray_app.core.mullvad_relays import Country, LocationChoice, parse_location_constraint, parse_relay_list
-
-NOT_LOGGED_IN_FIX = "log in with `mullvad account login` (or in the Mullvad app)"
+from tray_app.sources.mullvad import LOGIN_FIX
 
 
 class MullvadLocations(QObject):
@@ -119,5 +118,5 @@ class MullvadLocations(QObject):
             return f"Could not {what}: {err}"
         low = err.lower()
         if "not logged in" in low or "no account" in low:
-            return f"Could not {what}: Mullvad is not logged in; {NOT_LOGGED_IN_FIX}"
+            return f"Could not {what}: Mullvad is not logged in; {LOGIN_FIX}"
         return f"Could not {what}: {cli_error_detail(err, code, f'mullvad {what}')}"

@@ -155,7 +155,6 @@ class TailscaleSource(Source):
         self._last: TailscaleStatus | None = None
         self._can_write: bool | None = None
         self._allow_lan: bool | None = None
-        self._status_body = b""
         self._tailnet: Tailnet | None = None
         self._socket_failure: LocalApiError | None = None
         self._proc: QProcess | None = None
@@ -292,7 +291,9 @@ class TailscaleSource(Source):
         msg = parse_bus_line(line)
         if msg.allow_lan is not None and msg.allow_lan != self._allow_lan:
             self._allow_lan = msg.allow_lan
-            self._emit_tailnet(self._status_body)
+            if self._tailnet is not None:
+                self._tailnet = replace(self._tailnet, allow_lan=msg.allow_lan)
+                self.tailnet_changed.emit(self._tailnet)
         first = self._watch_lines == 0
         self._watch_lines += 1
         if "FilesWaiting" in msg.other_keys or "IncomingFiles" in msg.other_keys:
@@ -368,9 +369,6 @@ class TailscaleSource(Source):
         return self._tailnet
 
     def _emit_tailnet(self, body: bytes) -> None:
-        if not body:
-            return
-        self._status_body = body
         try:
             doc = json.loads(body)
         except ValueError:
