@@ -209,3 +209,18 @@ def test_route_command_refuses_and_fails_with_the_reason(fakes: tuple[FakeMullva
         refused.returncode == 1
         and "Mullvad is not logged in: log in with `mullvad account login`" in refused.stderr
     )
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [None, [], "x", {"Peer": 5}, {"Peer": {"k": None}}, {"Peer": {"k": {"Online": "yes", "LastSeen": 5,
+     "TailscaleIPs": "100.1.1.1", "Location": [], "KeyExpiry": "garbage"}}, "Self": [], "User": None}],
+)  # fmt: skip
+def test_readers_never_fail_on_what_a_daemon_may_send(doc: object) -> None:
+    from tray_app.core.tailnet import parse_profiles
+
+    t = tailnet_from_status(doc)
+    assert all(not p.online and p.last_seen is None and p.location is None for p in t.peers)
+    assert parse_profiles(doc) == () or isinstance(doc, list)
+    assert parse_relay_list(str(doc) + "\n\t\tstray relay line\n\tcity without country (x)\n") == ()
+    assert parse_location_constraint(str(doc)) is None
