@@ -31,7 +31,7 @@ from tray_app.core.internet_route import (
     plan_exit_node,
     plan_mullvad,
 )
-from tray_app.core.model import MullvadState, Snapshot
+from tray_app.core.model import MullvadState, Snapshot, TailscaleState
 from tray_app.core.mullvad_relays import LocationChoice
 from tray_app.core.notify_policy import PolicyConfig, Subject
 from tray_app.core.tailnet import Profile, Tailnet, now_utc
@@ -48,6 +48,7 @@ from tray_app.sources.tailnet_client import BACKGROUND, READ_PROFILES, TailnetCl
 from tray_app.ui.menu import _set
 from tray_app.ui.menu_sections.accounts import AccountsSection
 from tray_app.ui.menu_sections.devices import DevicesSection
+from tray_app.ui.menu_sections.keyed import title_action
 from tray_app.ui.menu_sections.mullvad_location import LOCKDOWN_TIP, MullvadLocationSection
 from tray_app.ui.menu_sections.route import RouteSection
 
@@ -144,6 +145,7 @@ class TailnetFeatures(QObject):
         self.locations.failed.connect(self._locations_failed)
         self.locations.done.connect(self._locations_done)
         ui.middle_clicked.connect(self.middle_click)
+        ui.settings_changed.connect(self.render)  # notifications on/off greys the opt-in kinds
         self.render()
 
     # -- state in ---------------------------------------------------------------------------------------
@@ -178,6 +180,10 @@ class TailnetFeatures(QObject):
             self._devices_key = devices_key
             self.devices.render(self.tailnet, self.watched, now)
         self.accounts.render(self.profiles, self.current_profile, self.profile_problem)
+        # a stopped daemon's last peers would look live: grey the tailnet's submenus out until it is back
+        up = s.tailscale.state is not TailscaleState.UNAVAILABLE
+        for sub in (self.devices.menu, self.accounts.menu):
+            _set(title_action(sub), enabled=up)
         loc = self.locations
         self.location.render(s.mullvad, loc.countries, loc.constraint, loc.loaded, self.location_problem)
         _set(self.middle, checked=self.settings.middle_click == "bypass")

@@ -143,6 +143,9 @@ def test_devices_submenu_yours_first_online_first_and_copy(rig: TrayRig, qtbot) 
     rig.daemons.tailscale.push_state(6)  # same document again: nothing to rebuild
     qtbot.wait(500)
     assert {k: id(a) for k, a in d.list.actions.items()} == ids_before
+    rig.daemons.tailscale.go_away()  # tailscaled stops: its last peers are not shown as live
+    qtbot.waitUntil(lambda: not d.menu.menuAction().isEnabled(), timeout=10000)
+    assert not f.accounts.menu.menuAction().isEnabled()
 
 
 def test_accounts_list_and_switch_like_tailscale_switch(rig: TrayRig, qtbot) -> None:  # type: ignore[no-untyped-def]
