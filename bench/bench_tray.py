@@ -24,6 +24,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+_KEEP: list[object] = []
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -205,6 +206,7 @@ def menus(rounds: int, tmp: Path, devices: int = 500, relays: int = 600) -> dict
     from PyQt6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
+    _KEEP.append(app)  # the next measurements reuse it: a second QApplication loses Qt's caches
     from scripted_source import ScriptedSource
 
     from tests.fakes.fake_localapi import big_status, load_fixture
