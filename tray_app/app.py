@@ -12,7 +12,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from PyQt6 import sip
@@ -106,6 +106,7 @@ class TrayApplication(QObject):
         settings: Settings,
         *,
         policy_config: PolicyConfig | None = None,
+        overrides: Sequence[str] = (),
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -123,7 +124,7 @@ class TrayApplication(QObject):
             reread_bypass=getattr(monitor, "refresh_bypass", None),
             parent=self,
         )
-        self.ui = TrayUI(self.controller, self)
+        self.ui = TrayUI(self.controller, self, overrides=overrides)
         self.policy = NotifyPolicy(policy_config)
         self.notifier = Notifier(fallback=self.ui.balloon, icon=_icon_name(), parent=self)
         self.driver = NotifyDriver(self.policy, self.notifier, parent=self)
@@ -208,6 +209,17 @@ class TrayApplication(QObject):
             self.monitor.stop()
 
 
+def daemon_overrides(args: argparse.Namespace) -> list[str]:
+    """The tray's --mullvad-cli/--tailscale-socket/--tailscale-cli as global options, so that what it runs
+    (the Doctor window's `doctor --json`) looks at the same daemons the tray shows."""
+    out: list[str] = []
+    for option in ("mullvad_cli", "tailscale_socket", "tailscale_cli"):
+        value = getattr(args, option, None)
+        if value:
+            out += ["--" + option.replace("_", "-"), str(value)]
+    return out
+
+
 def _copy_to_clipboard(text: str) -> None:
     clip = QGuiApplication.clipboard()
     if clip is not None:
@@ -284,7 +296,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
 
-    tray = TrayApplication(monitor, Settings())
+    tray = TrayApplication(monitor, Settings(), overrides=daemon_overrides(args))
     guard.show_requested.connect(tray.ui.show_status)
     tray.ui.quit_requested.connect(app.quit)
     tray.start(show_status=not getattr(args, "hidden", False))
