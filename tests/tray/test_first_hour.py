@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from tests.tray.conftest import TrayRig
 from tests.tray.dbusmenu import host_view
+from tests.tray.test_menu_and_controller import autostart_cli
 
 
 def _start(rig: TrayRig, qtbot) -> None:  # type: ignore[no-untyped-def]
@@ -36,3 +37,17 @@ def test_the_trays_daemon_options_are_what_it_passes_on() -> None:
     assert daemon_overrides(args) == [
         "--mullvad-cli", "/opt/mullvad", "--tailscale-socket", "/tmp/ts.sock", "--tailscale-cli", "tailscale",
     ]  # fmt: skip
+
+
+def test_start_on_login_follows_the_terminal(sni_host, rig: TrayRig, qtbot) -> None:  # type: ignore[no-untyped-def]
+    """14.5: `autostart off` in a terminal; the menu the host opens next must not say "Start on login" ✓."""
+    _start(rig, qtbot)
+    with host_view(qtbot) as host:
+        assert host.items()["Start on login"].checked is False
+        host.click("Start on login")
+        qtbot.waitUntil(lambda: host.items()["Start on login"].checked is True, timeout=3000)
+        assert autostart_cli("status").stdout.startswith("autostart on")
+        assert autostart_cli("off").returncode == 0
+        assert host.items()["Start on login"].checked is False
+        assert autostart_cli("on").returncode == 0
+        assert host.items()["Start on login"].checked is True

@@ -82,6 +82,9 @@ class TrayUI(QObject):
         )
         self.popup.menu_button.clicked.connect(self._menu_from_popup)
         c.busy_changed.connect(lambda _busy: self.render(self.snapshot))
+        # what is not in the Snapshot (the autostart file: `autostart off` in a terminal) is read again
+        # whenever the menu opens; SNI hosts send AboutToShow before they draw it
+        m.menu.aboutToShow.connect(lambda: self.render(self.snapshot))
 
     def _new_tray(self) -> QSystemTrayIcon:
         tray = QSystemTrayIcon(self)
