@@ -34,6 +34,7 @@ from tray_app.core.notify_policy import (
     NotifyPolicy,
     PolicyConfig,
     Urgency,
+    UserIntent,
     Withdraw,
 )
 from tray_app.sources.notifications import Notifier
@@ -77,8 +78,11 @@ class NotifyDriver(QObject):
         self.policy.baseline(snapshot, self.clock())
         self.poll()
 
-    def user_action(self, subject: Any) -> None:
-        self.policy.user_initiated(subject, self.clock())
+    def user_action(self, intent: Any) -> None:
+        if isinstance(intent, UserIntent):
+            self.policy.user_initiated(intent.subject, self.clock(), intent.expect)
+        else:
+            self.policy.user_initiated(intent, self.clock())
 
     def poll(self) -> None:
         now = self.clock()

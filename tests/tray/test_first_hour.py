@@ -51,3 +51,37 @@ def test_start_on_login_follows_the_terminal(sni_host, rig: TrayRig, qtbot) -> N
         assert host.items()["Start on login"].checked is False
         assert autostart_cli("on").returncode == 0
         assert host.items()["Start on login"].checked is True
+
+
+def test_own_bypass_steps_on_private_off_are_each_confirmed(
+    sni_host, dunst, notify_calls, rig: TrayRig, qtbot
+) -> None:  # type: ignore[no-untyped-def]
+    """14.6 end to end: on -> private -> off from the menu within seconds. Flap suppression is set to hold
+    for ten minutes here, so if the user's own steps counted as flapping, "Bypass off" would never come."""
+    from tray_app.core.notify_policy import PolicyConfig
+    from tray_app.ui.menu import MODE_TEXT
+
+    rig.app.policy.config = PolicyConfig(  # type: ignore[attr-defined]
+        settle=0.3, flap_window=60.0, flap_count=4, flap_settle=600.0, user_window=20.0
+    )
+    _start(rig, qtbot)
+    sent: list[str] = []
+    rig.app.notifier.sent.connect(lambda n: sent.append(n.summary))  # type: ignore[attr-defined]
+    with host_view(qtbot) as host:
+        host.click("Tailnet bypass")
+        qtbot.waitUntil(lambda: "Bypass: on (direct)" in host.tooltip(), timeout=10000)
+        qtbot.waitUntil(lambda: host.items()[MODE_TEXT["private"]].enabled, timeout=10000)
+        host.click(MODE_TEXT["private"])
+        qtbot.waitUntil(lambda: "Bypass: on (private)" in host.tooltip(), timeout=10000)
+        qtbot.waitUntil(lambda: host.items()["Tailnet bypass"].enabled, timeout=10000)
+        host.click("Tailnet bypass")
+        qtbot.waitUntil(lambda: "Bypass: off" in host.tooltip(), timeout=10000)
+    qtbot.waitUntil(lambda: "Bypass off" in sent, timeout=10000)
+    assert [s for s in sent if s.startswith("Bypass")] == [
+        "Bypass on (direct)",
+        "Bypass on (private)",
+        "Bypass off",
+    ]
+    calls = [c for c in notify_calls() if str(c["summary"]).startswith("Bypass")]
+    assert [c["urgency"] for c in calls] == [0, 0, 0]  # the user's own: quieter
+    assert rig.lab.table() is None
