@@ -3,6 +3,12 @@ as an SNI host reads and clicks it, notifications on dunst, the command line."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.infra.require import require, require_tools
 from tests.tray.conftest import TrayRig
 from tests.tray.dbusmenu import host_view
 from tests.tray.test_menu_and_controller import autostart_cli
@@ -85,3 +91,32 @@ def test_own_bypass_steps_on_private_off_are_each_confirmed(
     calls = [c for c in notify_calls() if str(c["summary"]).startswith("Bypass")]
     assert [c["urgency"] for c in calls] == [0, 0, 0]  # the user's own: quieter
     assert rig.lab.table() is None
+
+
+def test_login_entry_is_skipped_once_the_program_is_gone(isolated_config: Path, tmp_path: Path) -> None:
+    """14.12: after a purge, the user's own autostart entry must not start a missing binary at every login.
+    systemd's XDG autostart generator (what GNOME and KDE sessions on systemd use) decides, via TryExec."""
+    generator = Path("/usr/lib/systemd/user-generators/systemd-xdg-autostart-generator")
+    require(generator.is_file(), "needs systemd's XDG autostart generator (install systemd)")
+    require_tools("desktop-file-validate")
+    installed = tmp_path / "bin" / "mullvad-tailscale-tray"  # the installed command, as a package puts it
+    installed.parent.mkdir()
+    installed.write_text("#!/bin/sh\nexit 0\n")
+    installed.chmod(0o755)
+    env = {**os.environ, "PATH": f"{installed.parent}:{os.environ['PATH']}"}
+    out = subprocess.run([sys.executable, "-m", "tray_app", "autostart", "on"], env=env, capture_output=True,
+                         text=True, timeout=60)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    entry = isolated_config / "autostart" / "mullvad-tailscale-tray.desktop"
+    assert f"TryExec={installed}" in entry.read_text().splitlines()
+    assert subprocess.run(["desktop-file-validate", str(entry)]).returncode == 0
+
+    def units() -> list[str]:
+        out = tmp_path / f"units-{len(list(tmp_path.glob('units-*')))}"
+        out.mkdir()
+        subprocess.run([str(generator), out, out, out], env=env, check=True, capture_output=True)
+        return sorted({p.name for p in out.rglob("*.service")})
+
+    assert units() == ["app-mullvad\\x2dtailscale\\x2dtray@autostart.service"]
+    installed.unlink()  # apt purge
+    assert units() == []
