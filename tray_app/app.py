@@ -280,8 +280,10 @@ def run(args: argparse.Namespace) -> int:
     on_signal = _quit_on_signals(app)
 
     guard = SingleInstance()
-    if guard.ask_running_instance():
-        print("mullvad-tailscale-tray is already running: showed its status window")
+    hidden = bool(getattr(args, "hidden", False))
+    # --hidden is the login autostart: a tray already running is fine and must not pop its window
+    if guard.ask_running_instance(show=not hidden):
+        print("mullvad-tailscale-tray is already running" + ("" if hidden else ": showed its status window"))
         return 0
     if not guard.listen():
         print(
@@ -303,7 +305,7 @@ def run(args: argparse.Namespace) -> int:
     tray = TrayApplication(monitor, Settings(), overrides=daemon_overrides(args))
     guard.show_requested.connect(tray.ui.show_status)
     tray.ui.quit_requested.connect(app.quit)
-    tray.start(show_status=not getattr(args, "hidden", False))
+    tray.start(show_status=not hidden)
     try:
         return app.exec()
     finally:

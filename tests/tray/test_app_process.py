@@ -110,3 +110,26 @@ def test_ctrl_c_and_sigterm_end_it_cleanly(xembed_host, daemons: list[str], tmp_
         finally:
             if p.poll() is None:
                 stop(p)  # type: ignore[arg-type]
+
+
+def test_a_hidden_second_start_shows_nothing(xembed_host, daemons: list[str], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 14.11: --hidden is what autostart runs (a second login entry, a session restore): it must not
+    pop the running tray's status window."""
+    needs_x()
+    first = _tray(["--hidden", *daemons], tmp_path / "first.txt")
+    try:
+        sock = Path(os.environ["XDG_RUNTIME_DIR"]) / f"mullvad-tailscale-tray-{os.getuid()}.sock"
+        wait_until(sock.exists, 15, "the first tray's socket")
+        second = subprocess.run(
+            [sys.executable, "-m", "tray_app", "--hidden", *daemons],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert second.returncode == 0
+        assert second.stdout.strip() == "mullvad-tailscale-tray is already running"
+        time.sleep(1.5)  # the window would have been shown by now (the visible-start test waits for it)
+        assert _visible_windows("Mullvad \\+ Tailscale") == []
+        assert first.poll() is None
+    finally:
+        stop(first)  # type: ignore[arg-type]
