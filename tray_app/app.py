@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from PyQt6 import sip
-from PyQt6.QtCore import QObject, QSocketNotifier, QTimer, QUrl
-from PyQt6.QtDBus import QDBusConnection, QDBusServiceWatcher
+from PyQt6.QtCore import QObject, QSocketNotifier, QTimer, QUrl, pyqtSignal, pyqtSlot
+from PyQt6.QtDBus import QDBusConnection, QDBusMessage, QDBusServiceWatcher
 from PyQt6.QtGui import QDesktopServices, QGuiApplication
 from PyQt6.QtWidgets import QApplication, QSystemTrayIcon
 
@@ -247,6 +247,34 @@ def _icon_name() -> str:
     return str(path) if path.is_file() else "mullvad-tailscale-tray"
 
 
+class SessionBusWatch(QObject):
+    """Tells when the session bus goes away (the desktop session ended, or its dbus-daemon died). Without
+    it the tray has no icon and no notifications, yet its socket keeps refusing a new start ("already
+    running"). libdbus delivers a local `Disconnected` signal on the dead connection: no polling."""
+
+    gone = pyqtSignal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.watching = QDBusConnection.sessionBus().connect(
+            "",
+            "/org/freedesktop/DBus/Local",
+            "org.freedesktop.DBus.Local",
+            "Disconnected",
+            self._disconnected,
+        )
+
+    @pyqtSlot(QDBusMessage)
+    def _disconnected(self, _msg: QDBusMessage) -> None:
+        self.gone.emit()
+
+
+BUS_GONE_TEXT = (
+    "the D-Bus session bus went away (the desktop session ended or its dbus-daemon stopped), so the icon "
+    "and notifications cannot work: exiting. Start it again in the new session."
+)
+
+
 def _quit_on_signals(app: QApplication) -> QSocketNotifier:
     """Ctrl-C and the session's SIGTERM end the event loop cleanly. Python runs signal handlers only when
     it gets control, so the signal is written to a socket Qt watches (no polling timer, no idle wake-ups)."""
@@ -303,6 +331,13 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
     tray = TrayApplication(monitor, Settings(), overrides=daemon_overrides(args))
+    bus_watch = SessionBusWatch(tray)
+
+    def bus_gone() -> None:
+        print(f"mullvad-tailscale-tray: {BUS_GONE_TEXT}", file=sys.stderr)
+        app.quit()  # the `finally` below removes the instance socket, so the next start is not refused
+
+    bus_watch.gone.connect(bus_gone)
     guard.show_requested.connect(tray.ui.show_status)
     tray.ui.quit_requested.connect(app.quit)
     tray.start(show_status=not hidden)
