@@ -16,9 +16,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from PyQt6 import sip
-from PyQt6.QtCore import QObject, QSocketNotifier, QTimer, QUrl, pyqtSignal, pyqtSlot
+from PyQt6.QtCore import QObject, QSocketNotifier, QTimer, pyqtSignal, pyqtSlot
 from PyQt6.QtDBus import QDBusConnection, QDBusMessage, QDBusServiceWatcher
-from PyQt6.QtGui import QDesktopServices, QGuiApplication
+from PyQt6.QtGui import QGuiApplication
 from PyQt6.QtWidgets import QApplication, QSystemTrayIcon
 
 from tray_app.controller import Controller
@@ -29,6 +29,7 @@ from tray_app.core.notify_policy import (
     ACTION_NEVER_SUGGEST,
     ACTION_REPAIR_BYPASS,
     ACTION_RESTORE_BYPASS,
+    Action,
     Category,
     Notice,
     NotifyPolicy,
@@ -40,6 +41,9 @@ from tray_app.core.notify_policy import (
 from tray_app.sources.notifications import Notifier
 from tray_app.sources.settings import Settings
 from tray_app.sources.single_instance import SingleInstance
+from tray_app.sources.url_opener import UrlOpener
+
+ACTION_COPY_LINK = "copy-link"
 
 NO_TRAY_CHECK_MS = 3000  # give a panel that starts with the session time to claim the tray
 SNI_WATCHER = "org.kde.StatusNotifierWatcher"
@@ -118,13 +122,15 @@ class TrayApplication(QObject):
 
         self.monitor = monitor
         self.settings = settings
+        self.opener = UrlOpener(self)
+        self._login_url = ""  # the link shown when no browser opened it ("Copy link")
         self.controller = Controller(
             settings,
             getattr(monitor, "mullvad", None),
             getattr(monitor, "tailscale", None),
             getattr(monitor, "bypass", None),
             clipboard=_copy_to_clipboard,
-            open_url=_open_url,
+            open_url=self.opener.open,
             reread_bypass=getattr(monitor, "refresh_bypass", None),
             parent=self,
         )
@@ -144,6 +150,7 @@ class TrayApplication(QObject):
         self.controller.message.connect(self.show_message)
         self.ui.settings_changed.connect(self.apply_settings)
         self.notifier.action_invoked.connect(self.on_action)
+        self.opener.failed.connect(self.show_link)
         # a tray host that starts after us (the panel at login) gets the icon too
         self._sni_watch = QDBusServiceWatcher(
             SNI_WATCHER,
@@ -180,6 +187,22 @@ class TrayApplication(QObject):
             self.ui.render(self.ui.snapshot)
         elif action_id == ACTION_LOGIN:
             c.tailscale_login()
+        elif action_id == ACTION_COPY_LINK and self._login_url:
+            _copy_to_clipboard(self._login_url)
+
+    def show_link(self, url: str, why: str) -> None:
+        """No browser opened the login link: show it, with a button that copies it."""
+        self._login_url = url
+        self.notifier.send(
+            Notice(
+                "open-link",
+                Category.TAILSCALE,
+                "Open this link to log in to Tailscale",
+                f"{url} did not open in a browser ({why}). Copy it into a browser on any device.",
+                Urgency.NORMAL,
+                (Action(ACTION_COPY_LINK, "Copy link"),),
+            )
+        )
 
     def _host_appeared(self) -> None:
         if self.ui.shown:
@@ -228,10 +251,6 @@ def _copy_to_clipboard(text: str) -> None:
     clip = QGuiApplication.clipboard()
     if clip is not None:
         clip.setText(text)
-
-
-def _open_url(url: str) -> None:
-    QDesktopServices.openUrl(QUrl(url))
 
 
 def _icon_name() -> str:

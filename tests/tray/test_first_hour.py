@@ -120,3 +120,41 @@ def test_login_entry_is_skipped_once_the_program_is_gone(isolated_config: Path, 
     assert units() == ["app-mullvad\\x2dtailscale\\x2dtray@autostart.service"]
     installed.unlink()  # apt purge
     assert units() == []
+
+
+def test_log_in_without_a_working_browser_shows_the_link_to_copy(  # type: ignore[no-untyped-def]  # noqa: PLR0917
+    sni_host, dunst, notify_calls, rig: TrayRig, qtbot, monkeypatch
+) -> None:
+    """14.9: "Tailscale: log in…" where xdg-open finds no working browser (BROWSER is one that fails, and
+    no desktop default): the link is shown, and its button copies it."""
+    from PyQt6.QtGui import QGuiApplication
+
+    require_tools("xdg-open", "dunstctl")
+    monkeypatch.setenv("BROWSER", "/bin/false")  # a browser that cannot start
+    monkeypatch.setenv("XDG_DATA_DIRS", "/nonexistent")  # no desktop's default browser either
+    monkeypatch.delenv("XDG_CURRENT_DESKTOP", raising=False)
+    rig.daemons.tailscale_to("needs-login-auth-url")
+    _start(rig, qtbot)
+    url = rig.monitor.snapshot.tailscale.auth_url  # type: ignore[attr-defined]
+    assert url and url.startswith("https://login.tailscale.com/a/")
+    subprocess.run(["dunstctl", "close-all"], check=True)
+    with host_view(qtbot) as host:
+        host.click("Tailscale: log in…")
+    summary = "Open this link to log in to Tailscale"
+
+    def shown() -> list[dict[str, object]]:
+        return [c for c in notify_calls() if c["summary"] == summary]
+
+    qtbot.waitUntil(lambda: bool(shown()), timeout=15000)
+    (call,) = shown()
+    assert str(call["body"]).startswith(url) and "no web browser was found" in str(call["body"])
+    assert call["actions"] == ["copy-link", "Copy link", "default", "Copy link"]
+    QGuiApplication.clipboard().clear()
+    qtbot.waitUntil(lambda: _displayed() == 1, timeout=3000)
+    subprocess.run(["dunstctl", "action", "0"], check=True)  # the user clicks it
+    qtbot.waitUntil(lambda: QGuiApplication.clipboard().text() == url, timeout=5000)
+
+
+def _displayed() -> int:
+    out = subprocess.run(["dunstctl", "count", "displayed"], capture_output=True, text=True, check=True)
+    return int(out.stdout.strip())
