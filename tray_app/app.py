@@ -136,7 +136,9 @@ class TrayApplication(QObject):
         )
         self.ui = TrayUI(self.controller, self, overrides=overrides)
         self.policy = NotifyPolicy(policy_config)
-        self.notifier = Notifier(fallback=self.ui.balloon, icon=_icon_name(), parent=self)
+        self.notifier = Notifier(
+            fallback=self.ui.balloon, icon=_icon_name(), parent=self, icon_for=_state_icon
+        )
         self.driver = NotifyDriver(self.policy, self.notifier, parent=self)
         self.apply_settings()
         self._said_no_tray = False
@@ -253,6 +255,16 @@ def _copy_to_clipboard(text: str) -> None:
         clip.setText(text)
 
 
+def _state_icon(notice: Notice) -> str:
+    """A notice about a state carries that state's tray icon ("Mullvad disconnected": the empty shield)."""
+    if notice.snapshot is None:
+        return ""
+    from tray_app.core.icon_choice import choose  # noqa: PLC0415
+    from tray_app.ui.icon import state_icon_file  # noqa: PLC0415
+
+    return state_icon_file(choose(notice.snapshot))
+
+
 def _icon_name() -> str:
     """The icon notifications carry: the themed name when installed, else the checkout's SVG file."""
     from tray_app.ui.icon import app_icon_path  # noqa: PLC0415
@@ -315,14 +327,19 @@ def _quit_on_signals(app: QApplication) -> QSocketNotifier:
     return notifier
 
 
+def name_application(app: QApplication) -> None:
+    # Qt exports the application name as the StatusNotifierItem's Title (what hosts list the item as)
+    app.setApplicationName("Mullvad + Tailscale")
+    app.setApplicationDisplayName("Mullvad + Tailscale")
+    app.setDesktopFileName("mullvad-tailscale-tray")
+
+
 def run(args: argparse.Namespace) -> int:
     app = QApplication.instance() or QApplication([sys.argv[0]])
     if not isinstance(app, QApplication):
         print("mullvad-tailscale-tray: a non-widget Qt application is already running", file=sys.stderr)
         return 1
-    app.setApplicationName("mullvad-tailscale-tray")
-    app.setApplicationDisplayName("Mullvad + Tailscale")
-    app.setDesktopFileName("mullvad-tailscale-tray")
+    name_application(app)
     app.setQuitOnLastWindowClosed(False)  # closing the doctor or about window must not end the tray
     on_signal = _quit_on_signals(app)
 

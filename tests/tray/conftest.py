@@ -172,6 +172,7 @@ def notify_calls(tmp_path: Path) -> Iterator[object]:
             actions_part = block.split("array [", 1)[1].split("]", 1)[0] if "array [" in block else ""
             out.append(
                 {
+                    "icon": strings[1],
                     "summary": strings[2],
                     "body": strings[3],
                     "urgency": int(urgency.group(1)) if urgency else None,

@@ -158,3 +158,57 @@ def test_log_in_without_a_working_browser_shows_the_link_to_copy(  # type: ignor
 def _displayed() -> int:
     out = subprocess.run(["dunstctl", "count", "displayed"], capture_output=True, text=True, check=True)
     return int(out.stdout.strip())
+
+
+def test_polish_what_the_user_reads(sni_host, dunst, notify_calls, rig: TrayRig, qtbot, qapp) -> None:  # type: ignore[no-untyped-def]  # noqa: PLR0917
+    """14.13: the item is listed as "Mullvad + Tailscale"; notifications carry the icon of the state they
+    announce; the leak warning says its fix once and goes away when Mullvad connects again; bodies start
+    uppercase; the tooltip keeps the bypass options; the status window shows long details whole."""
+    from PyQt6.QtGui import QImage
+
+    from tray_app.app import name_application
+
+    names = (qapp.applicationName(), qapp.applicationDisplayName(), qapp.desktopFileName())
+    name_application(qapp)  # as `mullvad-tailscale-tray` names itself
+    try:
+        rig.lab.helper("enable", "--containers")
+        _start(rig, qtbot)
+        ui = rig.app.ui  # type: ignore[attr-defined]
+        with host_view(qtbot) as host:
+            assert host.prop("Title") == "Mullvad + Tailscale"
+            assert "Bypass: on (direct, containers)" in host.tooltip()
+    finally:
+        qapp.setApplicationName(names[0])
+        qapp.setApplicationDisplayName(names[1])
+        qapp.setDesktopFileName(names[2])
+
+    def call(summary: str) -> dict[str, object]:
+        qtbot.waitUntil(lambda: any(c["summary"] == summary for c in notify_calls()), timeout=10000)
+        return [c for c in notify_calls() if c["summary"] == summary][-1]
+
+    rig.daemons.mullvad.set_state("error", cause="tunnel_parameter_error", cause_details="no_matching_relay")
+    blocked = call("Mullvad is blocking traffic")
+    assert str(blocked["body"]).startswith("No Mullvad relay matches your settings")
+    rig.daemons.mullvad.set_state("error", cause="is_offline", block_failure=True)
+    leak = call("Mullvad could not block traffic")
+    body = str(leak["body"])
+    assert body.count("systemctl restart mullvad-daemon") == 1 and body.count("Mullvad") <= 2, body
+    assert body[0].isupper()
+    icons = {str(blocked["icon"]), str(leak["icon"])}
+    assert len(icons) == 2 and all(i.endswith(".png") and QImage(i).width() == 64 for i in icons), icons
+    assert str(leak["icon"]).endswith("leaking+running+on.png")  # the tray's own icon of that state
+    qtbot.waitUntil(lambda: _displayed() == 1, timeout=3000)
+    rig.daemons.mullvad.set_state("connected")  # the warning is false now: withdrawn, not left up
+    qtbot.waitUntil(lambda: _displayed() == 0, timeout=5000)
+    connected = call("Mullvad connected")
+    assert str(connected["icon"]).endswith("connected+running+on.png")
+
+    rig.daemons.mullvad.stop_daemon("permission-denied")  # the longest detail: its error chain and fix
+    ui.show_status()
+    qtbot.waitUntil(lambda: "not available" in ui.popup.facts.text(), timeout=10000)
+    qtbot.wait(300)
+    facts = ui.popup.facts
+    assert facts.height() >= facts.heightForWidth(facts.width()), (
+        facts.height(),
+        facts.heightForWidth(facts.width()),
+    )

@@ -26,10 +26,11 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum, StrEnum
 
 from tray_app.core.model import BypassState, MullvadState, Snapshot, TailscaleState
+from tray_app.core.mullvad_parse import LEAK_WARNING
 from tray_app.core.tooltip import bypass_lost, this_device_ip
 
 
@@ -87,6 +88,8 @@ class Notice:
     urgency: Urgency = Urgency.NORMAL
     actions: tuple[Action, ...] = ()
     transient: bool = False  # a change the user just made: shown briefly, not kept in history
+    # the state it announces, for its icon (the tray's icon of that state); not part of what it says
+    snapshot: Snapshot | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +136,12 @@ class _Track:
 # announced states whose notice is false, and withdrawn at once, when the state leaves them
 _PROBLEMS = frozenset({"leaking", "blocked", "unavailable", "needs_login", "lost", "drifted", True})
 LEAKING = ("leaking",)
+
+
+def sentence(text: str) -> str:
+    """A notification body made of a daemon's detail starts like a sentence (details often start
+    lowercase); a leading `command` stays as it is."""
+    return text[:1].upper() + text[1:] if text[:1].isalpha() else text
 
 
 def _kind(value: Hashable) -> Hashable:
@@ -329,7 +338,7 @@ class NotifyPolicy:
                 if not self._allowed(item):
                     continue
                 track.shown = _kind(new) in _PROBLEMS
-                out.append(item)
+                out.append(replace(item, snapshot=track.snapshot))
         return out
 
     def _allowed(self, notice: Notice) -> bool:
@@ -392,7 +401,7 @@ class NotifyPolicy:
                 slot,
                 cat,
                 "Bypass out of date",
-                s.bypass.detail or "The bypass rules no longer match Tailscale's routes.",
+                sentence(s.bypass.detail or "The bypass rules no longer match Tailscale's routes."),
                 Urgency.NORMAL,
                 (Action(ACTION_REPAIR_BYPASS, "Repair"),),
             )
@@ -430,19 +439,27 @@ def _mullvad_notice(new: Hashable, s: Snapshot) -> Notice:
         if m.state is MullvadState.DISCONNECTED:
             body = "Lockdown mode blocks all traffic until Mullvad connects."
         else:
-            body = (m.detail + ". " if m.detail else "") + "Traffic is blocked until Mullvad connects."
+            body = (
+                sentence(m.detail) + ". " if m.detail else ""
+            ) + "Traffic is blocked until Mullvad connects."
         return Notice(slot, cat, "Mullvad is blocking traffic", body)
     if kind == "leaking":
-        body = (m.detail + ". " if m.detail else "") + (
-            "Mullvad failed to block traffic: it may leave this device unprotected. "
-            "Reconnect, or restart the daemon: `sudo systemctl restart mullvad-daemon`."
+        # one statement, one fix: the parser's detail already ends with the leak warning and its fix,
+        # and a cause in "Mullvad blocks traffic (…)" words contradicts the summary
+        cause = (m.detail or "").split("; " + LEAK_WARNING)[0].split(": ")[0].strip()
+        known = cause and cause != LEAK_WARNING and not cause.startswith("Mullvad blocks traffic")
+        body = (
+            "Traffic may leave this device unprotected"
+            + (f" ({cause})" if known else "")
+            + ". Restart the daemon: `sudo systemctl restart mullvad-daemon`, then check "
+            "`journalctl -u mullvad-daemon`."
         )
         return Notice(slot, cat, "Mullvad could not block traffic", body, Urgency.CRITICAL)
     return Notice(
         slot,
         cat,
         "Mullvad not available",
-        m.detail or "The Mullvad daemon is not running: `sudo systemctl start mullvad-daemon`.",
+        sentence(m.detail or "The Mullvad daemon is not running: `sudo systemctl start mullvad-daemon`."),
         Urgency.LOW,
     )
 
@@ -467,7 +484,7 @@ def _tailscale_notice(new: Hashable, s: Snapshot) -> Notice:
         slot,
         cat,
         "Tailscale not available",
-        t.detail or "tailscaled is not running: `sudo systemctl start tailscaled`.",
+        sentence(t.detail or "tailscaled is not running: `sudo systemctl start tailscaled`."),
         Urgency.LOW,
     )
 
