@@ -12,6 +12,7 @@ from tests.tray.standins import (
     MULLVAD_DISCONNECTED,
     TS_RUNNING,
     TS_STOPPED,
+    flap_mullvad,
     snap,
 )
 from tray_app.controller import BYPASS_OFF as USER_OFF
@@ -72,10 +73,7 @@ def test_disconnect_then_connect_from_the_menu_confirms_both() -> None:
 def test_the_daemon_flapping_by_itself_is_still_silenced() -> None:
     p = started()
     p.user_initiated(Subject.MULLVAD, 10.0, MULLVAD_EXPECT["disconnect_tunnel"])
-    t = 10.0
-    for m in (MULLVAD_DISCONNECTED, MULLVAD_CONNECTED, MULLVAD_DISCONNECTED, MULLVAD_CONNECTED):
-        p.observe(snap(m=m, b=BYPASS_ON), t)  # "connected" was not asked for: these are the daemon's
-        t += 0.2
+    t = flap_mullvad(p, 10.0)  # the first "disconnected" was asked for; the rest is the daemon's
     p.observe(snap(m=MULLVAD_DISCONNECTED, b=BYPASS_ON), t)
     assert [n for n in p.poll(t + CFG.settle) if isinstance(n, Notice)] == []
 
@@ -94,10 +92,7 @@ def test_critical_could_not_block_is_withdrawn_once_mullvad_connects_again() -> 
 
 def test_a_leak_back_after_a_withdrawal_is_said_again_even_while_flapping() -> None:
     p = started()
-    t = 10.0
-    for m in (MULLVAD_DISCONNECTED, MULLVAD_CONNECTED, MULLVAD_DISCONNECTED, MULLVAD_CONNECTED):
-        p.observe(snap(m=m, b=BYPASS_ON), t)
-        t += 0.2
+    t = flap_mullvad(p, 10.0)
     p.observe(snap(m=LEAKING, b=BYPASS_ON), t)
     assert said(p, t + CFG.settle) == [("Mullvad could not block traffic", Urgency.CRITICAL)]
     p.observe(snap(m=MULLVAD_CONNECTING, b=BYPASS_ON), t + 2)

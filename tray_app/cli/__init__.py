@@ -48,6 +48,11 @@ def _daemon_options(parser: argparse.ArgumentParser, *, after_command: bool) -> 
         )
 
 
+def _on_off_status(parser: argparse.ArgumentParser, text: str) -> None:
+    # the metavar makes a missing action say "required: on|off|status" instead of "required: action"
+    parser.add_argument("action", choices=("on", "off", "status"), metavar="on|off|status", help=text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mullvad-tailscale-tray",
@@ -77,11 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     _daemon_options(p, after_command=True)
 
     p = sub.add_parser("bypass", help="turn the nftables bypass on or off, or show it")
-    p.add_argument(
-        "action",
-        choices=("on", "off", "status"),
-        metavar="on|off|status",
-        help="on: load the bypass (asks for the administrator password); off: remove it; status: show it",
+    _on_off_status(
+        p, "on: load the bypass (asks for the administrator password); off: remove it; status: show it"
     )
     p.add_argument("--mode", choices=("direct", "private"), default=None, help="with `on` (default: direct)")
     p.add_argument("--containers", action="store_true", help="with `on`: let containers reach the tailnet")
@@ -104,12 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     _daemon_options(p, after_command=True)
 
     p = sub.add_parser("autostart", help="start the tray on login (or not), or show whether it does")
-    p.add_argument(
-        "action",
-        choices=("on", "off", "status"),
-        metavar="on|off|status",
-        help="on: start the tray at login; off: do not; status: say which",
-    )
+    _on_off_status(p, "on: start the tray at login; off: do not; status: say which")
     return parser
 
 
