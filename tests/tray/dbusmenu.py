@@ -61,6 +61,11 @@ class Host:
         walk(self._layout())
         return out
 
+    def enabled(self, label: str) -> bool:
+        """An item with exactly this label is there and can be clicked."""
+        item = self.items().get(label)
+        return item is not None and item.enabled and item.visible
+
     def click(self, label: str) -> None:
         ts = QDBusArgument()
         ts.add(0, QMetaType.fromName(b"uint").id())
