@@ -28,6 +28,9 @@ class UrlOpener(QObject):
         self._running: set[QProcess] = set()
 
     def open(self, url: str) -> None:
+        if not url.startswith(("https://", "http://")):  # never hand xdg-open an option or a local file
+            self.failed.emit(url, "it is not a web link")
+            return
         xdg_open = shutil.which("xdg-open")
         if xdg_open is None:
             self.failed.emit(url, "xdg-open is not installed (package xdg-utils)")
