@@ -171,7 +171,8 @@ def test_mullvad_and_tailscale_actions_reach_the_daemons(rig: TrayRig, qtbot) ->
     assert [p["WantRunning"] for p in d.tailscale.patches] == [False, True]
     qtbot.waitUntil(lambda: m.tailscale_toggle.text() == "Tailscale: down", timeout=5000)
     qtbot.waitUntil(m.mullvad_disconnect.isEnabled, timeout=5000)
-    assert "Mullvad: connected to se-got-wg-001" in tip()
+    # "connecting" enables Disconnect too: wait for the daemon's final state to reach the tooltip
+    qtbot.waitUntil(lambda: "Mullvad: connected to se-got-wg-001" in tip(), timeout=5000)
     assert failures == []
 
 
