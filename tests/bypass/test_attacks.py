@@ -385,7 +385,8 @@ def test_closed_standard_streams(lab: Lab) -> None:
     r = lab.ns.run(*closed, "enable", "--mode", "private", check=False, env=lab.env)
     assert r.returncode == 0
     assert json.loads(lab.state_file.read_text()) == {"version": 1, "mode": "private", "options": []}
-    assert sorted(p.name for p in lab.state_dir.iterdir()) == ["bypass.json"]
+    assert sorted(p.name for p in lab.state_dir.iterdir()) == ["bypass.json", "lock"]
+    assert (lab.state_dir / "lock").read_bytes() == b""  # opened read-only: no output can land in it
     assert lab.status()["state"] == "on"
     r = lab.ns.run(*closed, "enable", "--mode", "evil", check=False, env=lab.env)
     assert r.returncode == 2

@@ -8,7 +8,8 @@ tailnet's addresses are read from routing table 52 here, never passed in.
 Exit codes (tray_app.core.protocol.Exit): 0 ok, 1 failed (an ip/nft command failed unexpectedly; nothing half
 done), 2 usage, 3 not root, 4 nft or ip missing, 5 nft rejected the batch (nothing changed), 6 precondition
 (saved state unusable: nothing changed; or `enable` applied but Mullvad's firewall has no split-tunnel
-accept rule, so the bypass cannot take effect yet).
+accept rule, so the bypass cannot take effect yet), 7 busy (another run held the state lock past the bounded
+wait: nothing changed).
 """
 
 from __future__ import annotations
@@ -423,6 +424,9 @@ def run(argv: Sequence[str]) -> int:
     except state.StateError as e:
         _err(f"error: {e}")
         return Exit.PRECONDITION
+    except state.LockBusyError as e:
+        _err(f"error: {e}")
+        return Exit.BUSY
     except (tools.ToolFailedError, rules.NftJsonError) as e:
         _err(f"error: {e}")
         return FAILED

@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import stat
+import time
 from collections.abc import Iterator
 
 from tray_app.core.protocol import MODES, OPTIONS
@@ -20,6 +21,9 @@ from tray_app.core.rules import Config
 from tray_app.paths import STATE_DIR
 
 FILE_NAME = "bypass.json"
+LOCK_NAME = "lock"
+LOCK_WAIT = 60.0  # two of the helper's 30 s tool timeouts: longer than any run that is not stuck
+LOCK_POLL = 0.05
 FORMAT_VERSION = 1
 MAX_SIZE = 4096
 
@@ -83,12 +87,72 @@ def _open_dir(create: bool) -> int | None:
     return fd
 
 
+class LockBusyError(RuntimeError):
+    """Another helper run kept the lock for longer than the bounded wait (message carries the fix)."""
+
+
+def lock_wait() -> float:
+    """Seconds to wait for the lock. Tests may shorten it with MTT_LOCK_WAIT, under the same rule as
+    MTT_STATE_DIR (never under pkexec); it can only shorten the wait, which hurts nobody but the caller."""
+    override = os.environ.get("MTT_LOCK_WAIT")
+    if override and "PKEXEC_UID" not in os.environ:
+        with contextlib.suppress(ValueError):
+            return max(0.0, min(LOCK_WAIT, float(override)))
+    return LOCK_WAIT
+
+
+def _open_lock(dfd: int) -> int:
+    path = os.path.join(state_dir(), LOCK_NAME)
+    fix = f"remove it with `sudo rm -rf {path}` (the helper creates it again)"
+    try:
+        # Read-only is enough for flock and leaves no IN_CLOSE_WRITE for watchers of the directory;
+        # O_NONBLOCK: a FIFO in its place must not block the open.
+        fd = os.open(
+            LOCK_NAME,
+            os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC,
+            0o600,
+            dir_fd=dfd,
+        )
+    except OSError as e:
+        raise StateError(f"cannot open the lock file {path} ({e.strerror}): {fix}") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_uid != 0 or st.st_mode & 0o077 or st.st_nlink != 1:
+        os.close(fd)
+        raise StateError(
+            f"the lock file {path} is not a regular file that only root can open, so another user could "
+            f"hold it: {fix}"
+        )
+    return fd
+
+
 @contextlib.contextmanager
 def locked() -> Iterator[None]:
-    """Serialise changing verbs (an app refresh racing a CLI enable) with a lock on the state directory."""
-    fd = _open_dir_created()
+    """Serialise changing verbs (an app refresh racing a CLI enable, the removal scripts' `disable`).
+
+    The lock is a root-only file (0600) in the root-only state directory, never the directory itself: any
+    user can open a 0755 directory and flock it, and would then hang every refresh, disable and restore.
+    The wait is bounded; only another run of this helper can hold the lock, and its steps have timeouts.
+    """
+    dfd = _open_dir_created()
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fd = _open_lock(dfd)
+    finally:
+        os.close(dfd)
+    try:
+        wait = lock_wait()
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise LockBusyError(
+                        f"another change of the bypass has been running for {wait:.0f} s and still holds "
+                        f"{os.path.join(state_dir(), LOCK_NAME)}; nothing was changed: try again in a minute "
+                        "(`mullvad-tailscale-tray doctor` shows what is in place)"
+                    ) from None
+                time.sleep(LOCK_POLL)
         yield
     finally:
         os.close(fd)
