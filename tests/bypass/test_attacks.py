@@ -193,7 +193,14 @@ def test_a_stale_temporary_state_file_does_not_block_saving(
 # ---------------------------------------------------------------------------------------------------------
 # argv: the fixed vocabulary, fuzzed
 
-VOCAB = [*VERBS, "--mode", *MODES, *(f"--mode={m}" for m in MODES), *(f"--{o}" for o in OPTIONS)]
+VOCAB = [
+    *VERBS,
+    "--mode",
+    *MODES,
+    *(f"--mode={m}" for m in MODES),
+    *(f"--{o}" for o in OPTIONS),
+    *(f"--no-{o}" for o in OPTIONS),
+]
 NOISE = [
     "--",
     "-",
@@ -207,6 +214,9 @@ NOISE = [
     "-m",
     "--mode=direct=private",
     "--containers=1",
+    "--no-containers=1",
+    "--no-mode",
+    "--no-",
     "1.2.3.4",
     "100.64.0.0/10",
     "::1",
@@ -252,7 +262,9 @@ VALID = st.one_of(
     st.builds(
         lambda mode, opts: ["enable", *mode, *opts],
         st.sampled_from([[], ["--mode", "private"], ["--mode=direct"]]),
-        st.lists(st.sampled_from([f"--{o}" for o in OPTIONS]), max_size=2, unique=True),
+        st.lists(
+            st.sampled_from([f"--{p}{o}" for o in OPTIONS for p in ("", "no-")]), max_size=2, unique=True
+        ),
     ),
 )
 ARGV = st.one_of(VALID, SHAPED, MUTATED, st.lists(_token(), max_size=8))
@@ -385,7 +397,7 @@ def test_closed_standard_streams(lab: Lab) -> None:
     r = lab.ns.run(*closed, "enable", "--mode", "private", check=False, env=lab.env)
     assert r.returncode == 0
     assert json.loads(lab.state_file.read_text()) == {"version": 1, "mode": "private", "options": []}
-    assert sorted(p.name for p in lab.state_dir.iterdir()) == ["bypass.json", "lock"]
+    assert sorted(p.name for p in lab.state_dir.iterdir()) == ["bypass.json", "choice.json", "lock"]
     assert (lab.state_dir / "lock").read_bytes() == b""  # opened read-only: no output can land in it
     assert lab.status()["state"] == "on"
     r = lab.ns.run(*closed, "enable", "--mode", "evil", check=False, env=lab.env)

@@ -21,6 +21,9 @@ from tray_app.core.rules import Config
 from tray_app.paths import STATE_DIR
 
 FILE_NAME = "bypass.json"
+# The last choice of mode and options, kept after `disable` (which deletes bypass.json): a later `enable`
+# without options takes it up again instead of falling back to direct mode.
+CHOICE_NAME = "choice.json"
 LOCK_NAME = "lock"
 LOCK_WAIT = 60.0  # two of the helper's 30 s tool timeouts: longer than any run that is not stuck
 LOCK_POLL = 0.05
@@ -42,8 +45,8 @@ def state_dir() -> str:
     return STATE_DIR
 
 
-def _path() -> str:
-    return os.path.join(state_dir(), FILE_NAME)
+def _path(name: str = FILE_NAME) -> str:
+    return os.path.join(state_dir(), name)
 
 
 def _check_dir(fd: int, path: str) -> None:
@@ -177,15 +180,16 @@ def _parse(data: bytes, path: str) -> Config:
     return Config(str(mode), frozenset(str(o) for o in options))
 
 
-def load() -> Config | None:
-    """The saved choice, None when nothing is saved. Raises StateError when it cannot be read safely."""
-    path = _path()
+def load(name: str = FILE_NAME) -> Config | None:
+    """The saved choice (`name`: CHOICE_NAME for the remembered one), None when nothing is saved. Raises
+    StateError when it cannot be read safely."""
+    path = _path(name)
     dfd = _open_dir(create=False)
     if dfd is None:
         return None
     try:
         try:
-            fd = os.open(FILE_NAME, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dfd)
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dfd)
         except FileNotFoundError:
             return None
         except OSError as e:
@@ -215,15 +219,16 @@ def check_writable() -> None:
     """Fail before any change if a later save or clear could not succeed."""
     dfd = _open_dir_created()
     try:
-        try:
-            st = os.stat(FILE_NAME, dir_fd=dfd, follow_symlinks=False)
-        except FileNotFoundError:
-            return
-        if stat.S_ISDIR(st.st_mode):
-            raise StateError(
-                f"{_path()} is a directory, so the bypass state cannot be saved: remove it with "
-                f"`sudo rm -rf {_path()}`"
-            )
+        for name in (FILE_NAME, CHOICE_NAME):
+            try:
+                st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                raise StateError(
+                    f"{_path(name)} is a directory, so the bypass state cannot be saved: remove it with "
+                    f"`sudo rm -rf {_path(name)}`"
+                )
     finally:
         os.close(dfd)
 
@@ -235,14 +240,15 @@ class Pending:
     fails while nothing has changed yet; the rename that remains cannot run out of space.
     """
 
-    def __init__(self, dfd: int, tmp: str) -> None:
+    def __init__(self, dfd: int, tmp: str, name: str) -> None:
         self._dfd = dfd
         self._tmp = tmp
+        self._name = name
 
     def commit(self) -> None:
         try:
             # rename() replaces a symlink at the target itself, never what it points to.
-            os.replace(self._tmp, FILE_NAME, src_dir_fd=self._dfd, dst_dir_fd=self._dfd)
+            os.replace(self._tmp, self._name, src_dir_fd=self._dfd, dst_dir_fd=self._dfd)
             os.fsync(self._dfd)
         except OSError as e:
             self.discard()
@@ -261,11 +267,12 @@ class Pending:
             self._dfd = -1
 
 
-def prepare(config: Config) -> Pending:
-    """Write the state for `config` to a temporary file in the state directory (see Pending)."""
+def prepare(config: Config, name: str = FILE_NAME) -> Pending:
+    """Write the state for `config` to a temporary file in the state directory (see Pending), to be renamed
+    to `name` (bypass.json, or CHOICE_NAME)."""
     body = json.dumps({"version": FORMAT_VERSION, "mode": config.mode, "options": config.option_list}) + "\n"
     dfd = _open_dir_created()
-    tmp = f".{FILE_NAME}.{os.getpid()}.tmp"
+    tmp = f".{name}.{os.getpid()}.tmp"
     try:
         # Only root writes here, so a file of this name is a leftover of an earlier run with our pid.
         with contextlib.suppress(FileNotFoundError):
@@ -289,7 +296,7 @@ def prepare(config: Config) -> Pending:
             f"cannot save the bypass state in {state_dir()} ({e.strerror}), so nothing was changed: "
             "free space on that file system and try again"
         ) from None
-    return Pending(dfd, tmp)
+    return Pending(dfd, tmp, name)
 
 
 def save(config: Config) -> None:
