@@ -95,9 +95,9 @@ def _waiting_nft(tmp_path: Path) -> tuple[Path, Path, Path]:
     return wrapper, ready, go
 
 
-def test_terminal_signals_cannot_interrupt_a_change(lab: Lab, tmp_path: Path) -> None:
-    """Ctrl-C, Ctrl-\\, Ctrl-Z and a hang-up reach the helper from the caller's terminal without any permission
-    check. Mid-enable (private-mode ip rules added, nft batch pending) they must not stop it halfway."""
+def stuck_in_its_batch(lab: Lab, tmp_path: Path) -> tuple[subprocess.Popen[str], Path, Path]:
+    """A real `enable --mode private` stopped at its nft batch (private-mode ip rules added, the state lock
+    held) until the test creates the returned go-ahead file; also returns the file holding the waiting pid."""
     require_tools("unshare", "mount")
     wrapper, ready, go = _waiting_nft(tmp_path)
     script = f'set -e; mount --bind {wrapper} /usr/sbin/nft; exec {sys.executable} -m tray_app.helper "$@"'
@@ -109,12 +109,20 @@ def test_terminal_signals_cannot_interrupt_a_change(lab: Lab, tmp_path: Path) ->
         text=True,
         start_new_session=True,  # its own process group: the "foreground group" a terminal signals
     )
+    for _ in range(400):
+        if ready.exists() and ready.read_text().strip():
+            return p, ready, go
+        time.sleep(0.05)
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+    raise AssertionError("the helper never reached its nft batch")
+
+
+def test_terminal_signals_cannot_interrupt_a_change(lab: Lab, tmp_path: Path) -> None:
+    """Ctrl-C, Ctrl-\\, Ctrl-Z and a hang-up reach the helper from the caller's terminal without any permission
+    check. Mid-enable (private-mode ip rules added, nft batch pending) they must not stop it halfway."""
+    p, ready, go = stuck_in_its_batch(lab, tmp_path)
     try:
-        for _ in range(400):
-            if ready.exists() and ready.read_text().strip():
-                break
-            time.sleep(0.05)
-        assert ready.exists(), "the helper never reached its nft batch"
         assert int(ready.read_text()) == p.pid  # the helper itself, waiting for the batch
         for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGHUP):
             os.killpg(p.pid, sig)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.bypass.conftest import Lab
-from tests.bypass.test_attacks import _waiting_nft
+from tests.bypass.test_attacks import stuck_in_its_batch
 from tests.bypass.test_bad_input import Snapshot, last_line, unchanged
 from tests.infra.netns import NetNS
 from tests.infra.require import require_root, require_tools
@@ -77,30 +77,9 @@ def test_another_user_cannot_stall_the_helper(open_lab: Lab) -> None:
         holder.wait()
 
 
-def _held_by_a_stuck_helper(lab: Lab, tmp_path: Path) -> tuple[subprocess.Popen[str], Path]:
-    """A real helper run stopped inside its nft batch, holding the lock; returns it and its go-ahead file."""
-    require_tools("unshare", "mount")
-    wrapper, ready, go = _waiting_nft(tmp_path)
-    script = f'set -e; mount --bind {wrapper} /usr/sbin/nft; exec {sys.executable} -m tray_app.helper "$@"'
-    p = subprocess.Popen(
-        lab.ns.argv("unshare", "-m", "sh", "-c", script, "sh", "enable", "--mode", "private"),
-        env=lab.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    for _ in range(400):
-        if ready.exists() and ready.read_text().strip():
-            break
-        time.sleep(0.05)
-    assert ready.exists(), "the helper never reached its nft batch"
-    return p, go
-
-
 def test_a_lock_held_too_long_fails_with_exit_7_and_changes_nothing(lab: Lab, tmp_path: Path) -> None:
     lab.ok("enable")
-    p, go = _held_by_a_stuck_helper(lab, tmp_path)
+    p, _, go = stuck_in_its_batch(lab, tmp_path)
     before = Snapshot(lab)  # (the stuck enable has added private mode's ip rules already)
     try:
         t0 = time.monotonic()
@@ -135,7 +114,7 @@ def test_a_lock_held_too_long_fails_with_exit_7_and_changes_nothing(lab: Lab, tm
 
 def test_a_stale_lock_file_from_a_killed_helper_does_not_block(lab: Lab, tmp_path: Path) -> None:
     """A helper killed while it holds the lock leaves the file behind; the next run proceeds at once."""
-    p, _ = _held_by_a_stuck_helper(lab, tmp_path)
+    p, _, _ = stuck_in_its_batch(lab, tmp_path)
     os.killpg(p.pid, signal.SIGKILL)
     p.wait()
     assert (lab.state_dir / "lock").is_file()
