@@ -16,12 +16,13 @@ RT_TABLES = "255 local\n254 main\n253 default\n0 unspec\n52 tailscale\n183601878
 
 
 def _named(tmp_path: Path) -> str:
-    """Shell setup: a tmpfs over /etc/iproute2 holding only our rt_tables (iproute2 reads it before any
-    /usr/share default)."""
-    require(Path("/etc/iproute2").is_dir(), "/etc/iproute2 is missing (install iproute2)")
+    """Shell setup: a tmpfs holding only our rt_tables over /etc/iproute2, which iproute2 reads first, or,
+    where there is no such directory (Debian 13 ships its defaults in /usr/share/iproute2 alone), over that."""
+    dirs = [d for d in ("/etc/iproute2", "/usr/share/iproute2") if Path(d).is_dir()]
+    require(bool(dirs), "neither /etc/iproute2 nor /usr/share/iproute2 exists (install iproute2)")
     src = tmp_path / "rt_tables"
     src.write_text(RT_TABLES)
-    return f"mount -t tmpfs -o mode=0755 tmpfs /etc/iproute2 && cp {src} /etc/iproute2/rt_tables"
+    return f"mount -t tmpfs -o mode=0755 tmpfs {dirs[0]} && cp {src} {dirs[0]}/rt_tables"
 
 
 def _helper(lab: Lab, setup: str, *argv: str) -> Any:
