@@ -23,7 +23,7 @@ from tray_app.core.bypass_reply import HelperResult
 from tray_app.core.helper_errors import Problem
 from tray_app.core.model import BypassState, MullvadState, Snapshot, TailscaleState
 from tray_app.core.notify_policy import Category, Subject, UserIntent
-from tray_app.core.protocol import Exit
+from tray_app.core.protocol import MODES, Exit
 from tray_app.core.tooltip import bypass_in_place, bypass_lost, this_device_ip
 from tray_app.sources.bypass_client import BypassClient
 from tray_app.sources.bypass_run import EnableOptions
@@ -102,6 +102,11 @@ class Controller(QObject):
     def on_snapshot(self, snapshot: Snapshot) -> None:
         before = self.snapshot
         self.snapshot = snapshot
+        live_mode = snapshot.bypass.mode if snapshot.bypass.state is BypassState.ON else None
+        if live_mode in MODES and live_mode != self.settings.bypass_mode and not self.bypass_busy:
+            # Changed elsewhere (`bypass on --mode ...` in a terminal): the tray's next `on` must not switch it
+            # back behind the user's back. (While our own enable runs, the old mode is still in place.)
+            self.settings.bypass_mode = live_mode
         if not self.settings.bypass_wanted:
             return
         drifted = snapshot.bypass.state is BypassState.DRIFTED and not bypass_lost(snapshot.bypass)

@@ -80,7 +80,7 @@ def test_own_bypass_steps_on_private_off_are_each_confirmed(
         assert "Bypass: on (direct)" in host.tooltip()
         qtbot.waitUntil(lambda: host.enabled(MODE_TEXT["private"]), timeout=10000)
         host.click(MODE_TEXT["private"])
-        qtbot.waitUntil(lambda: "Bypass on (private)" in sent, timeout=10000)
+        qtbot.waitUntil(lambda: "Bypass mode changed to private" in sent, timeout=10000)
         assert "Bypass: on (private)" in host.tooltip()
         qtbot.waitUntil(lambda: host.enabled("Tailnet bypass"), timeout=10000)  # not "(waiting for …)"
         host.click("Tailnet bypass")
@@ -88,7 +88,7 @@ def test_own_bypass_steps_on_private_off_are_each_confirmed(
         assert "Bypass: off" in host.tooltip()
     assert [s for s in sent if s.startswith("Bypass")] == [
         "Bypass on (direct)",
-        "Bypass on (private)",
+        "Bypass mode changed to private",
         "Bypass off",
     ]
     calls = [c for c in notify_calls() if str(c["summary"]).startswith("Bypass")]

@@ -47,7 +47,7 @@ def said(p: NotifyPolicy, now: float) -> list[tuple[str, Urgency]]:
 
 def test_toggling_on_private_off_within_15_s_confirms_each_step() -> None:
     p = started(snap(m=MULLVAD_DISCONNECTED, b=BYPASS_OFF))
-    steps = [(USER_ON, BYPASS_ON, "Bypass on (direct)"), (USER_ON, PRIVATE, "Bypass on (private)"),
+    steps = [(USER_ON, BYPASS_ON, "Bypass on (direct)"), (USER_ON, PRIVATE, "Bypass mode changed to private"),
              (USER_OFF, BYPASS_OFF, "Bypass off")]  # fmt: skip
     t = 10.0
     for intent, state, summary in steps:

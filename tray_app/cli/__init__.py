@@ -85,12 +85,25 @@ def build_parser() -> argparse.ArgumentParser:
     _on_off_status(
         p, "on: load the bypass (asks for the administrator password); off: remove it; status: show it"
     )
-    p.add_argument("--mode", choices=("direct", "private"), default=None, help="with `on` (default: direct)")
-    p.add_argument("--containers", action="store_true", help="with `on`: let containers reach the tailnet")
+    p.add_argument(
+        "--mode",
+        choices=("direct", "private"),
+        default=None,
+        help="with `on` (default: the last mode chosen; direct the first time)",
+    )
+    # Tri-state: not given keeps the last choice; --no-X turns X off.
+    p.add_argument(
+        "--containers",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="with `on`: let containers reach the tailnet (default: as last chosen)",
+    )
     p.add_argument(
         "--exit-via-mullvad",
-        action="store_true",
-        help="with `on`: when this host is a Tailscale exit node, send its clients out through Mullvad",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="with `on`: when this host is a Tailscale exit node, send its clients out through Mullvad "
+        "(default: as last chosen)",
     )
     p.add_argument("--json", action="store_true", help="with `status`: print the helper's JSON")
 

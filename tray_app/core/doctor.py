@@ -18,6 +18,7 @@ from tray_app.core.protocol import PROTOCOL_VERSION
 
 MULLVAD_MARK = 0x6D6F6C65
 MULLVAD_TABLE = "1836018789"
+MAIN_TABLE = ("254", "main")  # `ip -N` prints the number; older captures (and fixtures) the name
 TAILSCALE_TABLE = "52"
 NETFILTER_MODES = {0: "off", 1: "nodivert", 2: "on"}
 
@@ -554,7 +555,7 @@ def check_rule_order(f: Facts) -> Check:
         mv_not = next(
             (r for r in rules if r.inverted and r.fwmark == MULLVAD_MARK and r.table == MULLVAD_TABLE), None
         )
-        mv_sup = next((r for r in rules if r.table == "main" and r.suppress_prefixlen == 0), None)
+        mv_sup = next((r for r in rules if r.table in MAIN_TABLE and r.suppress_prefixlen == 0), None)
         ts = next((r for r in rules if r.table == TAILSCALE_TABLE and r.fwmark is None), None)
         # The kernel evaluates rules in list order; equal priorities (the `pref 0` trap) keep insertion order.
         if mv_not and mv_sup and rules.index(mv_not) < rules.index(mv_sup):

@@ -406,6 +406,14 @@ class NotifyPolicy:
                 (Action(ACTION_REPAIR_BYPASS, "Repair"),),
             )
         mode = s.bypass.mode or "direct"
+        if isinstance(old, tuple) and old[:1] == ("on",) and old != new:
+            # Only the mode changed (from a terminal, say): what that exposes must never change silently.
+            body = (
+                "Tailscale, its relays and your peers now see this device's real IP."
+                if mode == "direct"
+                else "Tailscale and your peers now see only Mullvad's IP; peer connections may be relayed."
+            )
+            return Notice(slot, cat, f"Bypass mode changed to {mode}", body, Urgency.NORMAL)
         body = (
             "Tailnet traffic goes around Mullvad; peers see this device's real IP."
             if mode == "direct"
