@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from PyQt6.QtCore import QObject, QStandardPaths, QTimer, QUrl
-from PyQt6.QtGui import QAction
+from PyQt6.QtGui import QAction, QDesktopServices
 from PyQt6.QtWidgets import QMessageBox
 
 from tray_app.controller import Controller
@@ -85,7 +85,10 @@ class TailnetFeatures(QObject):
         self._timer.setInterval(STEP_TIMEOUT_MS)
         self._timer.timeout.connect(self._step_timeout)
         self.confirm: QMessageBox | None = None
-        self.open_url = open_url
+        self.open_url = open_url  # web links (the app's opener: it shows the link when no browser opens)
+        self.open_folder: Callable[[str], object] = lambda path: QDesktopServices.openUrl(
+            QUrl.fromLocalFile(path)
+        )
         self.notifier: Any = None  # the app's Notifier (sources/notifications.py), attached after start
         self.npolicy = TailnetNotifyPolicy(policy_config)
         self.files: tuple[str, ...] = ()
@@ -433,8 +436,7 @@ class TailnetFeatures(QObject):
         self.client.list_files()
         if names:
             self._say("Taildrop", f"Saved {', '.join(names)} in {folder}.")
-            if self.open_url is not None:
-                self.open_url(QUrl.fromLocalFile(folder).toString())
+            self.open_folder(folder)
 
     def _on_browse_to(self, url: str) -> None:
         # only a re-authentication the user asked for opens the browser (a login has its own notice)

@@ -68,7 +68,7 @@ def test_taildrop_file_notification_saves_it_and_opens_the_folder(
 ) -> None:  # type: ignore[no-untyped-def]
     f, sent = start(rig, qtbot)
     opened: list[str] = []
-    f.open_url = opened.append
+    f.open_folder = opened.append
     f.kind_actions[TailnetKind.TAILDROP].trigger()
     rig.daemons.tailscale.add_file("report.pdf", b"%PDF-1.7 fake")
     qtbot.waitUntil(lambda: bool(sent), timeout=5000)
@@ -77,7 +77,7 @@ def test_taildrop_file_notification_saves_it_and_opens_the_folder(
     subprocess.run(["dunstctl", "action", "0"], check=True)  # the notification's action, through dunst
     qtbot.waitUntil(lambda: (home / "Downloads" / "report.pdf").exists() and bool(opened), timeout=5000)
     assert (home / "Downloads" / "report.pdf").read_bytes() == b"%PDF-1.7 fake"
-    assert opened == [f"file://{home}/Downloads"]
+    assert opened == [f"{home}/Downloads"]
     assert rig.daemons.tailscale.waiting_files == {}  # taken out of tailscaled's waiting area
     qtbot.waitUntil(lambda: ("Taildrop", f"Saved report.pdf in {home}/Downloads.") in sent, timeout=5000)
 
@@ -134,7 +134,7 @@ def test_taildrop_save_streams_big_files_and_never_overwrites(rig: TrayRig, home
     f.client.list_files()
     qtbot.waitUntil(lambda: len(f.files) == 3, timeout=5000)
     opened: list[str] = []
-    f.open_url = opened.append
+    f.open_folder = opened.append
     f.on_action("taildrop-save")
     qtbot.waitUntil(lambda: bool(opened), timeout=60000)
     assert (home / "Downloads" / "report.pdf").read_bytes() == b"mine"
