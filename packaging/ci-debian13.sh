@@ -30,10 +30,13 @@ in_root() {  # a command in the cached root itself, with /proc, in a private mou
 }
 
 step "Debian 13 root in $ROOT"
+mkdir -p "$CACHE"
+# Two runs on one machine (worktrees, parallel CI jobs) share the cache: one makes or updates it at a time.
+exec 8>"$CACHE/.lock"
+flock -w 900 8 || die "another run has held $CACHE/.lock for 15 minutes"
 if [ ! -f "$ROOT/.mtt-complete" ]; then
     apt_ensure debootstrap
     rm -rf "$ROOT" "$ROOT.new"
-    mkdir -p "$CACHE"
     echo "     debootstrap --variant=minbase trixie from $MIRROR (cold cache)"
     debootstrap --variant=minbase trixie "$ROOT.new" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1 || {
         tail -n 20 "$CACHE/debootstrap.log" >&2

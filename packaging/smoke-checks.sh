@@ -75,3 +75,19 @@ check_pkaction() {  # the four actions with their defaults, exec.path and exec.a
     done
     return "$bad"
 }
+
+check_tray_runs() {  # the tray offscreen on a private session bus for 4 s: still running, with its icon
+    local rc=0 runtime log
+    runtime=$(mktemp -d); log=$(mktemp)
+    "${SYS_ENV[@]}" QT_QPA_PLATFORM=offscreen XDG_RUNTIME_DIR="$runtime" MTT_MULLVAD_CLI=/nonexistent/mullvad \
+        MTT_TAILSCALE_SOCKET=/nonexistent/tailscaled.sock MTT_TAILSCALE_CLI=/nonexistent/tailscale \
+        dbus-run-session -- timeout 4 "$PKG" --hidden >"$log" 2>&1 || rc=$?
+    rm -rf "$runtime"
+    # "icon sources not found" / Qt's "No Icon set": the install lacks the icons the tray draws.
+    if [ "$rc" -ne 124 ] || grep -qE 'Traceback|No Icon set|icon sources not found' "$log"; then
+        cat "$log" >&2; rm -f "$log"
+        echo "the tray exited with $rc within 4 s (124 = still running when stopped, expected) or had no icon" >&2
+        return 1
+    fi
+    rm -f "$log"
+}

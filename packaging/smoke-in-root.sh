@@ -89,14 +89,6 @@ if nft list table inet mullvad-tailscale >/dev/null 2>&1; then fail "table left 
 ok "pkaction and a pkexec round trip"
 
 step "the tray starts (offscreen, private session bus) and keeps running"
-rc=0
-runtime=$(mktemp -d)
-"${SYS_ENV[@]}" QT_QPA_PLATFORM=offscreen XDG_RUNTIME_DIR="$runtime" MTT_MULLVAD_CLI=/nonexistent/mullvad \
-    MTT_TAILSCALE_SOCKET=/nonexistent/tailscaled.sock MTT_TAILSCALE_CLI=/nonexistent/tailscale \
-    dbus-run-session -- timeout 4 "$PKG" --hidden >/tmp/tray.err 2>&1 || rc=$?
-if [ "$rc" -ne 124 ] || grep -qE 'Traceback|No Icon set|icon sources not found' /tmp/tray.err; then
-    cat /tmp/tray.err >&2
-    fail "the tray exited with $rc within 4 s (124 = still running when stopped, expected) or had no icon"
-fi
+check_tray_runs || fail "the tray (above)"
 ok "tray ran 4 s with its icon"
 exit "$failures"
