@@ -23,6 +23,7 @@ STATUS_KEYS = {
     "tailscale_connmark",
     "private_rules",
     "table52_default_route",
+    "excluded_routes",
     "saved",
 }
 
@@ -85,7 +86,8 @@ def test_private_mode_owns_the_pref_5200_rules(lab: Lab) -> None:
         out = lab.ns.run("ip", fam, "rule", "show", "pref", "5200").stdout
         assert out.strip() == "5200:\tfrom all fwmark 0x80000/0xff0000 lookup 1836018789", out
     table = lab.ours()
-    assert table is not None and "0x00080000" not in table
+    # private mode: tailscaled's traffic is neither accepted nor re-marked (only kept out of the tailnet lines)
+    assert table is not None and "0x00080000 ct mark set" not in table and "0x00080000 oifname" not in table
     assert 'iifname { "br-*", "docker0" } ip6 daddr @tailnet6' in table
     # idempotent: enabling again keeps one rule per family
     lab.ok("enable", "--mode", "private", "--containers")
@@ -93,7 +95,7 @@ def test_private_mode_owns_the_pref_5200_rules(lab: Lab) -> None:
     # switching to direct removes them
     s = lab.ok("enable", "--mode", "direct")
     assert s["private_rules"] is False and lab.ip_rules() == before
-    assert "0x00080000" in (lab.ours() or "")
+    assert "0x00080000 ct mark set" in (lab.ours() or "")
     lab.ok("enable", "--mode", "private")
     s = lab.ok("disable")
     assert s["private_rules"] is False
@@ -104,7 +106,11 @@ def test_exit_via_mullvad_option(lab: Lab) -> None:
     s = lab.ok("enable", "--exit-via-mullvad")
     assert s["options"] == ["exit-via-mullvad"] and s["state"] == "on"
     table = lab.ours() or ""
-    assert 'iifname "tailscale0" fib daddr oifname != "wg0-mullvad"' in table
+    # positive: only this host, its LAN and the tailnet bypass Mullvad; the guard drops the rest off the tunnel
+    assert 'iifname "tailscale0" fib daddr type local' in table
+    assert 'iifname "tailscale0" ip daddr @lan4 fib daddr oifname != "wg0-mullvad"' in table
+    assert 'iifname "tailscale0" oifname != "wg0-mullvad" ip daddr != @lan4 drop' in table
+    assert "192.168.1.0/24" not in table or "lan4" in table
     assert 'iifname "tailscale0" ct mark set 0x00000f41 meta mark set 0x6d6f6c65\n' not in table
 
 
@@ -124,7 +130,9 @@ def test_refresh_picks_up_new_routes(lab: Lab) -> None:
     lab.route("2001:db8:7::/48", "dev", "tailscale0", v6=True)
     s = lab.status()
     assert s["enabled"] is True and s["matches_expected"] is False and s["state"] == "drifted"
-    assert any("run refresh" in w for w in s["warnings"])
+    # one fix, and one the CLI really has (issue 14 item 8)
+    assert s["warnings"][-1] == "to put it right, run `mullvad-tailscale-tray bypass on --mode direct`"
+    assert not any("refresh" in w or "disable" in w for w in s["warnings"])
     s = lab.ok("refresh")
     assert s["state"] == "on" and s["matches_expected"] is True
     assert s["tailnet4"] == ["10.20.0.0/16", "100.64.0.0/10", "192.168.50.0/24"]

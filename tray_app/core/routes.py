@@ -170,9 +170,11 @@ def build_facts(
     Kept out: unusable destinations, NAT64 and IPv4-mapped IPv6, and any route inside a block wider than
     /8 (IPv4) or /16 (IPv6) outside Tailscale's ranges, alone or together with other routes. Routes that
     together cover 0.0.0.0/0 or ::/0 mean this host uses an exit node, as a default route does."""
-    kept6, nat64 = _carve(routes6)
+    all6 = list(routes6)
+    kept6, nat64 = _carve(all6)
     kept4, wide4, cover4 = _wide_blocks(list(routes4), TAILNET4)
-    kept6, wide6, cover6 = _wide_blocks(kept6, TAILNET6)
+    kept6, wide6, _ = _wide_blocks(kept6, TAILNET6)
+    cover6 = _wide_blocks(all6, TAILNET6)[2]  # NAT64 routes count towards covering ::/0
     kept4 = [n for n in kept4 if n.prefixlen > 0 and not _unusable(n)]
     kept6 = [n for n in kept6 if n.prefixlen > 0 and not _unusable(n)]
     default_route = default_route or cover4 or cover6
