@@ -8,6 +8,7 @@ import sys
 
 from tests.bypass.conftest import Lab
 from tests.bypass.tables import MULLVAD_CONNECTED, MULLVAD_NO_SPLIT, TS_MANGLE_196, TS_MANGLE_1100, recreate
+from tray_app.core.bypass_reply import parse_status
 
 STATUS_KEYS = {
     "enabled",
@@ -304,3 +305,30 @@ def test_concurrent_callers_are_serialised(lab: Lab) -> None:
     assert s["state"] == "on" and s["mode"] == "private" and s["private_rules"] is True
     assert lab.ns.run("ip", "rule", "show", "pref", "5200").stdout.count("5200:") == 1
     assert lab.ns.run("ip", "-6", "rule", "show", "pref", "5200").stdout.count("5200:") == 1
+
+
+def test_only_tailscales_range_in_table_52_is_on_without_a_word(lab: Lab) -> None:
+    """Issue 14 item 7: 100.64.0.0/10 alone (Headscale, some platforms) is no peer in Mullvad's DNS range;
+    `bypass.detail` is null while on. A route that really points into 100.64.0.0/26 is named."""
+    lab.route("100.64.0.0/10", "dev", "tailscale0")
+    s = lab.ok("enable")
+    assert s["state"] == "on" and s["warnings"] == [], s["warnings"]
+    assert parse_status(json.dumps(s))[0].detail is None
+    lab.route("100.64.0.9/32", "dev", "tailscale0")
+    warnings = lab.ok("refresh")["warnings"]
+    assert len(warnings) == 1 and "100.64.0.9/32 point into Mullvad's DNS range" in warnings[0], warnings
+
+
+def test_wide_and_nat64_routes_are_kept_out_and_said(lab: Lab) -> None:
+    """Issue 9 item 3 through the real helper: the /1 pair and a NAT64 route never enter the sets; `status`
+    names them (warnings, `excluded_routes`) and counts the pair as an exit node."""
+    for prefix in ("0.0.0.0/1", "128.0.0.0/1", "192.168.50.0/24"):
+        lab.route(prefix, "dev", "tailscale0")
+    lab.route("64:ff9b::/96", "dev", "tailscale0", v6=True)
+    s = lab.ok("enable")
+    assert s["tailnet4"] == ["100.64.0.0/10", "192.168.50.0/24"]
+    assert s["tailnet6"] == ["fd7a:115c:a1e0::/48"]
+    assert s["excluded_routes"] == ["0.0.0.0/1", "128.0.0.0/1", "64:ff9b::/96"]
+    assert s["table52_default_route"] is True and s["state"] == "on"
+    assert any("0.0.0.0/1, 128.0.0.0/1 are not bypassed" in w for w in s["warnings"])
+    assert any("64:ff9b::/96 are not bypassed" in w for w in s["warnings"])

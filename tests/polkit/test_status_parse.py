@@ -52,14 +52,21 @@ def test_off_forgets_mode_and_options() -> None:
 
 
 def test_drifted_carries_the_helpers_warnings() -> None:
-    warning = "the output chain differs from what mullvad-tailscale-tray renders: run refresh"
+    warning = "the output chain differs from what mullvad-tailscale-tray renders"
     status, _ = parse_status(_with(state="drifted", matches_expected=False, warnings=[warning]))
     assert status.state is BypassState.DRIFTED and status.detail == warning and status.mode == "direct"
 
 
-def test_drifted_without_a_warning_still_says_what_to_do() -> None:
+def test_drifted_without_a_warning_gives_one_fix_that_exists() -> None:
+    """Issue 14 item 8: one command, the CLI's own, with the mode and options it was on with."""
     status, _ = parse_status(_with(state="drifted", matches_expected=False))
-    assert status.detail is not None and "bypass on" in status.detail
+    assert status.detail is not None
+    assert status.detail.endswith("run `mullvad-tailscale-tray bypass on --mode direct --containers`")
+    assert "refresh" not in status.detail and "off" not in status.detail
+    status, _ = parse_status(
+        _with(enabled=False, state="drifted", matches_expected=False, mode=None, options=[])
+    )
+    assert status.detail is not None and status.detail.endswith("run `mullvad-tailscale-tray bypass off`")
 
 
 def test_saved_but_not_loaded_is_drifted_even_from_an_older_helper_without_state() -> None:
