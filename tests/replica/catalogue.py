@@ -182,3 +182,6 @@ def router_with_bypass(containers: bool, exit_via_mullvad: bool) -> dict[str, st
 N1 = Probe("N1_internet4_443", "host", "tcp", t.WEB4, 443)
 N2 = Probe("N2_internet6_443", "host", "tcp", t.WEB6, 443)
 X2 = Probe("X2_exit_client_443", "peer", "tcp", t.WEB4, 443)
+# tailscaled's transport to a peer endpoint on this host's LAN (SO_MARK 0x80000), for a LAN that is also an
+# accepted subnet route: direct mode lets it out to the LAN, private mode keeps it in the tunnel.
+T13 = Probe("T13_tailscaled_lan_peer", "host", "tcp", t.LAN_GW4, 80, mark=t.TAILSCALE_BYPASS_MARK)

@@ -26,6 +26,7 @@ PROBES = (*c.by_name(*TAILNET, *OTHERS), c.N1, c.N2)
 ROUTER = (*c.by_name("S1_subnet_router_client"), c.X2)
 WIDE_PAIR = ("0.0.0.0/1", "128.0.0.0/1")
 DEFAULTS = ("0.0.0.0/0", "::/0")
+LAN = f"{t.HOST_LAN4.rsplit('.', 1)[0]}.0/24"
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +82,16 @@ def test_every_transition_fails_closed_without_a_refresh(lab: Lab, helper: Helpe
     helper.enable(mode)
     on = expected(mode, "connected")
     walk.step("enabled", on)
+
+    # tailscaled's own transport to a peer on this host's LAN, while that LAN is an accepted subnet route (so
+    # in the sets): tailscaled's sockets keep their mark and are not the guard's business. Direct mode: out to
+    # the LAN; private mode: through the tunnel.
+    lab.set_routes_52([LAN])
+    helper.refresh()
+    want_lan = {"T13_tailscaled_lan_peer": t.HOST_LAN4 if mode == "direct" else t.RELAY4}
+    walk.step("tailscaled to a LAN peer inside a subnet route", want_lan, (c.T13,))
+    lab.set_routes_52([LAN], present=False)
+    helper.refresh()
 
     # A subnet route withdrawn (the peer stops advertising it): its traffic is dropped, never sent out eth0.
     lab.set_subnet_route(t.SUBNET, t.SUBNET_HOST, present=False)
