@@ -71,21 +71,27 @@ def _via_tailscale(route: dict[str, object]) -> bool:
     )
 
 
+def _routes_json(text: str, table: str) -> list[dict[str, object]]:
+    """`ip -j route show table TABLE` output as a list of route objects, or RouteError saying what is wrong."""
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise RouteError(f"`ip -j route show table {table}` printed invalid JSON: {e}") from None
+    if not isinstance(data, list):
+        raise RouteError(f"`ip -j route show table {table}` did not print a JSON list")
+    if not all(isinstance(r, dict) for r in data):
+        raise RouteError(f"`ip -j route show table {table}` printed a route that is not a JSON object")
+    return data
+
+
 def _parse_family(text: str | None, version: int) -> tuple[list[IPv4Network | IPv6Network], bool, bool]:
     """Returns (networks, default_route_seen, any_route_seen). `None` text means the table does not exist."""
     if text is None or not text.strip():
         return [], False, False
-    try:
-        data = json.loads(text)
-    except ValueError as e:
-        raise RouteError(f"`ip -j route show table 52` printed invalid JSON: {e}") from None
-    if not isinstance(data, list):
-        raise RouteError("`ip -j route show table 52` did not print a JSON list")
+    data = _routes_json(text, "52")
     nets: list[IPv4Network | IPv6Network] = []
     default = False
     for route in data:
-        if not isinstance(route, dict):
-            raise RouteError("`ip -j route show table 52` printed a route that is not a JSON object")
         if route.get("type", "unicast") != "unicast":
             continue  # throw (exit-node LAN access), unreachable, blackhole, local, broadcast, multicast
         dst = route.get("dst")
@@ -248,14 +254,8 @@ def parse_lan(v4_text: str | None, v6_text: str | None) -> tuple[list[IPv4Networ
     for text, version in ((v4_text, 4), (v6_text, 6)):
         if text is None or not text.strip():
             continue
-        try:
-            data = json.loads(text)
-        except ValueError as e:
-            raise RouteError(f"`ip -j route show table main` printed invalid JSON: {e}") from None
-        if not isinstance(data, list):
-            raise RouteError("`ip -j route show table main` did not print a JSON list")
-        for route in data:
-            if not isinstance(route, dict) or route.get("type", "unicast") != "unicast":
+        for route in _routes_json(text, "main"):
+            if route.get("type", "unicast") != "unicast":
                 continue
             dst = route.get("dst")
             if not isinstance(dst, str) or dst == "default":
