@@ -19,6 +19,7 @@ from tests.replica import topology as t
 from tests.replica.bypass_drivers import HelperBypass
 from tests.replica.conftest import require_lab_tools
 from tests.replica.lab import Lab
+from tests.replica.probes import Probe
 
 TAILNET = ("T1_tailnet4_tcp", "T2_magicdns4", "T3_subnet_route", "T4_tailnet6_tcp", "I1_incoming4")
 OTHERS = ("T5_internet4", "T8_tailscaled_udp", "T10_split_tunnel", "T11_mullvad_wg")
@@ -98,6 +99,13 @@ def test_every_transition_fails_closed_without_a_refresh(lab: Lab, helper: Helpe
     walk.step("subnet route withdrawn", _tailnet_down(on, "T3_subnet_route"))
     lab.set_subnet_route(t.SUBNET, t.SUBNET_HOST)
     walk.step("subnet route back", on)
+    # The same for IPv6: a subnet route accepted (and refreshed, as the tray does), then withdrawn.
+    new6 = (Probe("S6_subnet6", "host", "tcp", t.EXTRA_SUBNET6[1], 80),)
+    lab.set_subnet_route(*t.EXTRA_SUBNET6)
+    helper.refresh()
+    walk.step("IPv6 subnet route accepted", {"S6_subnet6": t.HOST_TS6}, new6)
+    lab.set_subnet_route(*t.EXTRA_SUBNET6, present=False)
+    walk.step("IPv6 subnet route withdrawn", {"S6_subnet6": "fail"}, new6)
 
     # A subnet router's /1 pair: accepted and withdrawn with no refresh, then with one (what the tray does).
     # While it is there this host uses an exit node (a documented conflict): only the tailnet, the internet
@@ -123,7 +131,7 @@ def test_every_transition_fails_closed_without_a_refresh(lab: Lab, helper: Helpe
     walk.step("tailscaled started again", on)
 
     # tailscaled upgraded across connmark generations while we are on (its rules replaced; Mullvad reconnects).
-    for connmark in ("buggy", "fixed", "none"):
+    for connmark in ("buggy", "fixed", "ipt96", "none"):
         lab.set_tailscale(connmark=connmark)
         walk.step(f"tailscaled connmark {connmark}", on)
 
@@ -183,24 +191,26 @@ def test_exit_node_clients_go_through_mullvad_or_nowhere(lab: Lab, helper: Helpe
 
 
 def test_control_without_the_guard_a_withdrawn_route_leaks(lab: Lab, helper: HelperBypass) -> None:
-    """The counters can fail: the same withdrawal with only the guard chain removed sends the subnet's
-    traffic out of eth0 (what issue 9 found), and status notices the missing chain."""
+    """The counters can fail: the same withdrawals with only the guard chain removed send the subnets' traffic
+    (IPv4 and IPv6) and, with tailscaled stopped, the tailnet's out of eth0 (what issue 9 found); status
+    notices the missing chain."""
+    lab.set_subnet_route(*t.EXTRA_SUBNET6)
     helper.enable("direct")
     lab.run("host", "nft", "delete", "chain", "inet", "mullvad-tailscale", "postrouting")
-    walk = Walk(lab)
+    leaked: dict[str, dict[str, int]] = {}
     try:
         lab.set_subnet_route(t.SUBNET, t.SUBNET_HOST, present=False)
-        lab.reset_leaks()
-        lab.probe(c.by_name("T3_subnet_route"))
-        leaks = lab.leaks()
-        lab.tailscale_stop()
-        lab.reset_leaks()
-        lab.probe(c.by_name("T1_tailnet4_tcp"))
-        stopped = lab.leaks()
+        lab.set_subnet_route(*t.EXTRA_SUBNET6, present=False)
+        for name in ("T3_subnet_route", "S6_subnet6", "T1_tailnet4_tcp"):
+            if name == "T1_tailnet4_tcp":
+                lab.tailscale_stop()
+            lab.reset_leaks()
+            probe = Probe(name, "host", "tcp", t.EXTRA_SUBNET6[1], 80) if name == "S6_subnet6" else None
+            lab.probe((probe,) if probe else c.by_name(name))
+            leaked[name] = lab.leaks()
+        state = helper.status()["state"]
     finally:
         lab.tailscale_start()
         lab.set_subnet_route(t.SUBNET, t.SUBNET_HOST)
-    assert leaks["tailnet_dst"] > 0, leaks
-    assert stopped["tailnet_dst"] > 0, stopped
-    assert helper.status()["state"] == "drifted"
-    assert not walk.problems
+    assert all(leaks["tailnet_dst"] > 0 for leaks in leaked.values()), leaked
+    assert state == "drifted"
