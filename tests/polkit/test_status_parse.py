@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tray_app.cli import build_parser
 from tray_app.core.bypass_reply import make_result, parse_status
 from tray_app.core.helper_errors import Problem
 from tray_app.core.model import BypassState
+from tray_app.core.protocol import cli_enable_command
 
 VALID: dict[str, Any] = {
     "enabled": True,
@@ -157,3 +160,19 @@ def test_changing_verbs_carry_the_state_they_left() -> None:
 def test_changing_verb_without_json_is_still_ok() -> None:
     result = make_result("disable", 0, "", "", via_pkexec=False)
     assert result.ok and result.status is None
+
+
+@pytest.mark.parametrize(
+    ("mode", "options"),
+    [("direct", []), ("private", ["containers"]), ("private", ["exit-via-mullvad", "containers"])],
+)
+def test_the_fix_we_advise_is_a_command_the_cli_accepts(mode: str, options: list[str]) -> None:
+    """The advised command round-trips through the real CLI parser to the same choice (issue 14 item 8)."""
+    words = cli_enable_command(mode, options).split()
+    assert words[0] == "mullvad-tailscale-tray"
+    args = build_parser().parse_args(words[1:])
+    assert (args.command, args.action, args.mode) == ("bypass", "on", mode)
+    assert (args.containers, args.exit_via_mullvad) == (
+        "containers" in options,
+        "exit-via-mullvad" in options,
+    )
