@@ -7,11 +7,11 @@ Three choices, one at a time:
 * **directly**: neither.
 
 Why never both. With Mullvad connected, its firewall only lets traffic out through its tunnel or with its
-split-tunnel mark; a Tailscale exit node adds a default route in table 52. Behind Mullvad's rules that route
-is never used (the exit node silently does nothing), and with the bypass on, which marks what table 52
-routes, *all* internet traffic would leave through the exit node outside Mullvad while the Mullvad icon
-still says "connected". Neither is what the user asked for, so choosing an exit node disconnects Mullvad
-first, and choosing Mullvad clears the exit node first. With Mullvad's lockdown mode on, disconnecting
+split-tunnel mark, and its routing rules come before Tailscale's: the exit node's default route in table 52
+is not used (the exit node silently does nothing while the shield says "connected"), and the bypass, which
+never takes a default route into its sets, cannot change that; in its direct mode tailscaled's own traffic
+can even loop (docs/bypass.md, "Limits"). Neither is what the user asked for, so choosing an exit node
+disconnects Mullvad first, and choosing Mullvad clears the exit node first. With Mullvad's lockdown mode on, disconnecting
 Mullvad blocks everything, exit node included: that choice is refused with the reason and the fix.
 
 `plan()` turns a choice into the steps to run, in order, plus what to tell the user; the tray and the
@@ -65,7 +65,7 @@ _MULLVAD_UP = (MullvadState.CONNECTED, MullvadState.CONNECTING)
 
 BOTH_WARNING = (
     "Mullvad is connected and a Tailscale exit node is set: Mullvad's rules win, so the exit node is not "
-    "used (with the bypass on, traffic may leave through the exit node outside Mullvad). Pick one."
+    "used (and with the bypass in direct mode tailscaled's own traffic can loop). Pick one."
 )
 
 
