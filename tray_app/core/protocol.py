@@ -13,7 +13,7 @@ PROTOCOL_VERSION = 1
 TABLE_FAMILY = "inet"
 TABLE_NAME = "mullvad-tailscale"
 
-VERBS = ("status", "refresh", "enable", "disable", "restore", "version")
+VERBS = ("status", "refresh", "enable", "disable", "restore", "watch", "version")
 MODES = ("direct", "private")
 OPTIONS = ("containers", "exit-via-mullvad")
 

@@ -39,7 +39,9 @@ verbs:
   enable [--mode direct|private] [--containers] [--exit-via-mullvad]
                                apply the bypass and save it for boot (default mode: direct)
   disable                      remove the bypass and its saved state (fine if it is not on)
-  restore                      re-apply the saved bypass (used by mullvad-tailscale-bypass.service)
+  restore                      re-apply the saved bypass
+  watch                        restore, then keep the bypass right and publish its status (the
+                               long-running mullvad-tailscale-bypass.service)
   version                      print the helper protocol version
 Normally run through `mullvad-tailscale-tray bypass on|off|status`."""
 
@@ -150,7 +152,10 @@ def _reference(fs: routes_mod.RouteFacts) -> tuple[dict[str, rules.TableView], d
     return {n: tables[(TABLE_FAMILY, n)] for n in names}, names
 
 
-def status() -> dict[str, Any]:
+def status(applied: tuple[rules.TableView | None, Config] | None = None) -> dict[str, Any]:
+    """The bypass state. `applied`: the rules of our table as this process just applied them for a config
+    (None: the live table itself, right after a successful all-or-nothing batch); they replace the scratch
+    namespace comparison, which is the slow half of a status (the reconciler and `enable` know their rules)."""
     warnings: list[str] = []
     try:
         saved = state.load()
@@ -182,11 +187,14 @@ def status() -> dict[str, Any]:
         if fs is not None:
             ref: dict[str, rules.TableView] | None
             names: dict[str, Config] | None
-            try:
-                ref, names = _reference(fs)
-            except (tools.ToolFailedError, rules.NftJsonError) as e:
-                ref, names = None, None
-                warnings.append(f"cannot compare the rules exactly: {e}")
+            if applied is not None:
+                ref, names = {"applied": applied[0] or live}, {"applied": applied[1]}
+            else:
+                try:
+                    ref, names = _reference(fs)
+                except (tools.ToolFailedError, rules.NftJsonError) as e:
+                    ref, names = None, None
+                    warnings.append(f"cannot compare the rules exactly: {e}")
             verdict = rules.compare(live, fs, ref, names, saved)
             config = verdict.config or rules.guess_config(live)
             matches = verdict.matches
@@ -380,7 +388,7 @@ def run(argv: Sequence[str]) -> int:
     try:
         args = parse(argv)
     except UsageError as e:
-        _err(f"error: {e} (usage: {PROG} status|refresh|enable|disable|restore|version; see {PROG} --help)")
+        _err(f"error: {e} (usage: {PROG} status|refresh|enable|disable|restore|watch|version; see {PROG} --help)")
         return Exit.USAGE
     verb: str = args.verb
     if verb == "version":
@@ -398,15 +406,22 @@ def run(argv: Sequence[str]) -> int:
         if verb == "status":
             _emit(status())
             return Exit.OK
+        if verb == "watch":
+            from tray_app.helper import watch  # noqa: PLC0415  (only the daemon needs it)
+
+            return watch.run()
+        applied: tuple[rules.TableView | None, Config] | None = None
         if verb == "enable":
             opts = frozenset(o for o in OPTIONS if getattr(args, o.replace("-", "_")))
-            code = enable(Config(args.mode, opts))
+            cfg = Config(args.mode, opts)
+            code = enable(cfg)
+            applied = (None, cfg)  # the batch was all or nothing: the live rules are cfg's
         elif verb == "disable":
             code = disable()
         else:
             code = reapply(verb)
         if verb != "restore":  # the boot unit needs no report (and its sandbox forbids the scratch namespace)
-            _emit(status())
+            _emit(status(applied))
         return code
     except HelperError as e:
         _err(f"error: {e}")
