@@ -388,7 +388,9 @@ def run(argv: Sequence[str]) -> int:
     try:
         args = parse(argv)
     except UsageError as e:
-        _err(f"error: {e} (usage: {PROG} status|refresh|enable|disable|restore|watch|version; see {PROG} --help)")
+        _err(
+            f"error: {e} (usage: {PROG} status|refresh|enable|disable|restore|watch|version; see {PROG} --help)"
+        )
         return Exit.USAGE
     verb: str = args.verb
     if verb == "version":

@@ -87,7 +87,10 @@ class Publisher:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._tmp, dir_fd=self._dfd)
         fd = os.open(
-            self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=self._dfd
+            self._tmp,
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+            0o644,
+            dir_fd=self._dfd,
         )
         try:
             os.fchmod(fd, 0o644)
@@ -155,6 +158,9 @@ class Reconciler:
     def _on_stop(self, _sig: int, _frame: object) -> None:
         self.stop = True
 
+    def _stopping(self) -> bool:
+        return self.stop
+
     def _on_hup(self, _sig: int, _frame: object) -> None:
         self.resync = True
 
@@ -175,7 +181,7 @@ class Reconciler:
             if self._wake_r in ready:
                 with contextlib.suppress(BlockingIOError):
                     os.read(self._wake_r, 512)
-            if self.stop:
+            if self._stopping():  # a signal arrived during poll()
                 break
             got = netlink.Events()
             if self.route.fileno() in ready:
@@ -199,11 +205,13 @@ class Reconciler:
                 self.reconcile(todo)
         sd_notify("STOPPING=1")
         self.publisher.withdraw()
-        log.change(
-            f"watch: stopped (table left as it is); {self.stats.events} event batches, {self.stats.checks} "
-            f"checks, {self.stats.applies} applies, {self.stats.repairs} repairs, "
-            f"{self.stats.forged} forged messages ignored"
+        # stderr (the journal under systemd): the counts the soak and attack tests read.
+        sys.stderr.write(
+            f"{main.PROG}: watch stopped, the table left as it is; {self.stats.events} event batches, "
+            f"{self.stats.checks} checks, {self.stats.applies} applies, {self.stats.repairs} repairs, "
+            f"{self.stats.forged} forged messages ignored\n"
         )
+        sys.stderr.flush()
         return Exit.OK
 
     # -- one reconciliation -------------------------------------------------------------------------------
@@ -265,6 +273,9 @@ class Reconciler:
             return "its rules were changed by something else", True
         want = rules.expected_sets(fs)
         if any(view.sets.get(n) is None or view.sets[n].intervals != w for n, w in want.items()):
+            ours = self.applied[0].sets if self.applied is not None else {}
+            if ours != view.sets:  # not what we loaded: someone else changed the elements
+                return "its sets were changed by something else", True
             return "Tailscale's routes in table 52 changed", False
         present = iprules.present()
         if cfg.mode == "private" and not all(n == 1 for n in present.values()):
