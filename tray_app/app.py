@@ -121,6 +121,7 @@ class TrayApplication(QObject):
             clipboard=_copy_to_clipboard,
             open_url=_open_url,
             reread_bypass=getattr(monitor, "refresh_bypass", None),
+            report=getattr(monitor, "report", None),
             parent=self,
         )
         self.ui = TrayUI(self.controller, self)
@@ -137,6 +138,7 @@ class TrayApplication(QObject):
             monitor.table52_changed.connect(self.controller.on_routes_changed)
         self.controller.user_action.connect(self.driver.user_action)
         self.controller.message.connect(self.show_message)
+        self.controller.wanted_changed.connect(lambda _on: self.apply_settings())
         self.ui.settings_changed.connect(self.apply_settings)
         self.notifier.action_invoked.connect(self.on_action)
         # a tray host that starts after us (the panel at login) gets the icon too
@@ -156,8 +158,8 @@ class TrayApplication(QObject):
         self.policy.bypass_wanted = self.settings.bypass_wanted
 
     def _on_snapshot(self, snapshot: Snapshot) -> None:
+        self.controller.on_snapshot(snapshot)  # may record a `bypass off` run elsewhere as the user's choice
         self.policy.bypass_wanted = self.settings.bypass_wanted
-        self.controller.on_snapshot(snapshot)
         self.ui.render(snapshot)
         self.driver.on_snapshot(snapshot)
 

@@ -14,6 +14,7 @@ Failures come back as `message(title, text)`, each text carrying its fix; the tr
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Protocol
 
@@ -54,6 +55,7 @@ class Controller(QObject):
     message = pyqtSignal(str, str)  # title, text with the fix
     user_action = pyqtSignal(object)  # notify_policy.Subject the user just asked to change
     busy_changed = pyqtSignal(bool)  # a bypass request is running (the menu greys the toggle)
+    wanted_changed = pyqtSignal(bool)  # the user's bypass choice, learnt from elsewhere (`bypass off`)
 
     def __init__(
         self,
@@ -65,6 +67,7 @@ class Controller(QObject):
         clipboard: Callable[[str], None] | None = None,
         open_url: Callable[[str], None] | None = None,
         reread_bypass: Callable[[], None] | None = None,
+        report: Callable[[object], None] | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -75,6 +78,7 @@ class Controller(QObject):
         self._clipboard = clipboard
         self._open_url = open_url
         self._reread_bypass = reread_bypass  # the monitor's refresh_bypass: folds the new state in
+        self._report = report  # the monitor's report: folds a status the helper already gave us
         self.snapshot = Snapshot()
         self._pending_enable_mode: str | None = None
         self._refresh_timer = QTimer(self)
@@ -93,8 +97,13 @@ class Controller(QObject):
     def on_snapshot(self, snapshot: Snapshot) -> None:
         before = self.snapshot
         self.snapshot = snapshot
-        if not self.settings.bypass_wanted:
-            return
+        if snapshot.bypass.state is BypassState.OFF and self.settings.bypass_wanted and not self.bypass_busy:
+            # Off means nothing is saved any more: `bypass off` ran somewhere (a terminal, another user).
+            # That is the user's choice; record it, so nothing offers to restore what they turned off.
+            self.settings.bypass_wanted = False
+            self.wanted_changed.emit(False)
+        if not self.settings.bypass_wanted or snapshot.bypass.reconciled:
+            return  # the root reconciler keeps the bypass right by itself: no `refresh` from here
         drifted = snapshot.bypass.state is BypassState.DRIFTED and not bypass_lost(snapshot.bypass)
         if drifted and before.bypass != snapshot.bypass:
             self.schedule_refresh()  # our table is there but out of date: re-apply, no password
@@ -107,7 +116,10 @@ class Controller(QObject):
             self.schedule_refresh()
 
     def on_routes_changed(self) -> None:
-        """Table 52 changed (a peer's subnet route came or went): the tailnet sets must follow."""
+        """Table 52 changed (a peer's subnet route came or went): the tailnet sets must follow (unless the
+        root reconciler runs: it has already done it)."""
+        if self.snapshot.bypass.reconciled:
+            return
         if self.settings.bypass_wanted and bypass_in_place(self.snapshot.bypass):
             self.schedule_refresh()
 
@@ -186,7 +198,7 @@ class Controller(QObject):
             elif verb == "disable":
                 self.settings.bypass_wanted = False
             if verb in ("enable", "disable", "refresh"):
-                self._read_back()
+                self._take_reply(result)
             return
         problem = result.problem
         if problem is not None and problem.kind is Problem.CANCELLED:
@@ -211,6 +223,20 @@ class Controller(QObject):
         if verb == "status":
             return  # the monitor shows a failed status read as "unknown" with its reason
         self.message.emit(title, result.message)
+        self._read_back()
+
+    def _take_reply(self, result: HelperResult) -> None:
+        """enable/disable/refresh print the status after the change: with a reconciler publishing the rest,
+        that is all the tray needs (no second pkexec). Without one, read back as before."""
+        now = self.snapshot.bypass
+        if result.status is not None and self._report is not None and now.reconciled:
+            # The helper's own answer has no reconciler part: keep the published one's until it renews.
+            self._report(
+                dataclasses.replace(
+                    result.status, reconciled=True, repairs=now.repairs, last_repair=now.last_repair
+                )
+            )
+            return
         self._read_back()
 
     def _read_back(self) -> None:

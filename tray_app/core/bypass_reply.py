@@ -107,6 +107,14 @@ def _parse(text: str) -> tuple[BypassStatus, Mapping[str, Any]]:
         detail += _DRIFT_FIX
     if warnings:
         detail = "; ".join((*warnings, detail) if detail else warnings)
+    rec = data.get("reconciler")
+    repairs, last_repair = 0, None
+    if isinstance(rec, dict):
+        count = rec.get("repairs")
+        repairs = count if isinstance(count, int) and not isinstance(count, bool) and count >= 0 else 0
+        last = rec.get("last_repair")
+        if isinstance(last, dict) and isinstance(last.get("reason"), str):
+            last_repair = str(last["reason"])[:200]
     return (
         BypassStatus(
             state,
@@ -114,6 +122,9 @@ def _parse(text: str) -> tuple[BypassStatus, Mapping[str, Any]]:
             detail=detail,
             options=options if enabled else (),
             split_tunnel_accept=split_accept,
+            reconciled=isinstance(rec, dict),
+            repairs=repairs,
+            last_repair=last_repair,
         ),
         data,
     )
