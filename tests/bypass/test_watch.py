@@ -7,21 +7,35 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
+import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.bypass.conftest import Lab
+from tests.bypass.conftest import ROOT, Lab
 from tests.bypass.watcher import Watcher, wait_for
 from tests.infra.require import require_tools
 
 
 @pytest.fixture
-def run_dir(tmp_path: Path) -> Path:
-    d = tmp_path / "run"
+def open_tmp() -> Iterator[Path]:
+    """A temporary directory every user can traverse (pytest's own is root's alone)."""
+    d = Path(tempfile.mkdtemp(prefix="mtt-watch-"))
+    d.chmod(0o755)
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def run_dir(open_tmp: Path) -> Path:
+    d = open_tmp / "run"
     d.mkdir(mode=0o755)
     return d
 
@@ -201,3 +215,30 @@ def test_the_run_directory_must_be_roots_alone(lab: Lab, run_dir: Path) -> None:
     w.kill()
     assert "must be owned by root and writable only by root" in err
     assert json.dumps(err).count("\\n") == 1  # one line, with the fix
+
+
+def test_users_read_the_published_status_without_pkexec(lab: Lab, watcher: Watcher, open_tmp: Path) -> None:
+    """`bypass status` as nobody, with no pkexec reachable at all: the answer is the reconciler's file; once
+    the reconciler is gone the same command falls back to the helper (and here fails: no pkexec)."""
+    code = open_tmp / "code"  # a copy nobody can read (the checkout may sit in root's home)
+    shutil.copytree(ROOT / "tray_app", code / "tray_app", ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run(["chmod", "-R", "a+rX", str(code)], check=True)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(code),
+        "HOME": str(open_tmp),
+        "MTT_STATUS_FILE": str(watcher.status_path),
+    }
+    nobody = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/env", "-i")
+    argv = [*nobody, *(f"{k}={v}" for k, v in env.items()), "/usr/bin/python3", "-m", "tray_app", "bypass"]
+    r = lab.ns.run(*argv, "status", "--json", check=False)
+    assert r.returncode == 0, r.stderr
+    pub = json.loads(r.stdout)
+    assert pub["state"] == "on" and pub["reconciler"]["pid"] == watcher.proc.pid
+    r = lab.ns.run(*argv, "status", check=False)
+    assert r.stdout.splitlines()[0] == "bypass: on (direct mode)", r.stdout + r.stderr
+    assert watcher.stop() == 0
+    r = lab.ns.run(*argv, "status", check=False)
+    assert r.returncode == 127 and "bypass helper is not installed" in r.stderr, (
+        r.stdout + r.stderr
+    )  # asks it
