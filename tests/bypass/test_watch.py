@@ -184,11 +184,14 @@ def test_forged_netlink_messages_are_ignored(lab: Lab, watcher: Watcher) -> None
     assert _forge(lab, ports, 300, user=True) == {0: 0, 12: 0}
     sent = _forge(lab, ports, 300, user=False)
     assert sent == {0: 300, 12: 300}
+    # A real change after them: once it is published, everything queued before it has been read.
+    lab.route("10.77.0.0/16", "dev", "tailscale0")
+    wait_for("the real route published", lambda: "10.77.0.0/16" in (watcher.published() or {})["tailnet4"])
     assert watcher.stop() == 0
     assert watcher.summary is not None, watcher.stderr
     _events, checks, applies, _repairs, forged = watcher.summary
     assert forged == 600, watcher.summary  # each one arrived, and was dropped unread
-    assert applies == 1 and checks <= 3, watcher.summary  # the start-up restore, and nothing for them
+    assert applies == 2 and checks <= 5, watcher.summary  # the start-up restore and the real route only
 
 
 def test_idle_while_off(lab: Lab, run_dir: Path) -> None:
@@ -211,8 +214,8 @@ def test_the_run_directory_must_be_roots_alone(lab: Lab, run_dir: Path) -> None:
     os.chmod(run_dir, 0o777)  # noqa: S103 - the attack: a directory others could write into
     w = Watcher(lab.ns, lab.env, run_dir)
     assert w.proc.wait(30) == 6
-    _, err = w.proc.communicate()
     w.kill()
+    err = w.stderr
     assert "must be owned by root and writable only by root" in err
     assert json.dumps(err).count("\\n") == 1  # one line, with the fix
 
@@ -239,6 +242,5 @@ def test_users_read_the_published_status_without_pkexec(lab: Lab, watcher: Watch
     assert r.stdout.splitlines()[0] == "bypass: on (direct mode)", r.stdout + r.stderr
     assert watcher.stop() == 0
     r = lab.ns.run(*argv, "status", check=False)
-    assert r.returncode == 127 and "bypass helper is not installed" in r.stderr, (
-        r.stdout + r.stderr
-    )  # asks it
+    # no file: it asks the helper through pkexec, which (installed or not) cannot answer nobody here
+    assert r.returncode == 127 and r.stdout == "", r.stdout + r.stderr

@@ -36,19 +36,26 @@ def wait_for(what: str, cond: Callable[[], bool], timeout: float = 5.0, step: fl
 
 
 class Watcher:
-    def __init__(self, ns: NetNS, env: dict[str, str], run_dir: Path, privs: tuple[str, ...] = BOOT_PRIVS):
-        self.ns = ns
+    """`ns` is a NetNS or the name of an existing namespace (the replica's host)."""
+
+    def __init__(
+        self, ns: NetNS | str, env: dict[str, str], run_dir: Path, privs: tuple[str, ...] = BOOT_PRIVS
+    ) -> None:
+        self.ns = ns if isinstance(ns, NetNS) else None
+        prefix = ["ip", "netns", "exec", ns if isinstance(ns, str) else ns.name]
         self.run_dir = run_dir
         self.notify_path = run_dir.parent / f"notify-{os.getpid()}-{time.monotonic_ns()}.sock"
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.notify.bind(str(self.notify_path))
         self.notify.settimeout(30)
+        self._err_path = run_dir.parent / f"watch-{time.monotonic_ns()}.err"
+        self._err = self._err_path.open("w")
         env = {**env, "MTT_RUN_DIR": str(run_dir), "NOTIFY_SOCKET": str(self.notify_path)}
-        self.proc = ns.popen(
-            [*privs, sys.executable, "-m", "tray_app.helper", "watch"],
+        self.proc = subprocess.Popen(
+            [*prefix, *privs, sys.executable, "-m", "tray_app.helper", "watch"],
             env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=self._err,  # a file: a pipe nobody reads would block a chatty reconciler
         )
         self.summary: tuple[int, ...] | None = None
         self.stderr = ""
@@ -74,10 +81,9 @@ class Watcher:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
-            _, self.stderr = self.proc.communicate(timeout=20)
+            self.proc.wait(timeout=20)
         finally:
-            self.notify.close()
-            self.notify_path.unlink(missing_ok=True)
+            self._close()
         m = SUMMARY.search(self.stderr)
         self.summary = tuple(int(g) for g in m.groups()) if m else None
         return self.proc.returncode
@@ -85,9 +91,16 @@ class Watcher:
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
-            self.proc.communicate(timeout=10)
+            self.proc.wait(timeout=10)
+        self._close()
+
+    def _close(self) -> None:
         self.notify.close()
         self.notify_path.unlink(missing_ok=True)
+        if not self._err.closed:
+            self._err.close()
+            self.stderr = self._err_path.read_text()
+            self._err_path.unlink(missing_ok=True)
 
     def socket_ports(self) -> dict[int, int]:
         """Netlink protocol -> port id of the reconciler's sockets (/proc/net/netlink inside the namespace)."""
@@ -96,6 +109,7 @@ class Watcher:
             target = os.readlink(fd)
             if target.startswith("socket:["):
                 inodes.add(target[8:-1])
+        assert self.ns is not None
         table = self.ns.run("cat", "/proc/net/netlink").stdout.splitlines()[1:]
         return {int(cols[1]): int(cols[2]) for cols in (ln.split() for ln in table) if cols[-1] in inodes}
 
