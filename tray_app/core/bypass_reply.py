@@ -29,6 +29,7 @@ class HelperResult:
     problem: HelperProblem | None = None  # None: the verb did what was asked
     status: BypassStatus | None = None  # `status` only: parsed answer (UNKNOWN when it could not be read)
     raw: Mapping[str, Any] | None = None  # `status` only: the JSON object as the helper sent it
+    published: bool = False  # read from the reconciler's published file: no helper process, no pkexec
 
     @property
     def ok(self) -> bool:

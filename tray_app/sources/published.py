@@ -9,6 +9,7 @@ is still alive; otherwise callers fall back to asking the helper (a checkout, no
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import stat
@@ -68,4 +69,4 @@ def read_status(path: str | None = None) -> HelperResult | None:
     text = read_text(path)
     if text is None:
         return None
-    return make_result("status", 0, text, "", via_pkexec=False)
+    return dataclasses.replace(make_result("status", 0, text, "", via_pkexec=False), published=True)
