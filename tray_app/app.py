@@ -134,8 +134,6 @@ class TrayApplication(QObject):
         monitor.snapshot_changed.connect(self._on_snapshot)
         if hasattr(monitor, "ready"):
             monitor.ready.connect(self.driver.on_ready)
-        if hasattr(monitor, "table52_changed"):
-            monitor.table52_changed.connect(self.controller.on_routes_changed)
         self.controller.user_action.connect(self.driver.user_action)
         self.controller.message.connect(self.show_message)
         self.controller.wanted_changed.connect(lambda _on: self.apply_settings())

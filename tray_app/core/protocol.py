@@ -18,7 +18,9 @@ MODES = ("direct", "private")
 OPTIONS = ("containers", "exit-via-mullvad")
 
 ACTION_PREFIX = "io.github.mullvad-tailscale-tray.bypass."
-ACTIONS = {verb: ACTION_PREFIX + verb for verb in ("status", "refresh", "enable", "disable")}
+# `refresh` has no action since the root reconciler keeps the bypass right (docs/security-review.md): root
+# and scripts run it directly; through pkexec it needs the administrator, like `restore` and `watch`.
+ACTIONS = {verb: ACTION_PREFIX + verb for verb in ("status", "enable", "disable")}
 
 
 class Exit(IntEnum):
