@@ -3,13 +3,9 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
-
 from tests.bypass.conftest import Lab
 from tests.bypass.soak import soak
-from tests.bypass.watcher import Watcher
+from tests.bypass.watcher import watching
 from tests.infra.require import require_tools
 
 CYCLES = 100
@@ -21,11 +17,7 @@ def test_soak_ends_right_and_does_not_grow(lab: Lab) -> None:
     require_tools("setpriv")
     lab.route("100.64.0.0/10", "dev", "tailscale0")
     lab.ok("enable")
-    d = Path(tempfile.mkdtemp(prefix="mtt-soak-"))
-    (d / "run").mkdir(mode=0o755)
-    w = Watcher(lab.ns, lab.env, d / "run")
-    try:
-        w.ready()
+    with watching(lab.ns, lab.env) as w:
         fig = soak(lab.ns, lab.env, w, CYCLES, FLAPS)
         print(f"\nsoak {CYCLES} cycles + {FLAPS} flaps: {fig}")
         before, mid, after = fig["before"], fig["after_cycles"], fig["after"]
@@ -34,9 +26,6 @@ def test_soak_ends_right_and_does_not_grow(lab: Lab) -> None:
         # RSS is compared from after the first round of work (imports and caches are warm by then)
         assert after.rss_kib - mid.rss_kib < RSS_SLACK_KIB, fig  # type: ignore[attr-defined]
         assert w.stop() == 0
-    finally:
-        w.kill()
-        shutil.rmtree(d, ignore_errors=True)
     assert w.summary is not None, w.stderr
     events, checks, applies, _repairs, _forged = w.summary
     # debounced: far fewer transactions than route changes

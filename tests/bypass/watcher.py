@@ -3,15 +3,18 @@ only CAP_NET_ADMIN and no new privileges (setpriv), readiness over a NOTIFY_SOCK
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -116,3 +119,19 @@ class Watcher:
     def _helper_pid(self) -> int:
         # `ip netns exec` execs setpriv, which execs python: the Popen pid is the helper's.
         return self.proc.pid
+
+
+@contextlib.contextmanager
+def watching(ns: NetNS | str, env: dict[str, str]) -> Iterator[Watcher]:
+    """A reconciler that is ready (READY=1 received), with its run directory in a temporary directory every
+    user can traverse; killed and cleaned up afterwards."""
+    d = Path(tempfile.mkdtemp(prefix="mtt-watch-"))
+    d.chmod(0o755)
+    (d / "run").mkdir(mode=0o755)
+    w = Watcher(ns, env, d / "run")
+    try:
+        w.ready()
+        yield w
+    finally:
+        w.kill()
+        shutil.rmtree(d, ignore_errors=True)

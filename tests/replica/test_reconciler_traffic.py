@@ -7,15 +7,12 @@ bench/bench_reconciler.py measures the same over many rounds."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.bypass.watcher import Watcher, wait_for
+from tests.bypass.watcher import Watcher, wait_for, watching
 from tests.replica import tailscale_replica as tailscale
 from tests.replica import topology as t
 from tests.replica.bypass_drivers import HelperBypass
@@ -29,15 +26,10 @@ STEADY = (t.PEER4, t.PEER6, t.SUBNET_HOST)  # must answer across every change bu
 @pytest.fixture
 def watcher(lab: Lab, helper: HelperBypass) -> Iterator[Watcher]:
     helper.enable("direct")
-    d = Path(tempfile.mkdtemp(prefix="mtt-replica-watch-"))
-    w = Watcher(lab.name("host"), helper.lab.env_for_helper(helper.state_dir), d / "run")
-    (d / "run").mkdir(mode=0o755)
     try:
-        w.ready()
-        yield w
+        with watching(lab.name("host"), helper.lab.env_for_helper(helper.state_dir)) as w:
+            yield w
     finally:
-        w.kill()
-        shutil.rmtree(d, ignore_errors=True)
         lab.set_subnet_route(NEW_SUBNET, NEW_HOST, present=False)
 
 

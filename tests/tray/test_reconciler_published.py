@@ -6,14 +6,12 @@ Counted: `rig.processes()` are the helper processes the tray started (each would
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.bypass.watcher import Watcher
+from tests.bypass.watcher import Watcher, watching
 from tests.infra.require import require_tools
 from tests.tray.bypass_lab import PEER_SUBNET
 from tests.tray.conftest import TrayRig
@@ -22,18 +20,11 @@ from tests.tray.conftest import TrayRig
 @pytest.fixture
 def reconciler(rig: TrayRig, monkeypatch: pytest.MonkeyPatch) -> Iterator[Watcher]:
     require_tools("setpriv")
-    d = Path(tempfile.mkdtemp(prefix="mtt-tray-watch-"))
-    (d / "run").mkdir(mode=0o755)
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     env["MTT_STATE_DIR"] = str(rig.lab.state_dir)
-    w = Watcher(rig.lab.ns, env, d / "run")
-    monkeypatch.setenv("MTT_STATUS_FILE", str(w.status_path))  # where the tray's readers look
-    try:
-        w.ready()
+    with watching(rig.lab.ns, env) as w:
+        monkeypatch.setenv("MTT_STATUS_FILE", str(w.status_path))  # where the tray's readers look
         yield w
-    finally:
-        w.kill()
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def _start(rig: TrayRig, qtbot) -> tuple[object, list[tuple[str, str]]]:  # type: ignore[no-untyped-def]
