@@ -22,7 +22,7 @@ def test_soak_ends_right_and_does_not_grow(lab: Lab) -> None:
         print(f"\nsoak {CYCLES} cycles + {FLAPS} flaps: {fig}")
         before, mid, after = fig["before"], fig["after_cycles"], fig["after"]
         assert fig["final_set_ok"], fig
-        assert after.fds <= before.fds, fig  # type: ignore[attr-defined]  (before: maybe mid-check, lock fd open)
+        assert after.fds == before.fds, fig  # type: ignore[attr-defined]
         # RSS is compared from after the first round of work (imports and caches are warm by then)
         assert after.rss_kib - mid.rss_kib < RSS_SLACK_KIB, fig  # type: ignore[attr-defined]
         assert w.stop() == 0
