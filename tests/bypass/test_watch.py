@@ -10,7 +10,6 @@ import os
 import shutil
 import stat
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,19 +22,8 @@ from tests.infra.require import require_tools
 
 
 @pytest.fixture
-def open_tmp() -> Iterator[Path]:
-    """A temporary directory every user can traverse (pytest's own is root's alone)."""
-    d = Path(tempfile.mkdtemp(prefix="mtt-watch-"))
-    d.chmod(0o755)
-    try:
-        yield d
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
-
-
-@pytest.fixture
-def run_dir(open_tmp: Path) -> Path:
-    d = open_tmp / "run"
+def run_dir(short_tmp: Path) -> Path:
+    d = short_tmp / "run"
     d.mkdir(mode=0o755)
     return d
 
@@ -220,16 +208,16 @@ def test_the_run_directory_must_be_roots_alone(lab: Lab, run_dir: Path) -> None:
     assert json.dumps(err).count("\\n") == 1  # one line, with the fix
 
 
-def test_users_read_the_published_status_without_pkexec(lab: Lab, watcher: Watcher, open_tmp: Path) -> None:
+def test_users_read_the_published_status_without_pkexec(lab: Lab, watcher: Watcher, short_tmp: Path) -> None:
     """`bypass status` as nobody, with no pkexec reachable at all: the answer is the reconciler's file; once
     the reconciler is gone the same command falls back to the helper (and here fails: no pkexec)."""
-    code = open_tmp / "code"  # a copy nobody can read (the checkout may sit in root's home)
+    code = short_tmp / "code"  # a copy nobody can read (the checkout may sit in root's home)
     shutil.copytree(ROOT / "tray_app", code / "tray_app", ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run(["chmod", "-R", "a+rX", str(code)], check=True)
     env = {
         "PATH": "/usr/bin:/bin",
         "PYTHONPATH": str(code),
-        "HOME": str(open_tmp),
+        "HOME": str(short_tmp),
         "MTT_STATUS_FILE": str(watcher.status_path),
     }
     nobody = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/env", "-i")
