@@ -20,6 +20,7 @@ cleanly (the table stays until `disable`); SIGHUP re-checks everything.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import select
@@ -41,6 +42,7 @@ from tray_app.paths import RUN_DIR, STATUS_FILE_NAME
 QUIET_S = 0.010  # a burst of route events (tailscaled adds them one by one) becomes one transaction ...
 MAX_DELAY_S = 0.100  # ... but a never-ending burst still gets one every 100 ms
 STATUS_VERSION = 1
+ROUTES_CHANGED = "Tailscale's routes in table 52 changed"
 
 
 class RunDirError(RuntimeError):
@@ -246,6 +248,21 @@ class Reconciler:
         if why is None:
             self.applied = (view, cfg) if view is not None else None
             return
+        if why == ROUTES_CHANGED and view is not None:
+            # Only the sets are behind, in a table whose rules are ours as we loaded them, and the ip rules are
+            # untouched: one batch, nothing else read (the route event's hot path).
+            nft.apply(rules.render_apply(cfg, fs))
+            want = rules.expected_sets(fs)
+            sets = {
+                n: dataclasses.replace(v, intervals=want.get(n, v.intervals)) for n, v in view.sets.items()
+            }
+            self.applied = (rules.TableView(sets, view.chains), cfg)
+            self.stats.applies += 1
+            log.change(
+                f"watch: sets updated, {ROUTES_CHANGED} ({len(fs.tailnet4)} IPv4 and {len(fs.tailnet6)} IPv6 "
+                "prefixes)"
+            )
+            return
         main._apply(cfg, f"watch ({why})")
         self.stats.applies += 1
         after = nft.list_ours()
@@ -276,7 +293,7 @@ class Reconciler:
             ours = self.applied[0].sets if self.applied is not None else {}
             if ours != view.sets:  # not what we loaded: someone else changed the elements
                 return "its sets were changed by something else", True
-            return "Tailscale's routes in table 52 changed", False
+            return ROUTES_CHANGED, False
         present = iprules.present()
         if cfg.mode == "private" and not all(n == 1 for n in present.values()):
             return "private mode's ip rule (pref 5200) was missing or doubled", True
