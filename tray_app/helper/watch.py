@@ -43,6 +43,7 @@ QUIET_S = 0.010  # a burst of route events (tailscaled adds them one by one) bec
 MAX_DELAY_S = 0.100  # ... but a never-ending burst still gets one every 100 ms
 STATUS_VERSION = 1
 ROUTES_CHANGED = "Tailscale's routes in table 52 changed"
+TABLE_GONE = "its table was removed (nft flush ruleset, an nftables reload, or by hand)"
 
 
 class RunDirError(RuntimeError):
@@ -248,28 +249,29 @@ class Reconciler:
         if why is None:
             self.applied = (view, cfg) if view is not None else None
             return
-        if why == ROUTES_CHANGED and view is not None:
-            # Only the sets are behind, in a table whose rules are ours as we loaded them, and the ip rules are
-            # untouched: one batch, nothing else read (the route event's hot path).
+        base = view if view is not None else self.applied[0] if self.applied is not None else None
+        if why in (ROUTES_CHANGED, TABLE_GONE) and base is not None and base.shape() == self.shapes.get(cfg):
+            # Only our table is behind (its sets, or all of it), and it was ours as we loaded it or is gone;
+            # the ip rules are untouched by either (their own events check them): one batch, nothing else
+            # read. The hot path of a route event and of a flushed ruleset.
             nft.apply(rules.render_apply(cfg, fs))
             want = rules.expected_sets(fs)
             sets = {
-                n: dataclasses.replace(v, intervals=want.get(n, v.intervals)) for n, v in view.sets.items()
+                n: dataclasses.replace(v, intervals=want.get(n, v.intervals)) for n, v in base.sets.items()
             }
-            self.applied = (rules.TableView(sets, view.chains), cfg)
-            self.stats.applies += 1
+            self.applied = (rules.TableView(sets, base.chains), cfg)
             log.change(
-                f"watch: sets updated, {ROUTES_CHANGED} ({len(fs.tailnet4)} IPv4 and {len(fs.tailnet6)} IPv6 "
+                f"watch ({why}): bypass table applied ({len(fs.tailnet4)} IPv4 and {len(fs.tailnet6)} IPv6 "
                 "prefixes)"
             )
-            return
-        main._apply(cfg, f"watch ({why})")
+        else:
+            main._apply(cfg, f"watch ({why})")
+            after = nft.list_ours()
+            new = rules.parse_table(after) if after is not None else None
+            if new is not None:
+                self.shapes[cfg] = new.shape()
+                self.applied = (new, cfg)
         self.stats.applies += 1
-        after = nft.list_ours()
-        new = rules.parse_table(after) if after is not None else None
-        if new is not None:
-            self.shapes[cfg] = new.shape()
-            self.applied = (new, cfg)
         if repair:
             self.stats.repairs += 1
             self.stats.last_repair = {"reason": why, "at": round(time.time(), 3)}
@@ -282,7 +284,7 @@ class Reconciler:
         if start:
             return "start: restore the saved choice", False
         if view is None:
-            return "its table was removed (nft flush ruleset, an nftables reload, or by hand)", True
+            return TABLE_GONE, True
         known = self.shapes.get(cfg)
         if known is None:
             return "the saved choice changed", False
