@@ -15,7 +15,8 @@ SYSCONFDIR ?= /etc
 # Where the running systemd looks for units: /lib/systemd/system on Debian 12, /usr/lib/... elsewhere.
 UNITDIR ?= $(shell pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null || echo /usr/lib/systemd/system)
 # The target Python's own site directory: /usr/local/lib/python3.X/dist-packages on Debian (the admin's,
-# not dpkg's), site-packages elsewhere. Packagers pass their distribution's directory.
+# not dpkg's), site-packages elsewhere. Packagers pass their distribution's directory. install-data writes it
+# into the root helper's launcher, the only place that launcher imports tray_app from.
 PYTHONDIR ?= $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
 # 0 when the bytecode would be for another Python than the target's (an RPM built on Debian).
 PYCOMPILE ?= 1
@@ -101,8 +102,14 @@ install-python: check-prefix check-inputs
 	chmod 0755 "$(DESTDIR)$(BINDIR)/$(APP)"
 
 install-data: check-prefix all
+	@[ -n "$(PYTHONDIR)" ] || { echo "error: cannot find the site directory of $(PYTHON); pass PYTHONDIR=..." >&2; exit 1; }
 	install -D -m 0755 $(HELPER_LAUNCHER) "$(DESTDIR)$(HELPERDIR)/bypass-helper"
-	sed -i '1s|^#!/usr/bin/python3 |#!$(PYTHON) |' "$(DESTDIR)$(HELPERDIR)/bypass-helper"
+	@# The target Python (keeping -IS) and the one directory the root helper imports tray_app from.
+	sed -i -e '1s|^#!/usr/bin/python3 |#!$(PYTHON) |' \
+	    -e 's|^PACKAGE_DIR = .*|PACKAGE_DIR = "$(PYTHONDIR)"  # PYTHONDIR of `make install-data`|' \
+	    "$(DESTDIR)$(HELPERDIR)/bypass-helper"
+	@grep -qx 'PACKAGE_DIR = "$(PYTHONDIR)"  # PYTHONDIR of `make install-data`' "$(DESTDIR)$(HELPERDIR)/bypass-helper" || \
+	    { echo "error: could not set PACKAGE_DIR in the installed bypass-helper" >&2; exit 1; }
 	install -D -m 0644 $(POLICY) "$(DESTDIR)$(POLKITDIR)/$(notdir $(POLICY))"
 	install -D -m 0644 $(RULES_EXAMPLE) "$(DESTDIR)$(DOCDIR)/examples/$(notdir $(RULES_EXAMPLE))"
 	install -D -m 0644 $(UNIT) "$(DESTDIR)$(UNITDIR)/$(notdir $(UNIT))"

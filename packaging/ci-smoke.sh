@@ -82,7 +82,9 @@ version=$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 got=$("${SYS_ENV[@]}" $PKG --version 2>&1) || die "$PKG --version failed: $got"
 [ "$got" = "$PKG $version" ] || fail "$PKG --version printed '$got', expected '$PKG $version'"
 [ "$(stat -c '%U:%G %a' "$HELPER")" = "root:root 755" ] || fail "$HELPER is $(stat -c '%U:%G %a' "$HELPER"), expected root:root 755"
-head -n 1 "$HELPER" | grep -qx '#!/usr/bin/python3 -I' || fail "$HELPER does not start with '#!/usr/bin/python3 -I'"
+head -n 1 "$HELPER" | grep -qx '#!/usr/bin/python3 -IS' || fail "$HELPER does not start with '#!/usr/bin/python3 -IS'"
+grep -qx 'PACKAGE_DIR = "/usr/lib/python3/dist-packages"  # PYTHONDIR of `make install-data`' "$HELPER" \
+    || fail "$HELPER does not import tray_app from /usr/lib/python3/dist-packages alone (PACKAGE_DIR)"
 for f in /usr/share/polkit-1/actions/io.github.$PKG.policy /usr/share/applications/$PKG.desktop \
          /etc/xdg/autostart/$PKG.desktop /usr/share/metainfo/io.github.mullvad_tailscale_tray.metainfo.xml \
          /usr/share/icons/hicolor/scalable/apps/$PKG.svg /usr/share/icons/hicolor/48x48/apps/$PKG.png \
@@ -95,7 +97,7 @@ unit=$(dpkg -L $PKG | grep '/systemd/system/mullvad-tailscale-bypass.service$') 
 # WantedBy=nftables.service too: an nftables stop+start re-applies the bypass.
 [ -L /etc/systemd/system/nftables.service.wants/mullvad-tailscale-bypass.service ] \
     || fail "the boot unit is not hooked to nftables.service (no nftables.service.wants link)"
-ok "version $version, helper root:root 0755 with -I, files in place, boot unit enabled"
+ok "version $version, helper root:root 0755 with -IS, files in place, boot unit enabled"
 
 step "every module imports with the system Python and the distribution's Qt"
 "${SYS_ENV[@]}" QT_QPA_PLATFORM=offscreen /usr/bin/python3 -I - <<'PY' || fail "modules fail to import (above)"
@@ -169,7 +171,18 @@ printf 'raise SystemExit("INJECTED")\n' > "$evil/tray_app/__init__.py"
 got=$(PYTHONPATH=$evil "$HELPER" version 2>&1) || true
 rm -rf "$evil"
 [ "$got" = "$want" ] || fail "PYTHONPATH changed what the root helper runs: $got"
-ok "helper answers version $got and ignores PYTHONPATH"
+# -S and PACKAGE_DIR: a tray_app copy and a .pth file where Debian's python3 looks first (the admin's
+# /usr/local, filled by pip or make install) must not reach it either. Planted in a private mount namespace.
+plant='v=$(/usr/bin/python3 -c "import sys; print(f\"python3.{sys.version_info.minor}\")")
+mount -t tmpfs -o mode=0755 tmpfs /usr/local/lib && d=/usr/local/lib/$v/dist-packages && mkdir -p "$d/tray_app"
+echo "raise SystemExit(\"PLANTED tray_app\")" > "$d/tray_app/__init__.py"
+echo "import sys; print(\"PLANTED .pth\", file=sys.stderr)" > "$d/zz-planted.pth"
+exec "$@"'
+got=$(unshare -m sh -c "$plant" sh /usr/bin/python3 -I -c 'import tray_app' 2>&1) || true
+case $got in *"PLANTED .pth"*"PLANTED tray_app"*) ;; *) fail "the planted copy did not take with python3 -I: $got" ;; esac
+got=$(unshare -m sh -c "$plant" sh "$HELPER" version 2>&1) || true
+[ "$got" = "$want" ] || fail "a tray_app or .pth in /usr/local reached the root helper: $got"
+ok "helper answers version $got, ignores PYTHONPATH, site directories and .pth files"
 
 step "enable / status / disable through real pkexec as an authorized test user, in a private netns"
 id "$TEST_USER" >/dev/null 2>&1 || { useradd --no-create-home --shell /usr/sbin/nologin "$TEST_USER"; created_user=1; }

@@ -23,14 +23,23 @@ from PyQt6.QtCore import QObject, pyqtSignal
 from tray_app.core.bypass_reply import HelperResult
 from tray_app.core.helper_errors import Problem
 from tray_app.core.model import BypassState, Snapshot, TailscaleState
-from tray_app.core.notify_policy import Category, Subject
-from tray_app.core.protocol import Exit
+from tray_app.core.notify_policy import Category, Subject, UserIntent
+from tray_app.core.protocol import MODES, Exit
 from tray_app.core.tooltip import bypass_in_place, this_device_ip
 from tray_app.sources.bypass_client import BypassClient
 from tray_app.sources.bypass_run import EnableOptions
 from tray_app.sources.settings import Settings
 
 OPERATOR_FIX = "sudo tailscale set --operator=$USER"
+
+# what each user action asks for: only these outcomes are quieted as the user's own (notify_policy)
+BYPASS_ON = UserIntent(Subject.BYPASS, frozenset({"on"}))
+BYPASS_OFF = UserIntent(Subject.BYPASS, frozenset({"off"}))
+MULLVAD_EXPECT = {
+    "connect_tunnel": frozenset({"connected"}),
+    "reconnect_tunnel": frozenset({"connected"}),
+    "disconnect_tunnel": frozenset({"disconnected", "blocked"}),  # blocked: lockdown mode
+}
 
 
 class MullvadActions(Protocol):
@@ -91,6 +100,11 @@ class Controller(QObject):
 
     def on_snapshot(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
+        live_mode = snapshot.bypass.mode if snapshot.bypass.state is BypassState.ON else None
+        if live_mode in MODES and live_mode != self.settings.bypass_mode and not self.bypass_busy:
+            # Changed elsewhere (`bypass on --mode ...` in a terminal): the tray's next `on` must not switch it
+            # back behind the user's back. (While our own enable runs, the old mode is still in place.)
+            self.settings.bypass_mode = live_mode
         if snapshot.bypass.state is BypassState.OFF and self.settings.bypass_wanted and not self.bypass_busy:
             # Off means nothing is saved any more: `bypass off` ran somewhere (a terminal, another user).
             # That is the user's choice; record it, so nothing offers to restore what they turned off.
@@ -115,7 +129,7 @@ class Controller(QObject):
     def _enable_or_disable(self, *, on: bool) -> None:
         if self._helper is None:
             return
-        self.user_action.emit(Subject.BYPASS)
+        self.user_action.emit(BYPASS_ON if on else BYPASS_OFF)
         if on:
             self._pending_enable_mode = self.settings.bypass_mode
             self._helper.request("enable", EnableOptions(mode=self.settings.bypass_mode))
@@ -218,7 +232,7 @@ class Controller(QObject):
                 "Mullvad not available", "Install the Mullvad app: https://mullvad.net/download"
             )
             return
-        self.user_action.emit(Subject.MULLVAD)
+        self.user_action.emit(UserIntent(Subject.MULLVAD, MULLVAD_EXPECT.get(method)))
         getattr(self._mullvad, method)()
 
     def tailscale_up(self) -> None:
@@ -231,7 +245,7 @@ class Controller(QObject):
         if self._tailscale is None:
             self.message.emit("Tailscale not available", "Install Tailscale: https://tailscale.com/download")
             return
-        self.user_action.emit(Subject.TAILSCALE)
+        self.user_action.emit(UserIntent(Subject.TAILSCALE, frozenset({"running" if up else "stopped"})))
         if up:
             self._tailscale.up()
         else:

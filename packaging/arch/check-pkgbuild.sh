@@ -38,6 +38,10 @@ check /usr/share/icons/hicolor/256x256/apps/$pkgname.png
 check /usr/lib/python3/dist-packages/tray_app/helper/main.py
 for b in "${backup[@]}"; do check "/$b"; done
 [ "$(stat -c %a "$pkgdir/usr/libexec/$pkgname/bypass-helper")" = 755 ] || { echo "error: helper mode is not 0755" >&2; fail=1; }
+# The root helper: Python with -IS, tray_app imported only from where installer put it.
+head -n 1 "$pkgdir/usr/libexec/$pkgname/bypass-helper" | grep -qx '#!/usr/bin/python3 -IS' || { echo "error: the helper does not run python3 -IS" >&2; fail=1; }
+grep -qx 'PACKAGE_DIR = "/usr/lib/python3/dist-packages"  # PYTHONDIR of `make install-data`' "$pkgdir/usr/libexec/$pkgname/bypass-helper" \
+    || { echo "error: the helper's PACKAGE_DIR is not where installer put tray_app" >&2; fail=1; }
 # The console script installer writes must run the package's CLI.
 grep -q "from tray_app.cli import main" "$pkgdir/usr/bin/$pkgname" || { echo "error: /usr/bin/$pkgname is not the tray_app.cli entry point" >&2; fail=1; }
 [ "$fail" -eq 0 ] || exit 1

@@ -95,9 +95,9 @@ def _waiting_nft(tmp_path: Path) -> tuple[Path, Path, Path]:
     return wrapper, ready, go
 
 
-def test_terminal_signals_cannot_interrupt_a_change(lab: Lab, tmp_path: Path) -> None:
-    """Ctrl-C, Ctrl-\\, Ctrl-Z and a hang-up reach the helper from the caller's terminal without any permission
-    check. Mid-enable (private-mode ip rules added, nft batch pending) they must not stop it halfway."""
+def stuck_in_its_batch(lab: Lab, tmp_path: Path) -> tuple[subprocess.Popen[str], Path, Path]:
+    """A real `enable --mode private` stopped at its nft batch (private-mode ip rules added, the state lock
+    held) until the test creates the returned go-ahead file; also returns the file holding the waiting pid."""
     require_tools("unshare", "mount")
     wrapper, ready, go = _waiting_nft(tmp_path)
     script = f'set -e; mount --bind {wrapper} /usr/sbin/nft; exec {sys.executable} -m tray_app.helper "$@"'
@@ -109,12 +109,20 @@ def test_terminal_signals_cannot_interrupt_a_change(lab: Lab, tmp_path: Path) ->
         text=True,
         start_new_session=True,  # its own process group: the "foreground group" a terminal signals
     )
+    for _ in range(400):
+        if ready.exists() and ready.read_text().strip():
+            return p, ready, go
+        time.sleep(0.05)
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+    raise AssertionError("the helper never reached its nft batch")
+
+
+def test_terminal_signals_cannot_interrupt_a_change(lab: Lab, tmp_path: Path) -> None:
+    """Ctrl-C, Ctrl-\\, Ctrl-Z and a hang-up reach the helper from the caller's terminal without any permission
+    check. Mid-enable (private-mode ip rules added, nft batch pending) they must not stop it halfway."""
+    p, ready, go = stuck_in_its_batch(lab, tmp_path)
     try:
-        for _ in range(400):
-            if ready.exists() and ready.read_text().strip():
-                break
-            time.sleep(0.05)
-        assert ready.exists(), "the helper never reached its nft batch"
         assert int(ready.read_text()) == p.pid  # the helper itself, waiting for the batch
         for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGHUP):
             os.killpg(p.pid, sig)
@@ -195,7 +203,14 @@ def test_a_stale_temporary_state_file_does_not_block_saving(
 
 # `watch` runs until stopped (the reconciler daemon): its own tests start and stop it.
 SHORT_VERBS = [v for v in VERBS if v != "watch"]
-VOCAB = [*VERBS, "--mode", *MODES, *(f"--mode={m}" for m in MODES), *(f"--{o}" for o in OPTIONS)]
+VOCAB = [
+    *VERBS,
+    "--mode",
+    *MODES,
+    *(f"--mode={m}" for m in MODES),
+    *(f"--{o}" for o in OPTIONS),
+    *(f"--no-{o}" for o in OPTIONS),
+]
 NOISE = [
     "--",
     "-",
@@ -209,6 +224,9 @@ NOISE = [
     "-m",
     "--mode=direct=private",
     "--containers=1",
+    "--no-containers=1",
+    "--no-mode",
+    "--no-",
     "1.2.3.4",
     "100.64.0.0/10",
     "::1",
@@ -254,7 +272,9 @@ VALID = st.one_of(
     st.builds(
         lambda mode, opts: ["enable", *mode, *opts],
         st.sampled_from([[], ["--mode", "private"], ["--mode=direct"]]),
-        st.lists(st.sampled_from([f"--{o}" for o in OPTIONS]), max_size=2, unique=True),
+        st.lists(
+            st.sampled_from([f"--{p}{o}" for o in OPTIONS for p in ("", "no-")]), max_size=2, unique=True
+        ),
     ),
 )
 ARGV = st.one_of(VALID, SHAPED, MUTATED, st.lists(_token(), max_size=8))
@@ -389,7 +409,8 @@ def test_closed_standard_streams(lab: Lab) -> None:
     r = lab.ns.run(*closed, "enable", "--mode", "private", check=False, env=lab.env)
     assert r.returncode == 0
     assert json.loads(lab.state_file.read_text()) == {"version": 1, "mode": "private", "options": []}
-    assert sorted(p.name for p in lab.state_dir.iterdir()) == ["bypass.json"]
+    assert sorted(p.name for p in lab.state_dir.iterdir()) == ["bypass.json", "choice.json", "lock"]
+    assert (lab.state_dir / "lock").read_bytes() == b""  # opened read-only: no output can land in it
     assert lab.status()["state"] == "on"
     r = lab.ns.run(*closed, "enable", "--mode", "evil", check=False, env=lab.env)
     assert r.returncode == 2

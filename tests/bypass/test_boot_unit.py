@@ -67,8 +67,14 @@ def test_unit_follows_nftables() -> None:
 
 
 def test_launcher_is_isolated_python() -> None:
-    first = LAUNCHER.read_text().splitlines()[0]
-    assert first == "#!/usr/bin/python3 -I"  # no PYTHONPATH, user site or current directory in sys.path
+    lines = LAUNCHER.read_text().splitlines()
+    # -I: no PYTHONPATH, user site or current directory; -S: no site directories and no .pth files
+    assert lines[0] == "#!/usr/bin/python3 -IS"
+    # ... and the package from one fixed directory (Debian's; `make install-data` writes its PYTHONDIR)
+    assert (
+        'PACKAGE_DIR = "/usr/lib/python3/dist-packages"  # `make install-data` writes its PYTHONDIR here'
+        in lines
+    )
 
 
 def test_restore_works_with_the_boot_units_privileges(lab: Lab) -> None:

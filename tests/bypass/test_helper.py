@@ -49,6 +49,7 @@ def test_enable_direct_status_and_disable(lab: Lab) -> None:
     lab.route("2001:db8:50::/48", "dev", "tailscale0", v6=True)
     rules_before = lab.ip_rules()
     s = lab.ok("enable")
+    assert s.pop("previous") is None  # enable's answer only: the choice before it (none yet)
     assert s["enabled"] is True and s["state"] == "on" and s["mode"] == "direct" and s["options"] == []
     assert s["tailnet4"] == ["100.64.0.0/10", "192.168.50.0/24"]
     assert s["tailnet6"] == ["2001:db8:50::/48", "fd7a:115c:a1e0::/48"]
@@ -113,10 +114,65 @@ def test_exit_via_mullvad_option(lab: Lab) -> None:
 def test_enable_is_idempotent(lab: Lab) -> None:
     lab.route("192.168.50.0/24", "dev", "tailscale0")
     first = lab.ok("enable")
+    assert first.pop("previous") is None  # the first choice ever
     listing = lab.ours()
     for _ in range(3):
-        assert lab.ok("enable") == first
+        again = lab.ok("enable")
+        assert again.pop("previous") == {"mode": "direct", "options": []}
+        assert again == first
     assert lab.ours() == listing
+
+
+def test_enable_keeps_the_last_choice_for_what_is_not_given(lab: Lab) -> None:
+    """A bare `enable` used to mean direct mode without options: private mode (and --exit-via-mullvad) were
+    switched off silently. Each part not given now keeps the last choice, which outlives `disable`."""
+    choice = lab.state_dir / "choice.json"
+
+    def enable(*args: str) -> tuple[str, list[str], object]:
+        s = lab.ok("enable", *args)
+        assert s["state"] == "on" and s["saved"] == {"mode": s["mode"], "options": s["options"]}
+        assert s["private_rules"] is (s["mode"] == "private")
+        return s["mode"], s["options"], s["previous"]
+
+    assert enable("--mode", "private", "--exit-via-mullvad") == ("private", ["exit-via-mullvad"], None)
+    last = {"mode": "private", "options": ["exit-via-mullvad"]}
+    assert enable() == ("private", ["exit-via-mullvad"], last)
+    assert oct(choice.stat().st_mode & 0o777) == "0o644"
+    assert lab.ok("disable")["state"] == "off" and not lab.state_file.exists()
+    assert json.loads(choice.read_text()) == {"version": 1, **last}  # kept: it is a preference, not the state
+    lab.ok("restore")
+    assert lab.ours() is None  # ... and never turns the bypass on by itself
+    assert enable() == ("private", ["exit-via-mullvad"], last)
+    assert enable("--no-exit-via-mullvad") == ("private", [], last)
+    assert enable("--mode", "direct", "--containers") == (
+        "direct",
+        ["containers"],
+        {"mode": "private", "options": []},
+    )
+    assert enable("--no-containers", "--containers") == (
+        "direct",
+        ["containers"],
+        {"mode": "direct", "options": ["containers"]},
+    )  # last one wins
+
+    # Saved by a version without choice.json: bypass.json is the last choice.
+    choice.unlink()
+    lab.state_file.write_text('{"version": 1, "mode": "private", "options": []}')
+    assert enable() == ("private", [], {"mode": "private", "options": []})
+
+
+def test_an_unreadable_last_choice_is_never_guessed(lab: Lab) -> None:
+    lab.ok("enable", "--mode", "private")
+    (lab.state_dir / "choice.json").write_text("{not json")
+    before_table, before_rules = lab.ours(), lab.ip_rules()
+    for args in ([], ["--mode", "direct"], ["--mode", "direct", "--no-containers"]):
+        r = lab.helper("enable", *args)
+        assert r.returncode == 6, (args, r.stderr)
+        assert "choice.json is corrupt" in r.stderr and "choose every part once" in r.stderr
+        assert lab.ours() == before_table and lab.ip_rules() == before_rules
+    s = lab.ok("enable", "--mode", "direct", "--no-containers", "--no-exit-via-mullvad")
+    assert s["mode"] == "direct" and s["previous"] is None
+    assert json.loads((lab.state_dir / "choice.json").read_text())["mode"] == "direct"
 
 
 def test_refresh_picks_up_new_routes(lab: Lab) -> None:
@@ -268,6 +324,7 @@ def test_mullvad_reconnect_keeps_our_table(lab: Lab) -> None:
     lab.load(MULLVAD_CONNECTED)
     lab.route("192.168.50.0/24", "dev", "tailscale0")
     on = lab.ok("enable")
+    del on["previous"]  # enable's answer only: the choice before it
     ours = lab.ours()
     for _ in range(3):  # Mullvad deletes and re-creates its table on every state change
         lab.load(recreate(MULLVAD_NO_SPLIT, "inet", "mullvad"))

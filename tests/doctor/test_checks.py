@@ -271,3 +271,17 @@ def test_parse_mullvad_dns_get() -> None:
     assert d.parse_mullvad_dns("Custom DNS: yes\nServers:\n94.140.14.14\n") == ()
     assert d.parse_mullvad_dns("Error: Management RPC server or client error\n") is None
     assert d.parse_mullvad_dns("") is None
+
+
+def test_no_check_reads_ok_about_tailscale_while_tailscaled_is_unreachable() -> None:
+    """Issue 14.4: with tailscaled unreachable, an empty table 52 said "[ok] No Tailscale exit node in use"."""
+    down = TailscaleStatus(TailscaleState.UNAVAILABLE, detail="no socket at /run/tailscale/tailscaled.sock")
+    checks = by_id(healthy(tailscale=down, tailscale_prefs=None, tailscale_socket_uid=None))
+    assert checks["tailscale.daemon"].status is Level.WARN
+    exit_node = checks["tailscale.exit-node"]
+    assert exit_node.status is Level.SKIP and "tailscaled could not be reached" in exit_node.summary
+    for cid in ("tailscale.operator", "tailscale.netfilter", "tailscale.subnet-routes", "tailscale.dns"):
+        assert checks[cid].status is Level.SKIP, checks[cid]
+    # the route is real evidence on its own
+    used = by_id(healthy(tailscale=down, helper_status=helper_status(table52_default_route=True)))
+    assert used["tailscale.exit-node"].status is Level.WARN

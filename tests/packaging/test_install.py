@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import struct
@@ -9,6 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.infra.netns import NetNS
+from tests.infra.require import require, require_root, require_tools
+from tests.polkit.install import SYSTEM_PYTHON
 from tray_app import __version__, paths
 from tray_app.core.protocol import PROTOCOL_VERSION
 
@@ -101,8 +105,11 @@ def test_installed_launcher_runs_the_installed_package(installed: Install) -> No
 
 def test_helper_launcher_runs_isolated(installed: Install, tmp_path: Path) -> None:
     helper = installed.destdir / paths.HELPER_PATH.lstrip("/")
-    # The Makefile points the shebang at the target Python and keeps -I (isolated mode).
-    assert helper.read_text().splitlines()[0] == f"#!{installed.python} -I"
+    # The Makefile points the shebang at the target Python and keeps -IS (isolated, no site), and sets the
+    # one directory the package is imported from.
+    lines = helper.read_text().splitlines()
+    assert lines[0] == f"#!{installed.python} -IS"
+    assert f'PACKAGE_DIR = "{PYTHONDIR}"  # PYTHONDIR of `make install-data`' in lines
     evil = tmp_path / "evil"
     (evil / "tray_app" / "helper").mkdir(parents=True)
     (evil / "tray_app" / "__init__.py").write_text('raise SystemExit("INJECTED")\n')
@@ -175,3 +182,53 @@ def test_a_missing_input_fails_the_build_by_name(tmp_path: Path) -> None:
     assert p.returncode != 0
     assert "polkit/not-there.policy" in p.stderr
     assert not (tmp_path / "root").exists()
+
+
+# Planted where Debian's python3 looks before dpkg's copy (/usr/local/lib/python3.X/dist-packages, which
+# `pip install` or `make install` fill): a tray_app that announces itself, and a .pth file, which the site
+# module runs at start-up.
+PLANT = r"""
+set -e
+v=$(/usr/bin/python3 -c 'import sys; print(f"python3.{sys.version_info.minor}")')
+mount -t tmpfs -o mode=0755 tmpfs /usr/local/lib
+d=/usr/local/lib/$v/dist-packages
+mkdir -p "$d/tray_app/helper"
+echo 'raise SystemExit("PLANTED tray_app imported")' > "$d/tray_app/__init__.py"
+echo 'import sys; print("PLANTED .pth ran", file=sys.stderr)' > "$d/zz-planted.pth"
+mount --bind "$STAGED" /usr/lib/python3/dist-packages
+"""
+
+
+def test_root_helper_imports_only_the_installed_package(netns: NetNS, tmp_path: Path) -> None:
+    """`python3 -I` still ran site: .pth files, and /usr/local/lib/python3*/dist-packages before the packaged
+    copy, so a `pip`/`make install` copy of tray_app replaced the root helper's code. The installed launcher
+    (-IS, PACKAGE_DIR) imports only the installed package; in a private mount namespace the staged install
+    stands in for dpkg's files and the planted copy sits where Debian's python3 would find it first."""
+    require_root()
+    require_tools("unshare", "mount", "make", "rsvg-convert", "nft", "ip")
+    require(os.path.exists(SYSTEM_PYTHON), f"{SYSTEM_PYTHON} is missing: install python3 (scripts/test does)")
+    own = Install(destdir=tmp_path / "root", builddir=tmp_path / "build", python=SYSTEM_PYTHON)
+    own.make("install")  # PYTHONDIR=/usr/lib/python3/dist-packages (the .deb's), PYTHON=/usr/bin/python3
+    helper = own.destdir / paths.HELPER_PATH.lstrip("/")
+    state = tmp_path / "state"
+    state.mkdir(mode=0o755)
+    tmp_path.chmod(0o755)
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "MTT_STATE_DIR": str(state)}
+    env["STAGED"] = str(own.destdir / PYTHONDIR.lstrip("/"))
+
+    def in_planted(*cmd: str) -> subprocess.CompletedProcess[str]:
+        script = PLANT + 'exec "$@"\n'
+        return netns.run("unshare", "-m", "sh", "-c", script, "sh", *cmd, check=False, env=env)
+
+    # The plant bites: plain isolated mode (the old launcher's `-I`) runs the .pth and imports that copy.
+    r = in_planted(SYSTEM_PYTHON, "-I", "-c", "import tray_app")
+    assert r.stderr.splitlines() == ["PLANTED .pth ran", "PLANTED tray_app imported"], r.stderr
+    # The installed launcher does neither, and works as root: version, enable, status, disable.
+    r = in_planted(str(helper), "version")
+    assert (r.returncode, r.stdout, r.stderr) == (0, f"{PROTOCOL_VERSION}\n", "")
+    for verb in (["enable", "--mode", "private"], ["status"], ["disable"]):
+        r = in_planted(str(helper), *verb)
+        assert r.returncode == 0 and "PLANTED" not in r.stderr, (verb, r.stderr)
+        s = json.loads(r.stdout)
+        assert s["state"] == ("off" if verb == ["disable"] else "on"), s
+    assert not (state / "bypass.json").exists()

@@ -61,10 +61,10 @@ polkit.addRule(function(action, subject) {
 """
 
 LAUNCHER = """\
-#!/usr/bin/python3 -I
+#!/usr/bin/python3 -IS
 # TEST launcher written by tests/polkit/install.py; the original is restored when the session ends.
-# Runs the helper of the checkout at {root} as root. -I keeps PYTHONPATH and the user's site out; the
-# checkout path is fixed here, like the installed launcher's root-owned site-packages.
+# Runs the helper of the checkout at {root} as root. -IS keeps PYTHONPATH, the user's site, site directories
+# and .pth files out; the checkout path is fixed here, like the installed launcher's PACKAGE_DIR.
 import sys
 
 sys.path.insert(0, {root!r})

@@ -18,6 +18,7 @@ from typing import Any
 from tests.replica import reference_rules
 from tests.replica import topology as t
 from tests.replica.lab import Lab
+from tray_app.core.protocol import OPTIONS
 
 REPO = Path(__file__).resolve().parents[2]
 HELPER_TIMEOUT = 30.0
@@ -60,7 +61,8 @@ class HelperBypass:
         )
 
     def enable(self, mode: str = "direct", *options: str) -> None:
-        self.call("enable", "--mode", mode, *(f"--{o}" for o in options))
+        # Every option said, on or off: the helper keeps the last choice for any not given.
+        self.call("enable", "--mode", mode, *(f"--{o}" if o in options else f"--no-{o}" for o in OPTIONS))
 
     def refresh(self) -> None:
         self.call("refresh")

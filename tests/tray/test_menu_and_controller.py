@@ -91,7 +91,10 @@ def test_bypass_toggle_asks_the_helper_and_remembers_consent(rig: TrayRig, qtbot
     assert "Bypass: on (direct)" in u.tray.toolTip()
     # choosing the private mode while on re-applies in that mode
     u.menus.mode_actions["private"].trigger()
-    qtbot.waitUntil(lambda: "Bypass: on (private)" in u.tray.toolTip(), timeout=10000)
+    # The state directory's watcher may show the new mode before the helper's own answer is in.
+    qtbot.waitUntil(
+        lambda: "Bypass: on (private)" in u.tray.toolTip() and rig.verbs().count("enable") == 2, timeout=10000
+    )
     assert rig.verbs().count("enable") == 2 and rig.lab.saved()["mode"] == "private"  # type: ignore[index]
     assert settings.bypass_mode == "private"
     u.menus.bypass.trigger()
@@ -169,7 +172,8 @@ def test_mullvad_and_tailscale_actions_reach_the_daemons(rig: TrayRig, qtbot) ->
     assert [p["WantRunning"] for p in d.tailscale.patches] == [False, True]
     qtbot.waitUntil(lambda: m.tailscale_toggle.text() == "Tailscale: down", timeout=5000)
     qtbot.waitUntil(m.mullvad_disconnect.isEnabled, timeout=5000)
-    assert "Mullvad: connected to se-got-wg-001" in tip()
+    # "connecting" enables Disconnect too: wait for the daemon's final state to reach the tooltip
+    qtbot.waitUntil(lambda: "Mullvad: connected to se-got-wg-001" in tip(), timeout=5000)
     assert failures == []
 
 
@@ -434,3 +438,34 @@ def test_status_window_stays_on_screen_with_long_details(rig: TrayRig, qtbot) ->
     qtbot.wait(200)  # let the layout resize the window
     screen = QGuiApplication.primaryScreen().availableGeometry()
     assert screen.contains(u.popup.geometry()), (u.popup.geometry(), screen)
+
+
+def test_a_mode_changed_in_a_terminal_is_said_followed_and_options_are_kept(rig: TrayRig, qtbot) -> None:  # type: ignore[no-untyped-def]
+    """Issue 14.1 in the tray: a terminal's `bypass on --mode direct` is announced (not only the radio button
+    moving), the tray's own off/on afterwards keeps that mode instead of switching back to its old one, and
+    the tray (which sends only the mode) keeps the options chosen in the terminal."""
+    r = rig.lab.helper("enable", "--mode", "private", "--containers")
+    assert r.returncode == 0, r.stderr
+    start(rig, qtbot)
+    u = ui(rig)
+    settings = rig.app.settings  # type: ignore[attr-defined]
+    sent: list[tuple[str, str]] = []
+    rig.app.notifier.sent.connect(lambda n: sent.append((n.summary, n.body)))  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: "Bypass: on (private" in u.tray.toolTip(), timeout=10000)
+    assert u.menus.mode_actions["private"].isChecked() and settings.bypass_mode == "private"
+
+    r = rig.lab.helper("enable", "--mode", "direct")  # the administrator, in a terminal
+    assert r.returncode == 0, r.stderr
+    qtbot.waitUntil(lambda: ("Bypass mode changed to direct", DIRECT_MEANS) in sent, timeout=10000)
+    assert u.menus.mode_actions["direct"].isChecked() and settings.bypass_mode == "direct"
+
+    u.menus.bypass.trigger()  # off from the tray ...
+    qtbot.waitUntil(lambda: "Bypass: off" in u.tray.toolTip() and u.menus.bypass.isEnabled(), timeout=10000)
+    u.menus.bypass.trigger()  # ... and on again
+    qtbot.waitUntil(
+        lambda: "Bypass: on (direct" in u.tray.toolTip() and u.menus.bypass.isEnabled(), timeout=10000
+    )
+    assert rig.lab.saved() == {"version": 1, "mode": "direct", "options": ["containers"]}
+
+
+DIRECT_MEANS = "Tailscale, its relays and your peers now see this device's real IP."

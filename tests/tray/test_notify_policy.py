@@ -322,3 +322,25 @@ def test_table_gone_while_saved_on_is_lost_even_if_the_tray_did_not_know_the_wis
     )
     (n,) = p.poll(11.0)
     assert isinstance(n, Notice) and n.summary == "Bypass lost" and n.actions[0].id == ACTION_RESTORE_BYPASS
+
+
+def test_a_change_of_bypass_mode_is_said_with_what_it_exposes() -> None:
+    """`bypass on --mode direct` in a terminal while the tray shows private mode: the tray says so, not only
+    its radio button moving (issue 14.1)."""
+    private = BypassStatus(BypassState.ON, mode="private")
+    p = started(snap(b=private))
+    p.observe(snap(b=BYPASS_ON), 10.0)
+    out = [n for n in p.poll(12.0) if isinstance(n, Notice)]
+    assert [(n.summary, n.body, n.urgency, n.transient) for n in out] == [
+        (
+            "Bypass mode changed to direct",
+            "Tailscale, its relays and your peers now see this device's real IP.",
+            Urgency.NORMAL,
+            False,
+        )
+    ]
+    # Back to private from the tray's own menu: still said, quieter, as the user's own change.
+    p.user_initiated(Subject.BYPASS, 20.0)
+    p.observe(snap(b=private), 20.5)
+    out = [n for n in p.poll(23.0) if isinstance(n, Notice)]
+    assert [(n.summary, n.transient) for n in out] == [("Bypass mode changed to private", True)]

@@ -36,6 +36,28 @@ def _status_line(status: BypassStatus) -> str:
     return line
 
 
+# What a change of mode means for the user: said whenever `on` changed it, so it never happens silently.
+MODE_MEANS = {
+    "direct": "Tailscale, its relays and your peers now see this device's real IP",
+    "private": "Tailscale and your peers now see only Mullvad's IP; peer connections may be relayed (slower)",
+}
+
+
+def change_note(previous: object, status: BypassStatus) -> str | None:
+    """`note: changed from ... to ...` when `on` changed the last choice (the helper's `previous`)."""
+    if not isinstance(previous, dict) or status.state is BypassState.UNKNOWN or not status.mode:
+        return None
+    mode, options = previous.get("mode"), previous.get("options")
+    if not isinstance(mode, str) or not isinstance(options, list):
+        return None
+    if mode == status.mode and sorted(map(str, options)) == sorted(status.options):
+        return None
+    note = f"  note: changed from {_describe(mode, options)} to {_describe(status.mode, status.options)}"
+    if mode != status.mode and status.mode in MODE_MEANS:
+        note += f": {MODE_MEANS[status.mode]}"
+    return note
+
+
 def _fail(result: HelperResult) -> int:
     if result.problem is None:  # a status that parsed but carried no state: cannot happen, say so anyway
         print(f"{_PROG}: the bypass helper gave no answer", file=sys.stderr)
@@ -49,9 +71,11 @@ def run(args: argparse.Namespace) -> int:
     options = EnableOptions(
         mode=args.mode, containers=args.containers, exit_via_mullvad=args.exit_via_mullvad
     )
-    if action != "on" and (args.mode or args.containers or args.exit_via_mullvad):
+    if action != "on" and (
+        args.mode is not None or args.containers is not None or args.exit_via_mullvad is not None
+    ):
         print(
-            f"{_PROG}: --mode, --containers and --exit-via-mullvad go with `bypass on` only",
+            f"{_PROG}: --mode, --[no-]containers and --[no-]exit-via-mullvad go with `bypass on` only",
             file=sys.stderr,
         )
         return int(Exit.USAGE)
@@ -64,6 +88,9 @@ def run(args: argparse.Namespace) -> int:
         # The helper prints the state it left behind, also when it exits 6 after enabling.
         if result.status is not None and result.status.state is not BypassState.UNKNOWN:
             print(_status_line(result.status))
+            note = change_note((result.raw or {}).get("previous"), result.status) if action == "on" else None
+            if note:
+                print(note)
         elif result.ok:
             print(f"bypass {action}")
         return 0 if result.ok else _fail(result)

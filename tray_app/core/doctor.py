@@ -18,6 +18,7 @@ from tray_app.core.protocol import PROTOCOL_VERSION
 
 MULLVAD_MARK = 0x6D6F6C65
 MULLVAD_TABLE = "1836018789"
+MAIN_TABLE = ("254", "main")  # `ip -N` prints the number; older captures (and fixtures) the name
 TAILSCALE_TABLE = "52"
 NETFILTER_MODES = {0: "off", 1: "nodivert", 2: "on"}
 
@@ -472,8 +473,11 @@ def check_exit_node(f: Facts) -> Check:
     uses_exit = bool(t and t.exit_node) or bool(
         f.helper_status and f.helper_status.get("table52_default_route")
     )
-    if t is None and f.helper_status is None:
-        return Check(cid, Level.SKIP, "Whether an exit node is in use was not read")
+    if t is None and not uses_exit:
+        # an empty table 52 proves nothing while tailscaled is unreachable: a check that did not run is
+        # never "ok"
+        why = "tailscaled could not be reached" if f.tailscale is not None else "Tailscale was not read"
+        return Check(cid, Level.SKIP, f"Whether an exit node is in use was not read ({why})")
     if not uses_exit:
         return Check(cid, Level.OK, "No Tailscale exit node in use")
     name = t.exit_node.name if t and t.exit_node else "an exit node"
@@ -568,7 +572,7 @@ def check_rule_order(f: Facts) -> Check:
         mv_not = next(
             (r for r in rules if r.inverted and r.fwmark == MULLVAD_MARK and r.table == MULLVAD_TABLE), None
         )
-        mv_sup = next((r for r in rules if r.table == "main" and r.suppress_prefixlen == 0), None)
+        mv_sup = next((r for r in rules if r.table in MAIN_TABLE and r.suppress_prefixlen == 0), None)
         ts = next((r for r in rules if r.table == TAILSCALE_TABLE and r.fwmark is None), None)
         # The kernel evaluates rules in list order; equal priorities (the `pref 0` trap) keep insertion order.
         if mv_not and mv_sup and rules.index(mv_not) < rules.index(mv_sup):

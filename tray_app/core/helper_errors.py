@@ -35,6 +35,7 @@ class Problem(StrEnum):
     NFT_MISSING = "nft_missing"
     NFT_REJECTED = "nft_rejected"
     PRECONDITION = "precondition"
+    BUSY = "busy"  # another run of the helper held the state lock too long
     BAD_REPLY = "bad_reply"  # exit 0 but the output could not be understood
     FAILED = "failed"  # a code outside the contract (crash, signal)
 
@@ -180,6 +181,14 @@ def explain(code: int, stderr: str = "", *, verb: str = "", via_pkexec: bool = T
         text = detail or "a precondition of the bypass is not met; nothing was changed"
         return HelperProblem(
             Problem.PRECONDITION, code, f"{text} (`mullvad-tailscale-tray doctor` explains more)", detail
+        )
+    if code == Exit.BUSY:
+        return HelperProblem(
+            Problem.BUSY,
+            code,
+            detail
+            or "another change of the bypass is still running; nothing was changed: try again in a minute",
+            detail,
         )
     if code == HELPER_FAILED:
         return HelperProblem(

@@ -33,5 +33,6 @@ class Exit(IntEnum):
     NFT_MISSING = 4
     NFT_REJECTED = 5
     PRECONDITION = 6
+    BUSY = 7  # another run of the helper kept the state lock past the bounded wait; nothing was changed
     PKEXEC_DISMISSED = 126
     PKEXEC_NOT_AUTHORIZED = 127

@@ -17,7 +17,9 @@ def families() -> tuple[str, ...]:
 
 
 def count(fam: str) -> int:
-    r = tools.run("ip", fam, "-j", "rule", "show")
+    # -N (numeric): with /etc/iproute2/rt_tables naming Mullvad's table, `ip -j rule` would print that name
+    # instead of 1836018789 and our rule would go unrecognised (refresh failing, disable leaving it behind).
+    r = tools.run("ip", fam, "-N", "-j", "rule", "show")
     if r.rc != 0:
         raise tools.ToolFailedError(f"`ip {fam} rule show` failed: {tools.short(r.err, 3)}")
     return count_private_rules(r.out)

@@ -8,7 +8,8 @@ tailnet's addresses are read from routing table 52 here, never passed in.
 Exit codes (tray_app.core.protocol.Exit): 0 ok, 1 failed (an ip/nft command failed unexpectedly; nothing half
 done), 2 usage, 3 not root, 4 nft or ip missing, 5 nft rejected the batch (nothing changed), 6 precondition
 (saved state unusable: nothing changed; or `enable` applied but Mullvad's firewall has no split-tunnel
-accept rule, so the bypass cannot take effect yet).
+accept rule, so the bypass cannot take effect yet), 7 busy (another run held the state lock past the bounded
+wait: nothing changed).
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ USAGE = f"""usage: {PROG} VERB [OPTIONS]
 verbs:
   status                       print the bypass state as one JSON object (changes nothing)
   refresh                      if the bypass is on, re-read routing table 52 and re-apply it
-  enable [--mode direct|private] [--containers] [--exit-via-mullvad]
-                               apply the bypass and save it for boot (default mode: direct)
+  enable [--mode direct|private] [--[no-]containers] [--[no-]exit-via-mullvad]
+                               apply the bypass and save it for boot; what is not given keeps
+                               the last choice (direct mode, no options the first time)
   disable                      remove the bypass and its saved state (fine if it is not on)
   restore                      re-apply the saved bypass
   watch                        restore, then keep the bypass right and publish its status (the
@@ -51,6 +53,7 @@ _ALLOWED = {
     *MODES,
     *(f"--mode={m}" for m in MODES),
     *(f"--{o}" for o in OPTIONS),
+    *(f"--no-{o}" for o in OPTIONS),
 }
 _SHELLISH = set(";|&$`<>(){}*?!~\\\"' \t\n")
 
@@ -128,9 +131,12 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     for verb in VERBS:
         p = sub.add_parser(verb, add_help=False, allow_abbrev=False, exit_on_error=False)
         if verb == "enable":
-            p.add_argument("--mode", choices=MODES, default="direct")
+            # None = not given: keep the last choice (see enable()).
+            p.add_argument("--mode", choices=MODES, default=None)
             for opt in OPTIONS:
-                p.add_argument(f"--{opt}", action="store_true", dest=opt.replace("-", "_"))
+                dest = opt.replace("-", "_")
+                p.add_argument(f"--{opt}", action="store_const", const=True, default=None, dest=dest)
+                p.add_argument(f"--no-{opt}", action="store_const", const=False, dest=dest)
     try:
         args = parser.parse_args(list(argv))
     except argparse.ArgumentError as e:
@@ -309,21 +315,59 @@ def _apply(cfg: Config, verb: str) -> routes_mod.RouteFacts:
     return fs
 
 
-def enable(cfg: Config) -> int:
+def _remembered() -> Config | None:
+    """The last choice: choice.json, else (saved by a version without it) bypass.json; None the first time."""
+    choice = state.load(state.CHOICE_NAME)
+    return choice if choice is not None else state.load()
+
+
+def _choice(mode: str | None, flags: dict[str, bool | None]) -> tuple[Config, Config | None]:
+    """What `enable` applies: each part not given (None) keeps the last choice, so `enable` alone never turns
+    private mode (or --exit-via-mullvad) into direct mode behind the user's back. Also returns that last
+    choice, for the caller to say what changed."""
+    try:
+        last = _remembered()
+    except state.StateError as e:
+        if mode is None or None in flags.values():
+            raise HelperError(
+                Exit.PRECONDITION,
+                f"{e}; so the last choice is unknown and nothing was changed: choose every part once, e.g. "
+                "`mullvad-tailscale-tray bypass on --mode private --no-containers --no-exit-via-mullvad`",
+            ) from None
+        last = None
+    base = last or Config("direct", frozenset())
+    options = frozenset(o for o in OPTIONS if (o in base.options if flags[o] is None else flags[o]))
+    return Config(mode or base.mode, options), last
+
+
+def _as_json(cfg: Config | None) -> dict[str, Any] | None:
+    return {"mode": cfg.mode, "options": cfg.option_list} if cfg else None
+
+
+def enable(mode: str | None, flags: dict[str, bool | None]) -> int:
+    """Apply and save the bypass; prints the status JSON plus `previous`, the choice before this run."""
     with state.locked():
         _tools_present()
         state.check_writable()
+        cfg, last = _choice(mode, flags)
         mv = facts.mullvad()
         # Written (and fsynced) before the kernel changes, renamed into place after: a full disk fails here
         # with nothing changed, instead of leaving a bypass that is on but not saved for boot.
         pending = state.prepare(cfg)
         try:
-            fs = _apply(cfg, "enable")
+            choice = state.prepare(cfg, state.CHOICE_NAME)
         except BaseException:
             pending.discard()
             raise
+        try:
+            fs = _apply(cfg, "enable")
+        except BaseException:
+            pending.discard()
+            choice.discard()
+            raise
         pending.commit()
-    _emit(_reply_after_apply(cfg, fs, mv))
+        choice.commit()
+    _emit({**_reply_after_apply(cfg, fs, mv), "previous": _as_json(last)})
     if mv.table and not mv.split_tunnel_accept:
         raise HelperError(Exit.PRECONDITION, "the bypass is on, but " + MULLVAD_NO_ACCEPT)
     return Exit.OK
@@ -467,8 +511,7 @@ def run(argv: Sequence[str]) -> int:
 
             return watch.run()
         if verb == "enable":  # prints its own answer (see _reply_after_apply)
-            opts = frozenset(o for o in OPTIONS if getattr(args, o.replace("-", "_")))
-            return enable(Config(args.mode, opts))
+            return enable(args.mode, {o: getattr(args, o.replace("-", "_")) for o in OPTIONS})
         if verb == "disable":
             return disable()  # prints its own answer
         code = reapply(verb)
@@ -490,6 +533,9 @@ def run(argv: Sequence[str]) -> int:
     except state.StateError as e:
         _err(f"error: {e}")
         return Exit.PRECONDITION
+    except state.LockBusyError as e:
+        _err(f"error: {e}")
+        return Exit.BUSY
     except (tools.ToolFailedError, rules.NftJsonError) as e:
         _err(f"error: {e}")
         return FAILED

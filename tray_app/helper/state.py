@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import stat
+import time
 from collections.abc import Iterator
 
 from tray_app.core.protocol import MODES, OPTIONS
@@ -20,6 +21,12 @@ from tray_app.core.rules import Config
 from tray_app.paths import STATE_DIR
 
 FILE_NAME = "bypass.json"
+# The last choice of mode and options, kept after `disable` (which deletes bypass.json): a later `enable`
+# without options takes it up again instead of falling back to direct mode.
+CHOICE_NAME = "choice.json"
+LOCK_NAME = "lock"
+LOCK_WAIT = 60.0  # two of the helper's 30 s tool timeouts: longer than any run that is not stuck
+LOCK_POLL = 0.05
 FORMAT_VERSION = 1
 MAX_SIZE = 4096
 
@@ -38,8 +45,8 @@ def state_dir() -> str:
     return STATE_DIR
 
 
-def _path() -> str:
-    return os.path.join(state_dir(), FILE_NAME)
+def _path(name: str = FILE_NAME) -> str:
+    return os.path.join(state_dir(), name)
 
 
 def _check_dir(fd: int, path: str) -> None:
@@ -83,12 +90,72 @@ def _open_dir(create: bool) -> int | None:
     return fd
 
 
+class LockBusyError(RuntimeError):
+    """Another helper run kept the lock for longer than the bounded wait (message carries the fix)."""
+
+
+def lock_wait() -> float:
+    """Seconds to wait for the lock. Tests may shorten it with MTT_LOCK_WAIT, under the same rule as
+    MTT_STATE_DIR (never under pkexec); it can only shorten the wait, which hurts nobody but the caller."""
+    override = os.environ.get("MTT_LOCK_WAIT")
+    if override and "PKEXEC_UID" not in os.environ:
+        with contextlib.suppress(ValueError):
+            return max(0.0, min(LOCK_WAIT, float(override)))
+    return LOCK_WAIT
+
+
+def _open_lock(dfd: int) -> int:
+    path = os.path.join(state_dir(), LOCK_NAME)
+    fix = f"remove it with `sudo rm -rf {path}` (the helper creates it again)"
+    try:
+        # Read-only is enough for flock and leaves no IN_CLOSE_WRITE for watchers of the directory;
+        # O_NONBLOCK: a FIFO in its place must not block the open.
+        fd = os.open(
+            LOCK_NAME,
+            os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC,
+            0o600,
+            dir_fd=dfd,
+        )
+    except OSError as e:
+        raise StateError(f"cannot open the lock file {path} ({e.strerror}): {fix}") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_uid != 0 or st.st_mode & 0o077 or st.st_nlink != 1:
+        os.close(fd)
+        raise StateError(
+            f"the lock file {path} is not a regular file that only root can open, so another user could "
+            f"hold it: {fix}"
+        )
+    return fd
+
+
 @contextlib.contextmanager
 def locked() -> Iterator[None]:
-    """Serialise changing verbs (an app refresh racing a CLI enable) with a lock on the state directory."""
-    fd = _open_dir_created()
+    """Serialise changing verbs (an app refresh racing a CLI enable, the removal scripts' `disable`).
+
+    The lock is a root-only file (0600) in the root-only state directory, never the directory itself: any
+    user can open a 0755 directory and flock it, and would then hang every refresh, disable and restore.
+    The wait is bounded; only another run of this helper can hold the lock, and its steps have timeouts.
+    """
+    dfd = _open_dir_created()
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fd = _open_lock(dfd)
+    finally:
+        os.close(dfd)
+    try:
+        wait = lock_wait()
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise LockBusyError(
+                        f"another change of the bypass has been running for {wait:.0f} s and still holds "
+                        f"{os.path.join(state_dir(), LOCK_NAME)}; nothing was changed: try again in a minute "
+                        "(`mullvad-tailscale-tray doctor` shows what is in place)"
+                    ) from None
+                time.sleep(LOCK_POLL)
         yield
     finally:
         os.close(fd)
@@ -113,15 +180,16 @@ def _parse(data: bytes, path: str) -> Config:
     return Config(str(mode), frozenset(str(o) for o in options))
 
 
-def load() -> Config | None:
-    """The saved choice, None when nothing is saved. Raises StateError when it cannot be read safely."""
-    path = _path()
+def load(name: str = FILE_NAME) -> Config | None:
+    """The saved choice (`name`: CHOICE_NAME for the remembered one), None when nothing is saved. Raises
+    StateError when it cannot be read safely."""
+    path = _path(name)
     dfd = _open_dir(create=False)
     if dfd is None:
         return None
     try:
         try:
-            fd = os.open(FILE_NAME, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dfd)
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dfd)
         except FileNotFoundError:
             return None
         except OSError as e:
@@ -151,15 +219,16 @@ def check_writable() -> None:
     """Fail before any change if a later save or clear could not succeed."""
     dfd = _open_dir_created()
     try:
-        try:
-            st = os.stat(FILE_NAME, dir_fd=dfd, follow_symlinks=False)
-        except FileNotFoundError:
-            return
-        if stat.S_ISDIR(st.st_mode):
-            raise StateError(
-                f"{_path()} is a directory, so the bypass state cannot be saved: remove it with "
-                f"`sudo rm -rf {_path()}`"
-            )
+        for name in (FILE_NAME, CHOICE_NAME):
+            try:
+                st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                raise StateError(
+                    f"{_path(name)} is a directory, so the bypass state cannot be saved: remove it with "
+                    f"`sudo rm -rf {_path(name)}`"
+                )
     finally:
         os.close(dfd)
 
@@ -171,14 +240,15 @@ class Pending:
     fails while nothing has changed yet; the rename that remains cannot run out of space.
     """
 
-    def __init__(self, dfd: int, tmp: str) -> None:
+    def __init__(self, dfd: int, tmp: str, name: str) -> None:
         self._dfd = dfd
         self._tmp = tmp
+        self._name = name
 
     def commit(self) -> None:
         try:
             # rename() replaces a symlink at the target itself, never what it points to.
-            os.replace(self._tmp, FILE_NAME, src_dir_fd=self._dfd, dst_dir_fd=self._dfd)
+            os.replace(self._tmp, self._name, src_dir_fd=self._dfd, dst_dir_fd=self._dfd)
             os.fsync(self._dfd)
         except OSError as e:
             self.discard()
@@ -197,11 +267,12 @@ class Pending:
             self._dfd = -1
 
 
-def prepare(config: Config) -> Pending:
-    """Write the state for `config` to a temporary file in the state directory (see Pending)."""
+def prepare(config: Config, name: str = FILE_NAME) -> Pending:
+    """Write the state for `config` to a temporary file in the state directory (see Pending), to be renamed
+    to `name` (bypass.json, or CHOICE_NAME)."""
     body = json.dumps({"version": FORMAT_VERSION, "mode": config.mode, "options": config.option_list}) + "\n"
     dfd = _open_dir_created()
-    tmp = f".{FILE_NAME}.{os.getpid()}.tmp"
+    tmp = f".{name}.{os.getpid()}.tmp"
     try:
         # Only root writes here, so a file of this name is a leftover of an earlier run with our pid.
         with contextlib.suppress(FileNotFoundError):
@@ -225,7 +296,7 @@ def prepare(config: Config) -> Pending:
             f"cannot save the bypass state in {state_dir()} ({e.strerror}), so nothing was changed: "
             "free space on that file system and try again"
         ) from None
-    return Pending(dfd, tmp)
+    return Pending(dfd, tmp, name)
 
 
 def save(config: Config) -> None:

@@ -221,6 +221,13 @@ class Reconciler:
 
     def reconcile(self, ev: netlink.Events, start: bool = False) -> None:
         self.stats.checks += 1
+        try:
+            self._reconcile_locked(start)
+        except state.LockBusyError as e:  # another helper run is stuck: look again at the next event
+            log.change(f"watch: {e}")
+        self._publish()
+
+    def _reconcile_locked(self, start: bool) -> None:
         with state.locked():
             try:
                 cfg = state.load()
@@ -236,7 +243,6 @@ class Reconciler:
                     log.change(f"watch: routing table 52 cannot be read ({e}); the bypass was left as it is")
             else:
                 self.applied = None
-        self._publish()
 
     def _enforce(self, cfg: Config, start: bool) -> None:
         text = nft.list_ours()

@@ -25,9 +25,12 @@ CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
 
 @dataclass(frozen=True, slots=True)
 class EnableOptions:
-    mode: str | None = None  # None: the helper's default (direct)
-    containers: bool = False
-    exit_via_mullvad: bool = False
+    """What `enable` changes. None leaves that part as the helper last applied it (the saved choice; direct
+    mode and no options the first time): the tray sends only the mode, so it never drops an option."""
+
+    mode: str | None = None
+    containers: bool | None = None
+    exit_via_mullvad: bool | None = None
 
     def argv(self) -> list[str]:
         out: list[str] = []
@@ -35,10 +38,9 @@ class EnableOptions:
             if self.mode not in MODES:
                 raise ValueError(f"unknown bypass mode {self.mode!r}")
             out += ["--mode", self.mode]
-        if self.containers:
-            out.append("--containers")
-        if self.exit_via_mullvad:
-            out.append("--exit-via-mullvad")
+        for flag, on in (("containers", self.containers), ("exit-via-mullvad", self.exit_via_mullvad)):
+            if on is not None:
+                out.append(f"--{flag}" if on else f"--no-{flag}")
         return out
 
 

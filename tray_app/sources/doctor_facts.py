@@ -79,7 +79,8 @@ def ip_rules() -> tuple[IpRule, ...] | None:
     ip = shutil.which("ip") or "/usr/sbin/ip"
     rules: list[IpRule] = []
     for family, flag in ((4, "-4"), (6, "-6")):
-        out = _run([ip, flag, "-j", "rule", "show"])
+        # -N: tables as numbers, whatever names /etc/iproute2/rt_tables gives them (doctor.parse_ip_rules).
+        out = _run([ip, flag, "-N", "-j", "rule", "show"])
         if out is None or out.returncode != 0:
             return None
         try:

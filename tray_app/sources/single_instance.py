@@ -14,6 +14,7 @@ from PyQt6.QtCore import QObject, pyqtSignal
 from PyQt6.QtNetwork import QLocalServer, QLocalSocket
 
 SHOW = b"show\n"
+PING = b"ping\n"  # "are you there?" only: what a hidden (autostart) start asks
 
 
 def socket_path() -> str:
@@ -30,13 +31,13 @@ class SingleInstance(QObject):
         self._server: QLocalServer | None = None
         self.error = ""
 
-    def ask_running_instance(self, timeout_ms: int = 1000) -> bool:
-        """True when another tray answered (it was told to show itself)."""
+    def ask_running_instance(self, timeout_ms: int = 1000, *, show: bool = True) -> bool:
+        """True when another tray answered (told to show itself unless `show` is False)."""
         sock = QLocalSocket()
         sock.connectToServer(self.path)
         if not sock.waitForConnected(timeout_ms):
             return False
-        sock.write(SHOW)
+        sock.write(SHOW if show else PING)
         sock.flush()
         sock.waitForBytesWritten(timeout_ms)
         sock.disconnectFromServer()

@@ -92,6 +92,23 @@ def render(spec: IconSpec, size: int, style: Style = Style.COLOUR) -> QImage:
     return img
 
 
+def state_icon_file(spec: IconSpec) -> str:
+    """The icon of a state as a PNG file, for notifications (servers take a path, not pixels we draw).
+    Written once per state into the user's runtime directory; "" when it cannot be written."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if not runtime:  # no private directory (no session): the app's own icon will do
+        return ""
+    base = Path(runtime) / "mullvad-tailscale-tray-icons"
+    path = base / f"{spec.key}.png"
+    try:
+        base.mkdir(mode=0o700, exist_ok=True)
+        if not path.is_file() and not render(spec, 64).save(str(path)):
+            return ""
+    except (OSError, FileNotFoundError):
+        return ""
+    return str(path)
+
+
 _icons: dict[tuple[str, Style], QIcon] = {}
 _warned = False
 

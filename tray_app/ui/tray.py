@@ -6,6 +6,8 @@ controller, the settings and the autostart file.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from PyQt6.QtCore import QObject, pyqtSignal
 from PyQt6.QtGui import QAction, QIcon
 from PyQt6.QtWidgets import QSystemTrayIcon
@@ -33,9 +35,12 @@ class TrayUI(QObject):
     quit_requested = pyqtSignal()
     settings_changed = pyqtSignal()  # notifications on/off, muted categories: the app updates the policy
 
-    def __init__(self, controller: Controller, parent: QObject | None = None) -> None:
+    def __init__(
+        self, controller: Controller, parent: QObject | None = None, *, overrides: Sequence[str] = ()
+    ) -> None:
         super().__init__(parent)
         self.controller = controller
+        self.overrides = list(overrides)  # the tray's daemon options, passed on to what it runs
         self.settings = controller.settings
         self.snapshot = Snapshot()
         self.spec: IconSpec | None = None
@@ -77,6 +82,9 @@ class TrayUI(QObject):
         )
         self.popup.menu_button.clicked.connect(self._menu_from_popup)
         c.busy_changed.connect(lambda _busy: self.render(self.snapshot))
+        # what is not in the Snapshot (the autostart file: `autostart off` in a terminal) is read again
+        # whenever the menu opens; SNI hosts send AboutToShow before they draw it
+        m.menu.aboutToShow.connect(lambda: self.render(self.snapshot))
 
     def _new_tray(self) -> QSystemTrayIcon:
         tray = QSystemTrayIcon(self)
@@ -209,7 +217,7 @@ class TrayUI(QObject):
 
     def open_doctor(self) -> None:
         if self.doctor is None:
-            self.doctor = DoctorWindow()
+            self.doctor = DoctorWindow(overrides=self.overrides)
         self.doctor.show()
         self.doctor.raise_()
         self.doctor.run()
