@@ -50,8 +50,9 @@ def test_toggles_cost_one_helper_run_each_and_status_none(rig: TrayRig, reconcil
 
 
 def test_what_the_reconciler_does_shows_within_a_second(rig: TrayRig, reconciler: Watcher, qtbot) -> None:  # type: ignore[no-untyped-def]
-    rig.lab.enable("direct")
-    rig.app.settings.bypass_wanted = True  # type: ignore[attr-defined]  (consent from an earlier session)
+    rig.lab.enable("direct")  # long before the tray starts (an earlier session): the reconciler has it
+    qtbot.waitUntil(lambda: (reconciler.published() or {}).get("state") == "on", timeout=5000)
+    rig.app.settings.bypass_wanted = True  # type: ignore[attr-defined]
     u, sent = _start(rig, qtbot)
     qtbot.waitUntil(lambda: "Bypass: on (direct)" in u.tray.toolTip(), timeout=5000)
     # our table removed behind everyone's back: the reconciler puts it back, the tray says so
