@@ -143,9 +143,12 @@ if [ "$rc" -ne 124 ] || grep -q Traceback "$err"; then
 fi
 ok "tray ran 4 s"
 
-step "polkit: pkaction shows the four actions with their defaults"
+step "polkit: pkaction shows the three actions with their defaults (refresh has none)"
 scripts/start-system-bus 9>&-
-for verb in status refresh enable disable; do
+if pkaction --action-id "$ACTION.refresh" >/dev/null 2>&1; then
+    fail "$ACTION.refresh still exists: the reconciler keeps the bypass right, refresh is root-only"
+fi
+for verb in status enable disable; do
     info=$(pkaction --verbose --action-id "$ACTION.$verb" 2>&1) || { fail "pkaction does not know $ACTION.$verb: $info"; continue; }
     want=yes; case $verb in enable|disable) want=auth_admin_keep ;; esac
     for pair in "implicit any:no" "implicit inactive:no" "implicit active:$want" \
