@@ -39,7 +39,7 @@ from tray_app.core.rules import Config
 from tray_app.helper import facts, iprules, log, main, netlink, nft, state, tools
 from tray_app.paths import RUN_DIR, STATUS_FILE_NAME
 
-QUIET_S = 0.010  # a burst of route events (tailscaled adds them one by one) becomes one transaction ...
+QUIET_S = 0.003  # a burst of route events (tailscaled adds them one by one) becomes one transaction ...
 MAX_DELAY_S = 0.100  # ... but a never-ending burst still gets one every 100 ms
 STATUS_VERSION = 1
 ROUTES_CHANGED = "Tailscale's routes in table 52 changed"
@@ -222,12 +222,12 @@ class Reconciler:
     def reconcile(self, ev: netlink.Events, start: bool = False) -> None:
         self.stats.checks += 1
         try:
-            self._reconcile_locked(start)
+            self._reconcile_locked(ev, start)
         except state.LockBusyError as e:  # another helper run is stuck: look again at the next event
             log.change(f"watch: {e}")
         self._publish()
 
-    def _reconcile_locked(self, start: bool) -> None:
+    def _reconcile_locked(self, ev: netlink.Events, start: bool) -> None:
         with state.locked():
             try:
                 cfg = state.load()
@@ -236,7 +236,7 @@ class Reconciler:
             self.on = cfg is not None
             if cfg is not None:
                 try:
-                    self._enforce(cfg, start)
+                    self._enforce(cfg, ev, start)
                 except (tools.ToolFailedError, tools.ToolMissingError, nft.NftRejectedError) as e:
                     log.change(f"watch: could not re-apply the bypass: {e}")
                 except routes_mod.RouteError as e:
@@ -244,12 +244,17 @@ class Reconciler:
             else:
                 self.applied = None
 
-    def _enforce(self, cfg: Config, start: bool) -> None:
-        text = nft.list_ours()
-        view = None
-        if text is not None:
-            with contextlib.suppress(rules.NftJsonError):
-                view = rules.parse_table(text)
+    def _enforce(self, cfg: Config, ev: netlink.Events, start: bool) -> None:
+        if not (start or ev.ours or ev.overrun) and self.applied is not None and self.applied[1] == cfg:
+            # No nf_tables event touched our table since we last saw it (and none was lost): it is as we
+            # left it, no need to list it (a route event's hot path).
+            view: rules.TableView | None = self.applied[0]
+        else:
+            text = nft.list_ours()
+            view = None
+            if text is not None:
+                with contextlib.suppress(rules.NftJsonError):
+                    view = rules.parse_table(text)
         fs = facts.routes()
         why, repair = self._why(cfg, view, fs, start)
         if why is None:
