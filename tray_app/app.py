@@ -136,11 +136,22 @@ class TrayApplication(QObject):
             parent=self,
         )
         self.ui = TrayUI(self.controller, self, overrides=overrides)
+        from tray_app.features import TailnetFeatures  # noqa: PLC0415  (widgets: see the module docstring)
+
+        self.features = TailnetFeatures(
+            self.ui,
+            self.controller,
+            monitor,
+            policy_config=policy_config,
+            open_url=self.opener.open,
+            parent=self,
+        )
         self.policy = NotifyPolicy(policy_config)
         self.notifier = Notifier(
             fallback=self.ui.balloon, icon=_icon_name(), parent=self, icon_for=_state_icon
         )
         self.driver = NotifyDriver(self.policy, self.notifier, parent=self)
+        self.features.notifier = self.notifier
         self.apply_settings()
         self._said_no_tray = False
 
@@ -173,6 +184,7 @@ class TrayApplication(QObject):
         self.controller.on_snapshot(snapshot)  # may record a `bypass off` run elsewhere as the user's choice
         self.policy.bypass_wanted = self.settings.bypass_wanted
         self.ui.render(snapshot)
+        self.features.on_snapshot(snapshot)
         self.driver.on_snapshot(snapshot)
 
     def on_action(self, action_id: str) -> None:
@@ -191,6 +203,8 @@ class TrayApplication(QObject):
             c.tailscale_login()
         elif action_id == ACTION_COPY_LINK and self._login_url:
             _copy_to_clipboard(self._login_url)
+        else:
+            self.features.on_action(action_id)
 
     def show_link(self, url: str, why: str) -> None:
         """No browser opened the login link: show it, with a button that copies it."""
@@ -218,6 +232,7 @@ class TrayApplication(QObject):
         self.ui.show()
         if hasattr(self.monitor, "start"):
             self.monitor.start()
+        self.features.start()
         if show_status:
             self.ui.show_status()
         QTimer.singleShot(NO_TRAY_CHECK_MS, self.check_tray_host)
@@ -234,6 +249,7 @@ class TrayApplication(QObject):
 
     def stop(self) -> None:
         self.ui.hide()
+        self.features.stop()
         if hasattr(self.monitor, "stop"):
             self.monitor.stop()
 

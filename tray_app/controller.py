@@ -262,6 +262,10 @@ class Controller(QObject):
         if self._clipboard is not None:
             self._clipboard(OPERATOR_FIX)
 
+    def copy_text(self, text: str) -> None:
+        if self._clipboard is not None:
+            self._clipboard(text)
+
     def copy_ip(self) -> str | None:
         ip = this_device_ip(self.snapshot.tailscale)
         if ip and self._clipboard is not None:

@@ -185,6 +185,15 @@ def test_unknown_facts_skip_with_reason() -> None:
             Level.WARN,
             "--accept-routes=false",
         ),
+        (
+            {
+                "tailscale_prefs": {**PREFS, "RouteAll": True},
+                "helper_status": helper_status(excluded_routes=["0.0.0.0/1", "128.0.0.0/1"]),
+            },
+            "tailscale.subnet-routes",
+            Level.WARN,
+            "--accept-routes=false",
+        ),
         ({"tailscale_tun": False}, "tailscale.userspace", Level.WARN, "userspace-networking"),
         ({"resolv_conf": "nameserver 100.100.100.100"}, "tailscale.dns", Level.WARN, "--accept-dns=false"),
         (
@@ -204,7 +213,12 @@ def test_unknown_facts_skip_with_reason() -> None:
             "bypass on",
         ),
         ({"helper_status": helper_status(enabled=False)}, "bypass.state", Level.FAIL, "bypass on"),
-        ({"helper_status": helper_status(matches_expected=False)}, "bypass.state", Level.WARN, "re-apply"),
+        (
+            {"helper_status": helper_status(matches_expected=False, options=["exit-via-mullvad"])},
+            "bypass.state",
+            Level.WARN,
+            "`mullvad-tailscale-tray bypass on --mode direct --exit-via-mullvad` to re-apply",
+        ),
         (
             {"helper_status": helper_status(mode="private", private_rules=False)},
             "bypass.private-rules",
@@ -227,6 +241,17 @@ def test_problem_is_reported_with_fix(over: dict[str, Any], cid: str, level: Lev
     assert check.status is level, check
     assert fix_part in check.fix, check
     assert check.detail or check.summary
+
+
+def test_routes_kept_out_of_the_bypass_are_named() -> None:
+    over = {"tailscale_prefs": {**PREFS, "RouteAll": True}}
+    hs = helper_status(excluded_routes=["0.0.0.0/1", "128.0.0.0/1", "64:ff9b::/96"])
+    check = by_id(healthy(**over, helper_status=hs))["tailscale.subnet-routes"]
+    assert (
+        check.summary
+        == "Accepted routes not bypassed (too wide, or NAT64): 0.0.0.0/1, 128.0.0.0/1, 64:ff9b::/96"
+    )
+    assert "stays in the tunnel" in check.detail
 
 
 def test_connmark_is_fine_when_bypass_repairs_it() -> None:

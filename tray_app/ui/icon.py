@@ -26,12 +26,15 @@ _HEX = re.compile(r"#[0-9a-fA-F]{6}\b")
 
 
 def parts_dir() -> Path:
-    """The SVG parts: $MTT_RESOURCES, the checkout's resources/, or the installed share directory."""
+    """The SVG parts: $MTT_RESOURCES, the checkout's resources/, the package's own copy (a wheel: `pip` or
+    `pipx install`), or the installed share directory (distribution packages, `make install`)."""
     candidates = []
     if os.environ.get("MTT_RESOURCES"):
         candidates.append(Path(os.environ["MTT_RESOURCES"]) / "icons" / "parts")
+    here = Path(__file__).resolve()
     candidates += [
-        Path(__file__).resolve().parents[2] / "resources" / "icons" / "parts",
+        here.parents[2] / "resources" / "icons" / "parts",
+        here.parents[1] / "resources" / "icons" / "parts",  # put there by setup.py's build_py
         Path(sys.prefix) / "share" / "mullvad-tailscale-tray" / "icons" / "parts",
         Path("/usr/local/share/mullvad-tailscale-tray/icons/parts"),
         Path("/usr/share/mullvad-tailscale-tray/icons/parts"),
