@@ -132,6 +132,7 @@ class TrayApplication(QObject):
             clipboard=_copy_to_clipboard,
             open_url=self.opener.open,
             reread_bypass=getattr(monitor, "refresh_bypass", None),
+            report=getattr(monitor, "report", None),
             parent=self,
         )
         self.ui = TrayUI(self.controller, self, overrides=overrides)
@@ -157,10 +158,9 @@ class TrayApplication(QObject):
         monitor.snapshot_changed.connect(self._on_snapshot)
         if hasattr(monitor, "ready"):
             monitor.ready.connect(self.driver.on_ready)
-        if hasattr(monitor, "table52_changed"):
-            monitor.table52_changed.connect(self.controller.on_routes_changed)
         self.controller.user_action.connect(self.driver.user_action)
         self.controller.message.connect(self.show_message)
+        self.controller.wanted_changed.connect(lambda _on: self.apply_settings())
         self.ui.settings_changed.connect(self.apply_settings)
         self.notifier.action_invoked.connect(self.on_action)
         self.opener.failed.connect(self.show_link)
@@ -181,8 +181,8 @@ class TrayApplication(QObject):
         self.policy.bypass_wanted = self.settings.bypass_wanted
 
     def _on_snapshot(self, snapshot: Snapshot) -> None:
+        self.controller.on_snapshot(snapshot)  # may record a `bypass off` run elsewhere as the user's choice
         self.policy.bypass_wanted = self.settings.bypass_wanted
-        self.controller.on_snapshot(snapshot)
         self.ui.render(snapshot)
         self.features.on_snapshot(snapshot)
         self.driver.on_snapshot(snapshot)
