@@ -34,6 +34,12 @@ NEVER_BYPASS6 = (
 )
 # Interfaces whose routes in the main table are not this host's LAN.
 NOT_LAN_IFS = ("lo", TAILSCALE_IF, "wg0-mullvad")
+# What may count as LAN at all: the ranges Mullvad's own "allow LAN" lets through (private IPv4, ULA; link-local
+# is never forwarded). Anyone on the LAN can put other routes into main (a rogue DHCP server's classless
+# static routes, an RA's prefixes: TunnelVision, CVE-2024-3661); a public prefix in the lan sets would send
+# exit-node clients' traffic to it out of the physical link with this host's real IP.
+LAN_RANGES4 = (IPv4Network("10.0.0.0/8"), IPv4Network("172.16.0.0/12"), IPv4Network("192.168.0.0/16"))
+LAN_RANGES6 = (IPv6Network("fc00::/7"),)
 
 
 class RouteError(ValueError):
@@ -247,8 +253,9 @@ def with_lan(facts: RouteFacts, v4_text: str | None, v6_text: str | None) -> Rou
 
 def parse_lan(v4_text: str | None, v6_text: str | None) -> tuple[list[IPv4Network], list[IPv6Network]]:
     """This host's LAN from `ip -j route show table main`: unicast, non-default routes through a device other
-    than lo, tailscale0 or wg0-mullvad, no wider than /8 (/16), outside Tailscale's ranges and NAT64. It is
-    what an exit node's clients may still reach outside Mullvad with --exit-via-mullvad (subnet routing)."""
+    than lo, tailscale0 or wg0-mullvad, no wider than /8 (/16), outside Tailscale's ranges and NAT64, cut to
+    the private ranges (LAN_RANGES4/6). It is what an exit node's clients may still reach outside Mullvad
+    with --exit-via-mullvad (subnet routing)."""
     out4: list[IPv4Network] = []
     out6: list[IPv6Network] = []
     for text, version in ((v4_text, 4), (v6_text, 6)):
@@ -273,12 +280,17 @@ def parse_lan(v4_text: str | None, v6_text: str | None) -> tuple[list[IPv4Networ
             if net.version != version or net.prefixlen < WIDE_PREFIX[version] or _unusable(net):
                 continue
             if isinstance(net, IPv4Network) and not net.overlaps(TAILNET4):
-                out4.append(net)
+                out4 += _private_part(net, LAN_RANGES4)
             elif isinstance(net, IPv6Network) and not any(
                 net.overlaps(b) for b in (TAILNET6, *NEVER_BYPASS6)
             ):
-                out6.append(net)
+                out6 += _private_part(net, LAN_RANGES6)
     return out4, out6
+
+
+def _private_part(net: _N, ranges: Sequence[_N]) -> list[_N]:
+    """The part of `net` inside the private ranges (a 172.0.0.0/8 route keeps 172.16.0.0/12)."""
+    return [net if net.subnet_of(r) else r for r in ranges if net.subnet_of(r) or r.subnet_of(net)]
 
 
 def _net_key(text: str) -> tuple[int, int, int]:
