@@ -10,6 +10,7 @@ import os
 import shutil
 import stat
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -232,3 +233,40 @@ def test_users_read_the_published_status_without_pkexec(lab: Lab, watcher: Watch
     r = lab.ns.run(*argv, "status", check=False)
     # no file: it asks the helper through pkexec, which (installed or not) cannot answer nobody here
     assert r.returncode == 127 and r.stdout == "", r.stdout + r.stderr
+
+
+def test_a_stale_status_file_is_not_revived_by_a_reused_pid(lab: Lab, watcher: Watcher) -> None:
+    """A reconciler killed outside systemd leaves its file behind (root's, saying "on"). Any user can start
+    processes until one gets the dead reconciler's pid: the readers must not then believe the file. They
+    trust it only while its pid is a root process with the start time the reconciler wrote."""
+    from tray_app.sources import published
+
+    path = str(watcher.status_path)
+    wait_for("published", lambda: _state(watcher) == "on")
+    assert published.read_text(path) is not None  # the live reconciler's file
+    real = json.loads(Path(path).read_text())
+    assert isinstance(real["reconciler"]["start_ticks"], int)
+    assert watcher.stop() == 0
+    stale = watcher.status_path.with_name("stale.json")
+
+    def plant(pid: int, ticks: object) -> str:
+        stale.write_text(
+            json.dumps({**real, "reconciler": {**real["reconciler"], "pid": pid, "start_ticks": ticks}})
+        )
+        return str(stale)
+
+    def ticks(pid: int) -> int:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+
+    user = subprocess.Popen(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sleep", "30"])
+    late = subprocess.Popen(["sleep", "30"])
+    try:
+        time.sleep(0.2)  # both have exec'd
+        assert published.read_text(plant(user.pid, ticks(user.pid))) is None  # a user's process
+        assert published.read_text(plant(late.pid, real["reconciler"]["start_ticks"])) is None  # a reused pid
+        assert published.read_text(plant(late.pid, None)) is None  # a file that names no start time
+        assert published.read_text(plant(late.pid, ticks(late.pid))) is not None  # the control: it can pass
+    finally:
+        for p in (user, late):
+            p.kill()
+            p.wait()

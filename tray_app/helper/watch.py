@@ -32,8 +32,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from tray_app.core import procstat, rules
 from tray_app.core import routes as routes_mod
-from tray_app.core import rules
 from tray_app.core.protocol import Exit
 from tray_app.core.rules import Config
 from tray_app.helper import facts, iprules, log, main, netlink, nft, state, tools
@@ -149,6 +149,8 @@ class Reconciler:
         self.stop = False
         self.resync = False
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        with open("/proc/self/stat", encoding="ascii", errors="replace") as f:
+            self.start_ticks = procstat.start_ticks(f.read())
 
     # -- signals ------------------------------------------------------------------------------------------
 
@@ -324,6 +326,7 @@ class Reconciler:
             obj = {"enabled": False, "state": "unknown", "detail": str(e)}
         obj["reconciler"] = {
             "pid": os.getpid(),
+            "start_ticks": self.start_ticks,  # readers check it: a pid alone is reused after we die
             "version": STATUS_VERSION,
             "repairs": self.stats.repairs,
             "last_repair": self.stats.last_repair,
