@@ -270,3 +270,36 @@ def test_a_stale_status_file_is_not_revived_by_a_reused_pid(lab: Lab, watcher: W
         for p in (user, late):
             p.kill()
             p.wait()
+
+
+def test_a_full_run_directory_neither_stops_the_reconciler_nor_leaves_a_stale_status(
+    lab: Lab, run_dir: Path
+) -> None:
+    """/run is one tmpfs, and on Debian any user may write into /run/lock on it: a user who fills it makes the
+    status file unwritable. The reconciler used to die on the ENOSPC (under systemd: a restart loop, then the
+    start limit, and nobody follows table 52 any more). Now it keeps reconciling, withdraws the file it can no
+    longer renew (never a stale "on" after a `disable`: readers ask the helper), and publishes again once
+    there is room."""
+    require_tools("setpriv")
+    lab.route("100.64.0.0/10", "dev", "tailscale0")
+    lab.ok("enable")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k,mode=0755", "tmpfs", str(run_dir)], check=True)
+    w: Watcher | None = None
+    try:
+        w = Watcher(lab.ns, lab.env, run_dir)
+        w.ready()
+        wait_for("published on", lambda: _state(w) == "on")
+        subprocess.run(["dd", "if=/dev/zero", f"of={run_dir}/fill", "bs=1k", "count=64"], capture_output=True)
+        lab.ok("disable")
+        wait_for("the stale 'on' withdrawn", lambda: not w.status_path.exists())
+        assert w.proc.poll() is None, w.stderr
+        (run_dir / "fill").unlink()
+        lab.ok("enable")
+        wait_for("published on again", lambda: _state(w) == "on")
+        lab.route("10.77.0.0/16", "dev", "tailscale0")  # and it still follows table 52
+        wait_for("route followed", lambda: "10.77.0.0/16" in _set4(lab))
+        assert w.stop() == 0, w.stderr
+    finally:
+        if w is not None:
+            w.kill()
+        subprocess.run(["umount", str(run_dir)], check=False)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import json
 import os
 import select
@@ -87,20 +88,31 @@ class Publisher:
         body = json.dumps(obj, sort_keys=True) + "\n"
         if body == self._last:
             return False
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._tmp, dir_fd=self._dfd)
-        fd = os.open(
-            self._tmp,
-            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-            0o644,
-            dir_fd=self._dfd,
-        )
         try:
-            os.fchmod(fd, 0o644)
-            os.write(fd, body.encode())
-        finally:
-            os.close(fd)
-        os.replace(self._tmp, STATUS_FILE_NAME, src_dir_fd=self._dfd, dst_dir_fd=self._dfd)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._tmp, dir_fd=self._dfd)
+            fd = os.open(
+                self._tmp,
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                0o644,
+                dir_fd=self._dfd,
+            )
+            try:
+                os.fchmod(fd, 0o644)
+                data = body.encode()
+                if os.write(fd, data) != len(data):
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            finally:
+                os.close(fd)
+            os.replace(self._tmp, STATUS_FILE_NAME, src_dir_fd=self._dfd, dst_dir_fd=self._dfd)
+        except OSError:
+            # /run full (any user may fill it through /run/lock): the old file would now tell readers
+            # something that is no longer true. Unlinking needs no space; readers ask the helper meanwhile.
+            for name in (self._tmp, STATUS_FILE_NAME):
+                with contextlib.suppress(OSError):
+                    os.unlink(name, dir_fd=self._dfd)
+            self._last = None
+            raise
         self._last = body
         return True
 
@@ -148,6 +160,7 @@ class Reconciler:
         self.on = False
         self.stop = False
         self.resync = False
+        self.publish_failed = False
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         with open("/proc/self/stat", encoding="ascii", errors="replace") as f:
             self.start_ticks = procstat.start_ticks(f.read())
@@ -331,7 +344,16 @@ class Reconciler:
             "repairs": self.stats.repairs,
             "last_repair": self.stats.last_repair,
         }
-        self.publisher.publish(obj)
+        try:
+            self.publisher.publish(obj)
+        except OSError as e:  # keep reconciling: the kernel side matters more than the file
+            if not self.publish_failed:
+                log.change(
+                    f"watch: cannot publish the status in {run_dir()} ({e.strerror}); readers ask the helper"
+                )
+            self.publish_failed = True
+        else:
+            self.publish_failed = False
 
 
 def _merge(into: netlink.Events, new: netlink.Events) -> None:
