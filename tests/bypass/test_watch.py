@@ -5,6 +5,7 @@ Traffic proofs and timings under a 10 ms ping are in tests/replica/test_reconcil
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -303,3 +304,28 @@ def test_a_full_run_directory_neither_stops_the_reconciler_nor_leaves_a_stale_st
         if w is not None:
             w.kill()
         subprocess.run(["umount", str(run_dir)], check=False)
+
+
+def test_a_batch_it_could_not_lock_is_retried_not_dropped(lab: Lab, run_dir: Path) -> None:
+    """Another run holding the state lock past the wait (stuck, or frozen through its cgroup by the user who
+    started it) used to cost the reconciler that batch of events for good: a route tailscaled added meanwhile
+    stayed out of the sets until some later event. Now the batch waits and is retried."""
+
+    require_tools("setpriv")
+    lab.route("100.64.0.0/10", "dev", "tailscale0")
+    lab.ok("enable")
+    w = Watcher(lab.ns, {**lab.env, "MTT_LOCK_WAIT": "0.5"}, run_dir)
+    try:
+        w.ready()
+        fd = os.open(lab.state_dir / "lock", os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # the stuck run
+            lab.route("10.77.0.0/16", "dev", "tailscale0")
+            time.sleep(1.5)  # the reconciler has given up waiting at least once
+            assert "10.77.0.0/16" not in _set4(lab)
+        finally:
+            os.close(fd)
+        wait_for("the route followed once the lock is free", lambda: "10.77.0.0/16" in _set4(lab))
+        assert w.stop() == 0, w.stderr
+    finally:
+        w.kill()

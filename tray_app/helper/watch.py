@@ -42,6 +42,7 @@ from tray_app.paths import RUN_DIR, STATUS_FILE_NAME
 
 QUIET_S = 0.003  # a burst of route events (tailscaled adds them one by one) becomes one transaction ...
 MAX_DELAY_S = 0.100  # ... but a never-ending burst still gets one every 100 ms
+RETRY_S = 1.0  # after the lock could not be had (each try already waited state.lock_wait())
 STATUS_VERSION = 1
 ROUTES_CHANGED = "Tailscale's routes in table 52 changed"
 TABLE_GONE = "its table was removed (nft flush ruleset, an nftables reload, or by hand)"
@@ -186,10 +187,11 @@ class Reconciler:
 
     def run(self) -> int:
         self.install_signals()
-        self.reconcile(netlink.Events(overrun=True), start=True)
+        started = self.reconcile(netlink.Events(overrun=True), start=True)
         sd_notify("READY=1\nSTATUS=watching table 52 and nftables")
-        pending = netlink.Events()
-        first = deadline = 0.0
+        pending = netlink.Events(overrun=not started)  # a start that could not lock: retried like any batch
+        first = time.monotonic()
+        deadline = first + RETRY_S
         poller = select.poll()
         for fd in (self.route.fileno(), self.nft.fileno(), self._wake_r):
             poller.register(fd, select.POLLIN)
@@ -220,7 +222,11 @@ class Reconciler:
                 deadline = min(now + QUIET_S, first + MAX_DELAY_S)
             if pending and time.monotonic() >= deadline:
                 todo, pending = pending, netlink.Events()
-                self.reconcile(todo)
+                if not self.reconcile(todo):
+                    # Kept, not dropped: nothing else may come to wake us for what it says.
+                    _merge(pending, todo)
+                    first = time.monotonic()
+                    deadline = first + RETRY_S
         sd_notify("STOPPING=1")
         self.publisher.withdraw()
         # stderr (the journal under systemd): the counts the soak and attack tests read.
@@ -234,13 +240,17 @@ class Reconciler:
 
     # -- one reconciliation -------------------------------------------------------------------------------
 
-    def reconcile(self, ev: netlink.Events, start: bool = False) -> None:
+    def reconcile(self, ev: netlink.Events, start: bool = False) -> bool:
+        """One check; False when another run held the lock past the wait (the caller retries the batch)."""
         self.stats.checks += 1
+        done = True
         try:
             self._reconcile_locked(ev, start)
-        except state.LockBusyError as e:  # another helper run is stuck: look again at the next event
+        except state.LockBusyError as e:  # another helper run is stuck (or frozen by its caller)
             log.change(f"watch: {e}")
+            done = False
         self._publish()
+        return done
 
     def _reconcile_locked(self, ev: netlink.Events, start: bool) -> None:
         with state.locked():
