@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from tests.bypass.conftest import ROOT, Lab
 from tests.bypass.test_bad_input import Snapshot, last_line, unchanged
-from tests.infra.require import require_root, require_tools
+from tests.infra.require import require, require_root, require_tools
 from tray_app.core.protocol import MODES, OPTIONS, VERBS, Exit
 from tray_app.core.routes import RouteError, parse_table52
 from tray_app.core.rules import Config
@@ -532,3 +532,72 @@ def test_a_flood_of_wide_tailnet_routes_costs_root_no_quadratic_time(lab: Lab) -
     assert len(out["excluded_routes"]) == 2 * pairs
     (warning,) = [w for w in out["warnings"] if "are not bypassed" in w]
     assert f"and {2 * pairs - 32} more are not bypassed" in warning and len(warning) < 1500, warning[:300]
+
+
+def _cgroup2() -> tuple[Path, Path]:
+    """(the cgroup v2 mount, our own cgroup's directory), or a failed prerequisite."""
+    mount = None
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        f = line.split()
+        if f[f.index("-") + 1] == "cgroup2" and f[3] == "/":
+            mount = Path(f[4])
+    ours = next(ln[3:] for ln in Path("/proc/self/cgroup").read_text().splitlines() if ln.startswith("0::"))
+    writable = mount is not None and os.access(mount / ours.lstrip("/"), os.W_OK)
+    require(writable, "needs a writable cgroup v2 hierarchy (mount -t cgroup2 none /sys/fs/cgroup)")
+    assert mount is not None
+    return mount, mount / ours.lstrip("/")
+
+
+def test_the_caller_cannot_freeze_the_helper_while_it_holds_the_lock(lab: Lab, tmp_path: Path) -> None:
+    """pkexec leaves the helper in the caller's cgroup, which under a systemd user session is the user's own
+    (`systemctl --user freeze UNIT` writes its cgroup.freeze; no signal permission is checked). Frozen in its
+    nft batch it held the state lock for as long as the user liked: every other change and the reconciler
+    waited and gave up. It now leaves a cgroup that is not root's before it takes the lock."""
+    require_tools("unshare", "mount", "setpriv")
+    mount, ours = _cgroup2()
+    scope = ours / f"mtt-caller-{os.getpid()}.scope"  # what the user's systemd creates for an app
+    inside = Path("/sys/fs/cgroup") / scope.relative_to(mount)  # `ip netns exec` hides the host's /sys
+    scope.mkdir()
+    try:
+        subprocess.run(["chown", "-R", "65534:65534", str(scope)], check=True)
+        wrapper, ready, go = _waiting_nft(tmp_path)
+        script = (
+            f"set -e; mount -t cgroup2 none /sys/fs/cgroup; echo $$ > {inside}/cgroup.procs; "
+            f"mount --bind {wrapper} /usr/sbin/nft; "
+            f'exec {sys.executable} -m tray_app.helper "$@"'
+        )
+        p = subprocess.Popen(
+            lab.ns.argv("unshare", "-m", "sh", "-c", script, "sh", "enable", "--mode", "private"),
+            env=lab.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            for _ in range(400):
+                if ready.exists() and ready.read_text().strip():
+                    break
+                time.sleep(0.05)
+            nobody = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
+            subprocess.run([*nobody, "sh", "-c", f"echo 1 > {scope}/cgroup.freeze"], check=True)
+            time.sleep(0.2)
+            go.touch()
+            out, err = p.communicate(timeout=10)  # frozen, it would never finish
+        finally:
+            (scope / "cgroup.freeze").write_text("0")
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        assert p.returncode == 0, err
+        assert json.loads(out)["mode"] == "private"
+        assert lab.helper("disable", env={**lab.env, "MTT_LOCK_WAIT": "2"}).returncode == 0
+    finally:
+        (scope / "cgroup.freeze").write_text("0")
+        (scope / "cgroup.kill").write_text(
+            "1"
+        )  # the nft wrapper and its sleeps, if the helper never finished
+        for _ in range(100):
+            if not (scope / "cgroup.procs").read_text().strip():
+                break
+            time.sleep(0.05)
+        scope.rmdir()
