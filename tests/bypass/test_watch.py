@@ -276,7 +276,7 @@ def test_a_stale_status_file_is_not_revived_by_a_reused_pid(lab: Lab, watcher: W
 def test_a_full_run_directory_neither_stops_the_reconciler_nor_leaves_a_stale_status(
     lab: Lab, run_dir: Path
 ) -> None:
-    """/run is one tmpfs, and on Debian any user may write into /run/lock on it: a user who fills it makes the
+    """/run is one tmpfs, and where /run/lock (1777) is part of it any user may write there: a user who fills it makes the
     status file unwritable. The reconciler used to die on the ENOSPC (under systemd: a restart loop, then the
     start limit, and nobody follows table 52 any more). Now it keeps reconciling, withdraws the file it can no
     longer renew (never a stale "on" after a `disable`: readers ask the helper), and publishes again once
