@@ -95,12 +95,18 @@ def _waiting_nft(tmp_path: Path) -> tuple[Path, Path, Path]:
     return wrapper, ready, go
 
 
-def stuck_in_its_batch(lab: Lab, tmp_path: Path) -> tuple[subprocess.Popen[str], Path, Path]:
+def stuck_in_its_batch(
+    lab: Lab, tmp_path: Path, prelude: str = ""
+) -> tuple[subprocess.Popen[str], Path, Path]:
     """A real `enable --mode private` stopped at its nft batch (private-mode ip rules added, the state lock
-    held) until the test creates the returned go-ahead file; also returns the file holding the waiting pid."""
+    held) until the test creates the returned go-ahead file; also returns the file holding the waiting pid.
+    `prelude`: shell commands run first, in the helper's process (e.g. joining a cgroup)."""
     require_tools("unshare", "mount")
     wrapper, ready, go = _waiting_nft(tmp_path)
-    script = f'set -e; mount --bind {wrapper} /usr/sbin/nft; exec {sys.executable} -m tray_app.helper "$@"'
+    script = (
+        f"set -e; {prelude}mount --bind {wrapper} /usr/sbin/nft; "
+        f'exec {sys.executable} -m tray_app.helper "$@"'
+    )
     p = subprocess.Popen(
         lab.ns.argv("unshare", "-m", "sh", "-c", script, "sh", "enable", "--mode", "private"),
         env=lab.env,
@@ -560,24 +566,9 @@ def test_the_caller_cannot_freeze_the_helper_while_it_holds_the_lock(lab: Lab, t
     scope.mkdir()
     try:
         subprocess.run(["chown", "-R", "65534:65534", str(scope)], check=True)
-        wrapper, ready, go = _waiting_nft(tmp_path)
-        script = (
-            f"set -e; mount -t cgroup2 none /sys/fs/cgroup; echo $$ > {inside}/cgroup.procs; "
-            f"mount --bind {wrapper} /usr/sbin/nft; "
-            f'exec {sys.executable} -m tray_app.helper "$@"'
-        )
-        p = subprocess.Popen(
-            lab.ns.argv("unshare", "-m", "sh", "-c", script, "sh", "enable", "--mode", "private"),
-            env=lab.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        prelude = f"mount -t cgroup2 none /sys/fs/cgroup; echo $$ > {inside}/cgroup.procs; "
+        p, _ready, go = stuck_in_its_batch(lab, tmp_path, prelude)
         try:
-            for _ in range(400):
-                if ready.exists() and ready.read_text().strip():
-                    break
-                time.sleep(0.05)
             nobody = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
             subprocess.run([*nobody, "sh", "-c", f"echo 1 > {scope}/cgroup.freeze"], check=True)
             time.sleep(0.2)
@@ -593,9 +584,8 @@ def test_the_caller_cannot_freeze_the_helper_while_it_holds_the_lock(lab: Lab, t
         assert lab.helper("disable", env={**lab.env, "MTT_LOCK_WAIT": "2"}).returncode == 0
     finally:
         (scope / "cgroup.freeze").write_text("0")
-        (scope / "cgroup.kill").write_text(
-            "1"
-        )  # the nft wrapper and its sleeps, if the helper never finished
+        # the nft wrapper and its sleeps, if the helper never finished
+        (scope / "cgroup.kill").write_text("1")
         for _ in range(100):
             if not (scope / "cgroup.procs").read_text().strip():
                 break
