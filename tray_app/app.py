@@ -21,6 +21,7 @@ from PyQt6.QtDBus import QDBusConnection, QDBusServiceWatcher
 from PyQt6.QtGui import QDesktopServices, QGuiApplication
 from PyQt6.QtWidgets import QApplication, QSystemTrayIcon
 
+from tray_app import APP_ID, DISPLAY_NAME
 from tray_app.controller import Controller
 from tray_app.core.model import Snapshot
 from tray_app.core.notify_policy import (
@@ -92,9 +93,6 @@ class NotifyDriver(QObject):
             self._timer.stop()  # idle: no timer, no wake-ups
         else:
             self._timer.start(max(0, int((deadline - now) * 1000) + 1))
-
-    def timer_active(self) -> bool:
-        return self._timer.isActive()
 
 
 class TrayApplication(QObject):
@@ -257,9 +255,9 @@ def run(args: argparse.Namespace) -> int:
     if not isinstance(app, QApplication):
         print("mullvad-tailscale-tray: a non-widget Qt application is already running", file=sys.stderr)
         return 1
-    app.setApplicationName("mullvad-tailscale-tray")
-    app.setApplicationDisplayName("Mullvad + Tailscale")
-    app.setDesktopFileName("mullvad-tailscale-tray")
+    app.setApplicationName(APP_ID)
+    app.setApplicationDisplayName(DISPLAY_NAME)
+    app.setDesktopFileName(APP_ID)
     app.setQuitOnLastWindowClosed(False)  # closing the doctor or about window must not end the tray
     on_signal = _quit_on_signals(app)
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 HELPER_PATH = "/usr/libexec/mullvad-tailscale-tray/bypass-helper"
 STATE_DIR = "/var/lib/mullvad-tailscale-tray"
-STATE_FILE = STATE_DIR + "/bypass.json"
 BOOT_UNIT = "mullvad-tailscale-bypass.service"
 POLKIT_POLICY = "/usr/share/polkit-1/actions/io.github.mullvad-tailscale-tray.policy"
 
