@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Smoke test of the INSTALLED package, as root, on a Debian 12 / Ubuntu 24.04 machine (CI runs it after the
-# test suite): builds the .deb (with lintian), installs it with apt, checks what a user gets, builds the RPM,
-# and purges the package again. Exits non-zero on the first failed check, saying which and why.
+# test suite): builds the .deb (with lintian), installs it in a Debian 13 root (packaging/ci-debian13.sh) and
+# with apt here, checks what a user gets, builds the RPM, and purges the package again. Exits non-zero on
+# the first failed check, saying which and why.
 #
 # Network changes happen only inside private network namespaces (`unshare -n`), never on the host: the
 # helper's enable/disable and the package removal (whose prerm turns the bypass off) both run in one.
@@ -12,8 +13,7 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 2
 fi
 
-PKG=mullvad-tailscale-tray
-HELPER=/usr/libexec/$PKG/bypass-helper
+. packaging/smoke-checks.sh  # PKG, HELPER, ACTION, SYS_ENV and the checks shared with ci-debian13.sh
 # While the package is installed its helper sits where tests/polkit/install.py puts a test launcher: take
 # the lock those tests take (fd 9, closed for the system bus, which would otherwise keep it after we end).
 LOCK=/run/lock/mullvad-tailscale-tray-polkit-tests.lock
@@ -23,24 +23,6 @@ flock -w 600 9 || { echo "FAIL another polkit test run has held $LOCK for 10 min
 export MTT_POLKIT_LOCK_HELD=1  # for packaging/e2e-new-user.sh
 TEST_USER=mttsmoke
 RULES=/etc/polkit-1/rules.d/00-$PKG-ci-smoke.rules
-ACTION=io.github.$PKG.bypass
-# The installed program must run with the system Python and nothing from this checkout or a venv.
-SYS_ENV=(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8)
-t_start=$(date +%s)
-step_t=$t_start
-failures=0
-
-step_failures=0
-step() { printf '\n== %s\n' "$*"; step_failures=$failures; }
-ok() {  # the step's summary: "ok" only when none of its checks failed
-    local now; now=$(date +%s)
-    if [ "$failures" -eq "$step_failures" ]; then printf 'ok   %s (%ss)\n' "$*" "$((now - step_t))"
-    else printf 'FAIL %s: %s check(s) failed above (%ss)\n' "$*" "$((failures - step_failures))" "$((now - step_t))"; fi
-    step_t=$now
-}
-fail() { printf 'FAIL %s\n' "$*" >&2; failures=$((failures + 1)); }
-die() { printf 'FAIL %s\n' "$*" >&2; exit 1; }
-
 created_user=0
 cleanup() {
     rm -f "$RULES"
@@ -58,6 +40,10 @@ deb=$(printf '%s\n' "$out" | tail -n 1)
 printf '%s\n' "$out" | grep -E '^[EWI]: ' || true
 [ -f "$deb" ] || die "build-deb.sh printed no .deb path (last line: $deb)"
 ok "built $(basename "$deb"), lintian without errors"
+
+step "the same .deb on Debian 13 (packaging/ci-debian13.sh: a cached debootstrap root, then tests/bypass with its nft)"
+packaging/ci-debian13.sh "$deb" 9>&- 2>&1 | sed 's/^/  /' || fail "the .deb on Debian 13 (above)"
+ok "Debian 13"
 
 step "install it with apt (pulls the distribution's PyQt6, nftables, polkit)"
 if dpkg-query -W -f='${Status}' "$PKG" 2>/dev/null | grep -q "ok installed"; then
@@ -100,64 +86,20 @@ unit=$(dpkg -L $PKG | grep '/systemd/system/mullvad-tailscale-bypass.service$') 
 ok "version $version, helper root:root 0755 with -IS, files in place, boot unit enabled"
 
 step "every module imports with the system Python and the distribution's Qt"
-"${SYS_ENV[@]}" QT_QPA_PLATFORM=offscreen /usr/bin/python3 -I - <<'PY' || fail "modules fail to import (above)"
-import importlib, pkgutil, sys, traceback
-import tray_app
-bad = 0
-for m in pkgutil.walk_packages(tray_app.__path__, "tray_app."):
-    if m.name.endswith("__main__"):
-        continue
-    try:
-        importlib.import_module(m.name)
-    except Exception:
-        bad += 1
-        print(f"     {m.name}: {traceback.format_exc().strip().splitlines()[-1]}", file=sys.stderr)
-print(f"     imported from {tray_app.__file__}")
-sys.exit(1 if bad else 0)
-PY
+check_imports || fail "modules fail to import (above)"
 ok "imports"
 
 step "status with no daemons at all"
-err=/tmp/$PKG-smoke.err
-json=$("${SYS_ENV[@]}" MTT_MULLVAD_CLI=/nonexistent/mullvad MTT_TAILSCALE_CLI=/nonexistent/tailscale \
-    MTT_TAILSCALE_SOCKET=/nonexistent/tailscaled.sock timeout 20 $PKG status --json 2>"$err") || true
-if grep -q Traceback "$err"; then cat "$err" >&2; fail "status --json crashed"; fi
-printf '%s' "$json" | /usr/bin/python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-assert d["mullvad"]["state"] == "unavailable", d["mullvad"]
-assert d["tailscale"]["state"] == "unavailable", d["tailscale"]
-print("     mullvad:", d["mullvad"]["state"], "| tailscale:", d["tailscale"]["state"], "| bypass:", d["bypass"]["state"])
-' || fail "status --json did not report both daemons unavailable: $json $(cat "$err")"
+check_status_no_daemons || fail "status with no daemons (above)"
 ok "status"
 
 step "the tray starts (offscreen, private session bus) and keeps running"
-rc=0
-runtime=$(mktemp -d)
-"${SYS_ENV[@]}" QT_QPA_PLATFORM=offscreen XDG_RUNTIME_DIR="$runtime" MTT_MULLVAD_CLI=/nonexistent/mullvad \
-    MTT_TAILSCALE_SOCKET=/nonexistent/tailscaled.sock MTT_TAILSCALE_CLI=/nonexistent/tailscale \
-    dbus-run-session -- timeout 4 $PKG --hidden >"$err" 2>&1 || rc=$?
-rm -rf "$runtime"
-if [ "$rc" -ne 124 ] || grep -q Traceback "$err"; then
-    cat "$err" >&2; fail "the tray exited with $rc within 4 s (124 = still running when stopped, expected)"
-fi
-ok "tray ran 4 s"
+check_tray_runs || fail "the tray (above)"
+ok "tray ran 4 s with its icon"
 
 step "polkit: pkaction shows the four actions with their defaults"
 scripts/start-system-bus 9>&-
-for verb in status refresh enable disable; do
-    info=$(pkaction --verbose --action-id "$ACTION.$verb" 2>&1) || { fail "pkaction does not know $ACTION.$verb: $info"; continue; }
-    want=yes; case $verb in enable|disable) want=auth_admin_keep ;; esac
-    for pair in "implicit any:no" "implicit inactive:no" "implicit active:$want" \
-                "org.freedesktop.policykit.exec.path -> $HELPER:" "org.freedesktop.policykit.exec.argv1 -> $verb:"; do
-        key=${pair%:*}; val=${pair##*:}
-        if [ -z "$val" ]; then
-            printf '%s\n' "$info" | grep -qF "$key" || fail "$ACTION.$verb: no '$key'"
-        else
-            printf '%s\n' "$info" | grep -qE "^ *$key: +$val\$" || fail "$ACTION.$verb: '$key' is not $val"
-        fi
-    done
-done
+check_pkaction || fail "pkaction (above)"
 ok "pkaction"
 
 step "the installed helper"

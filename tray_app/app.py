@@ -12,13 +12,13 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from PyQt6 import sip
-from PyQt6.QtCore import QObject, QSocketNotifier, QTimer, QUrl
-from PyQt6.QtDBus import QDBusConnection, QDBusServiceWatcher
-from PyQt6.QtGui import QDesktopServices, QGuiApplication
+from PyQt6.QtCore import QObject, QSocketNotifier, QTimer, pyqtSignal, pyqtSlot
+from PyQt6.QtDBus import QDBusConnection, QDBusMessage, QDBusServiceWatcher
+from PyQt6.QtGui import QGuiApplication
 from PyQt6.QtWidgets import QApplication, QSystemTrayIcon
 
 from tray_app import APP_ID, DISPLAY_NAME
@@ -30,16 +30,21 @@ from tray_app.core.notify_policy import (
     ACTION_NEVER_SUGGEST,
     ACTION_REPAIR_BYPASS,
     ACTION_RESTORE_BYPASS,
+    Action,
     Category,
     Notice,
     NotifyPolicy,
     PolicyConfig,
     Urgency,
+    UserIntent,
     Withdraw,
 )
 from tray_app.sources.notifications import Notifier
 from tray_app.sources.settings import Settings
 from tray_app.sources.single_instance import SingleInstance
+from tray_app.sources.url_opener import UrlOpener
+
+ACTION_COPY_LINK = "copy-link"
 
 NO_TRAY_CHECK_MS = 3000  # give a panel that starts with the session time to claim the tray
 SNI_WATCHER = "org.kde.StatusNotifierWatcher"
@@ -78,8 +83,11 @@ class NotifyDriver(QObject):
         self.policy.baseline(snapshot, self.clock())
         self.poll()
 
-    def user_action(self, subject: Any) -> None:
-        self.policy.user_initiated(subject, self.clock())
+    def user_action(self, intent: Any) -> None:
+        if isinstance(intent, UserIntent):
+            self.policy.user_initiated(intent.subject, self.clock(), intent.expect)
+        else:
+            self.policy.user_initiated(intent, self.clock())
 
     def poll(self) -> None:
         now = self.clock()
@@ -104,6 +112,7 @@ class TrayApplication(QObject):
         settings: Settings,
         *,
         policy_config: PolicyConfig | None = None,
+        overrides: Sequence[str] = (),
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -111,19 +120,23 @@ class TrayApplication(QObject):
 
         self.monitor = monitor
         self.settings = settings
+        self.opener = UrlOpener(self)
+        self._login_url = ""  # the link shown when no browser opened it ("Copy link")
         self.controller = Controller(
             settings,
             getattr(monitor, "mullvad", None),
             getattr(monitor, "tailscale", None),
             getattr(monitor, "bypass", None),
             clipboard=_copy_to_clipboard,
-            open_url=_open_url,
+            open_url=self.opener.open,
             reread_bypass=getattr(monitor, "refresh_bypass", None),
             parent=self,
         )
-        self.ui = TrayUI(self.controller, self)
+        self.ui = TrayUI(self.controller, self, overrides=overrides)
         self.policy = NotifyPolicy(policy_config)
-        self.notifier = Notifier(fallback=self.ui.balloon, icon=_icon_name(), parent=self)
+        self.notifier = Notifier(
+            fallback=self.ui.balloon, icon=_icon_name(), parent=self, icon_for=_state_icon
+        )
         self.driver = NotifyDriver(self.policy, self.notifier, parent=self)
         self.apply_settings()
         self._said_no_tray = False
@@ -137,6 +150,7 @@ class TrayApplication(QObject):
         self.controller.message.connect(self.show_message)
         self.ui.settings_changed.connect(self.apply_settings)
         self.notifier.action_invoked.connect(self.on_action)
+        self.opener.failed.connect(self.show_link)
         # a tray host that starts after us (the panel at login) gets the icon too
         self._sni_watch = QDBusServiceWatcher(
             SNI_WATCHER,
@@ -173,6 +187,22 @@ class TrayApplication(QObject):
             self.ui.render(self.ui.snapshot)
         elif action_id == ACTION_LOGIN:
             c.tailscale_login()
+        elif action_id == ACTION_COPY_LINK and self._login_url:
+            _copy_to_clipboard(self._login_url)
+
+    def show_link(self, url: str, why: str) -> None:
+        """No browser opened the login link: show it, with a button that copies it."""
+        self._login_url = url
+        self.notifier.send(
+            Notice(
+                "open-link",
+                Category.TAILSCALE,
+                "Open this link to log in to Tailscale",
+                f"{url} did not open in a browser ({why}). Copy it into a browser on any device.",
+                Urgency.NORMAL,
+                (Action(ACTION_COPY_LINK, "Copy link"),),
+            )
+        )
 
     def _host_appeared(self) -> None:
         if self.ui.shown:
@@ -206,14 +236,31 @@ class TrayApplication(QObject):
             self.monitor.stop()
 
 
+def daemon_overrides(args: argparse.Namespace) -> list[str]:
+    """The tray's --mullvad-cli/--tailscale-socket/--tailscale-cli as global options, so that what it runs
+    (the Doctor window's `doctor --json`) looks at the same daemons the tray shows."""
+    out: list[str] = []
+    for option in ("mullvad_cli", "tailscale_socket", "tailscale_cli"):
+        value = getattr(args, option, None)
+        if value:
+            out += ["--" + option.replace("_", "-"), str(value)]
+    return out
+
+
 def _copy_to_clipboard(text: str) -> None:
     clip = QGuiApplication.clipboard()
     if clip is not None:
         clip.setText(text)
 
 
-def _open_url(url: str) -> None:
-    QDesktopServices.openUrl(QUrl(url))
+def _state_icon(notice: Notice) -> str:
+    """A notice about a state carries that state's tray icon ("Mullvad disconnected": the empty shield)."""
+    if notice.snapshot is None:
+        return ""
+    from tray_app.core.icon_choice import choose  # noqa: PLC0415
+    from tray_app.ui.icon import state_icon_file  # noqa: PLC0415
+
+    return state_icon_file(choose(notice.snapshot))
 
 
 def _icon_name() -> str:
@@ -227,6 +274,34 @@ def _icon_name() -> str:
     if str(path).startswith("/usr/"):
         return "mullvad-tailscale-tray"
     return str(path) if path.is_file() else "mullvad-tailscale-tray"
+
+
+class SessionBusWatch(QObject):
+    """Tells when the session bus goes away (the desktop session ended, or its dbus-daemon died). Without
+    it the tray has no icon and no notifications, yet its socket keeps refusing a new start ("already
+    running"). libdbus delivers a local `Disconnected` signal on the dead connection: no polling."""
+
+    gone = pyqtSignal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.watching = QDBusConnection.sessionBus().connect(
+            "",
+            "/org/freedesktop/DBus/Local",
+            "org.freedesktop.DBus.Local",
+            "Disconnected",
+            self._disconnected,
+        )
+
+    @pyqtSlot(QDBusMessage)
+    def _disconnected(self, _msg: QDBusMessage) -> None:
+        self.gone.emit()
+
+
+BUS_GONE_TEXT = (
+    "the D-Bus session bus went away (the desktop session ended or its dbus-daemon stopped), so the icon "
+    "and notifications cannot work: exiting. Start it again in the new session."
+)
 
 
 def _quit_on_signals(app: QApplication) -> QSocketNotifier:
@@ -250,20 +325,27 @@ def _quit_on_signals(app: QApplication) -> QSocketNotifier:
     return notifier
 
 
+def name_application(app: QApplication) -> None:
+    # Qt exports the application name as the StatusNotifierItem's Title (what hosts list the item as)
+    app.setApplicationName(DISPLAY_NAME)
+    app.setApplicationDisplayName(DISPLAY_NAME)
+    app.setDesktopFileName(APP_ID)
+
+
 def run(args: argparse.Namespace) -> int:
     app = QApplication.instance() or QApplication([sys.argv[0]])
     if not isinstance(app, QApplication):
         print("mullvad-tailscale-tray: a non-widget Qt application is already running", file=sys.stderr)
         return 1
-    app.setApplicationName(APP_ID)
-    app.setApplicationDisplayName(DISPLAY_NAME)
-    app.setDesktopFileName(APP_ID)
+    name_application(app)
     app.setQuitOnLastWindowClosed(False)  # closing the doctor or about window must not end the tray
     on_signal = _quit_on_signals(app)
 
     guard = SingleInstance()
-    if guard.ask_running_instance():
-        print("mullvad-tailscale-tray is already running: showed its status window")
+    hidden = bool(getattr(args, "hidden", False))
+    # --hidden is the login autostart: a tray already running is fine and must not pop its window
+    if guard.ask_running_instance(show=not hidden):
+        print("mullvad-tailscale-tray is already running" + ("" if hidden else ": showed its status window"))
         return 0
     if not guard.listen():
         print(
@@ -282,10 +364,17 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
 
-    tray = TrayApplication(monitor, Settings())
+    tray = TrayApplication(monitor, Settings(), overrides=daemon_overrides(args))
+    bus_watch = SessionBusWatch(tray)
+
+    def bus_gone() -> None:
+        print(f"mullvad-tailscale-tray: {BUS_GONE_TEXT}", file=sys.stderr)
+        app.quit()  # the `finally` below removes the instance socket, so the next start is not refused
+
+    bus_watch.gone.connect(bus_gone)
     guard.show_requested.connect(tray.ui.show_status)
     tray.ui.quit_requested.connect(app.quit)
-    tray.start(show_status=not getattr(args, "hidden", False))
+    tray.start(show_status=not hidden)
     try:
         return app.exec()
     finally:

@@ -22,7 +22,7 @@ from PyQt6.QtCore import QObject, QTimer, pyqtSignal
 from tray_app.core.bypass_reply import HelperResult
 from tray_app.core.helper_errors import Problem
 from tray_app.core.model import BypassState, MullvadState, Snapshot, TailscaleState
-from tray_app.core.notify_policy import Category, Subject
+from tray_app.core.notify_policy import Category, Subject, UserIntent
 from tray_app.core.protocol import MODES, Exit
 from tray_app.core.tooltip import bypass_in_place, bypass_lost, this_device_ip
 from tray_app.sources.bypass_client import BypassClient
@@ -31,6 +31,15 @@ from tray_app.sources.settings import Settings
 
 OPERATOR_FIX = "sudo tailscale set --operator=$USER"
 REFRESH_DEBOUNCE_MS = 500  # route events come in bursts (Tailscale adds a route per peer subnet)
+
+# what each user action asks for: only these outcomes are quieted as the user's own (notify_policy)
+BYPASS_ON = UserIntent(Subject.BYPASS, frozenset({"on"}))
+BYPASS_OFF = UserIntent(Subject.BYPASS, frozenset({"off"}))
+MULLVAD_EXPECT = {
+    "connect_tunnel": frozenset({"connected"}),
+    "reconnect_tunnel": frozenset({"connected"}),
+    "disconnect_tunnel": frozenset({"disconnected", "blocked"}),  # blocked: lockdown mode
+}
 
 
 class MullvadActions(Protocol):
@@ -145,7 +154,7 @@ class Controller(QObject):
     def _enable_or_disable(self, *, on: bool) -> None:
         if self._helper is None:
             return
-        self.user_action.emit(Subject.BYPASS)
+        self.user_action.emit(BYPASS_ON if on else BYPASS_OFF)
         if on:
             self._pending_enable_mode = self.settings.bypass_mode
             self._helper.request("enable", EnableOptions(mode=self.settings.bypass_mode))
@@ -159,13 +168,13 @@ class Controller(QObject):
         When the helper still has it saved as on (only the table is gone), `refresh` reloads it without a
         password; otherwise `enable` asks for one."""
         if bypass_lost(self.snapshot.bypass) and self._helper is not None:
-            self.user_action.emit(Subject.BYPASS)
+            self.user_action.emit(BYPASS_ON)
             self._helper.request("refresh")
             return
         self._enable_or_disable(on=True)
 
     def repair_bypass(self) -> None:
-        self.user_action.emit(Subject.BYPASS)
+        self.user_action.emit(BYPASS_ON)
         self._refresh_now()
 
     def set_bypass_mode(self, mode: str) -> None:
@@ -242,7 +251,7 @@ class Controller(QObject):
                 "Mullvad not available", "Install the Mullvad app: https://mullvad.net/download"
             )
             return
-        self.user_action.emit(Subject.MULLVAD)
+        self.user_action.emit(UserIntent(Subject.MULLVAD, MULLVAD_EXPECT.get(method)))
         getattr(self._mullvad, method)()
 
     def tailscale_up(self) -> None:
@@ -255,7 +264,7 @@ class Controller(QObject):
         if self._tailscale is None:
             self.message.emit("Tailscale not available", "Install Tailscale: https://tailscale.com/download")
             return
-        self.user_action.emit(Subject.TAILSCALE)
+        self.user_action.emit(UserIntent(Subject.TAILSCALE, frozenset({"running" if up else "stopped"})))
         if up:
             self._tailscale.up()
         else:

@@ -36,6 +36,8 @@ check /usr/share/applications/$pkgname.desktop
 check /usr/share/metainfo/io.github.mullvad_tailscale_tray.metainfo.xml
 check /usr/share/icons/hicolor/256x256/apps/$pkgname.png
 check /usr/lib/python3/dist-packages/tray_app/helper/main.py
+check /usr/share/$pkgname/icons/parts/main-connected.svg
+[ ! -e "$pkgdir/usr/lib/python3/dist-packages/tray_app/resources" ] || { echo "error: the icons are in the Python package too (PKGBUILD removes that copy)" >&2; fail=1; }
 for b in "${backup[@]}"; do check "/$b"; done
 [ "$(stat -c %a "$pkgdir/usr/libexec/$pkgname/bypass-helper")" = 755 ] || { echo "error: helper mode is not 0755" >&2; fail=1; }
 # The root helper: Python with -IS, tray_app imported only from where installer put it.

@@ -8,6 +8,8 @@ import sys
 
 from tests.bypass.conftest import Lab
 from tests.bypass.tables import MULLVAD_CONNECTED, MULLVAD_NO_SPLIT, TS_MANGLE_196, TS_MANGLE_1100, recreate
+from tests.infra.nft_text import canonical
+from tray_app.core.bypass_reply import parse_status
 
 STATUS_KEYS = {
     "enabled",
@@ -23,6 +25,7 @@ STATUS_KEYS = {
     "tailscale_connmark",
     "private_rules",
     "table52_default_route",
+    "excluded_routes",
     "saved",
 }
 
@@ -57,8 +60,9 @@ def test_enable_direct_status_and_disable(lab: Lab) -> None:
     assert oct(lab.state_file.stat().st_mode & 0o777) == "0o644"
     table = lab.ours()
     assert table is not None
-    assert "type route hook output priority -100; policy accept;" in table
-    assert "type filter hook prerouting priority mangle + 5; policy accept;" in table  # -145
+    # nft 1.0 prints -100 and -145, nft 1.1 `dstnat` and `mangle + 5`: compare the numbers
+    assert "type route hook output priority -100; policy accept;" in canonical(table)
+    assert "type filter hook prerouting priority -145; policy accept;" in canonical(table)
     assert 'iifname "tailscale0" ct mark set 0x00000f41 meta mark set 0x6d6f6c65' in table
     assert lab.ip_rules() == rules_before  # direct mode owns no ip rules
     assert lab.status() == s
@@ -86,7 +90,8 @@ def test_private_mode_owns_the_pref_5200_rules(lab: Lab) -> None:
         out = lab.ns.run("ip", fam, "rule", "show", "pref", "5200").stdout
         assert out.strip() == "5200:\tfrom all fwmark 0x80000/0xff0000 lookup 1836018789", out
     table = lab.ours()
-    assert table is not None and "0x00080000" not in table
+    # private mode: tailscaled's traffic is neither accepted nor re-marked (only kept out of the tailnet lines)
+    assert table is not None and "0x00080000 ct mark set" not in table and "0x00080000 oifname" not in table
     assert 'iifname { "br-*", "docker0" } ip6 daddr @tailnet6' in table
     # idempotent: enabling again keeps one rule per family
     lab.ok("enable", "--mode", "private", "--containers")
@@ -94,7 +99,7 @@ def test_private_mode_owns_the_pref_5200_rules(lab: Lab) -> None:
     # switching to direct removes them
     s = lab.ok("enable", "--mode", "direct")
     assert s["private_rules"] is False and lab.ip_rules() == before
-    assert "0x00080000" in (lab.ours() or "")
+    assert "0x00080000 ct mark set" in (lab.ours() or "")
     lab.ok("enable", "--mode", "private")
     s = lab.ok("disable")
     assert s["private_rules"] is False
@@ -105,7 +110,11 @@ def test_exit_via_mullvad_option(lab: Lab) -> None:
     s = lab.ok("enable", "--exit-via-mullvad")
     assert s["options"] == ["exit-via-mullvad"] and s["state"] == "on"
     table = lab.ours() or ""
-    assert 'iifname "tailscale0" fib daddr oifname != "wg0-mullvad"' in table
+    # positive: only this host, its LAN and the tailnet bypass Mullvad; the guard drops the rest off the tunnel
+    assert 'iifname "tailscale0" fib daddr type local' in table
+    assert 'iifname "tailscale0" ip daddr @lan4 fib daddr oifname != "wg0-mullvad"' in table
+    assert 'iifname "tailscale0" oifname != "wg0-mullvad" ip daddr != @lan4 drop' in table
+    assert "192.168.1.0/24" not in table or "lan4" in table
     assert 'iifname "tailscale0" ct mark set 0x00000f41 meta mark set 0x6d6f6c65\n' not in table
 
 
@@ -180,7 +189,9 @@ def test_refresh_picks_up_new_routes(lab: Lab) -> None:
     lab.route("2001:db8:7::/48", "dev", "tailscale0", v6=True)
     s = lab.status()
     assert s["enabled"] is True and s["matches_expected"] is False and s["state"] == "drifted"
-    assert any("run refresh" in w for w in s["warnings"])
+    # one fix, and one the CLI really has (issue 14 item 8)
+    assert s["warnings"][-1] == "to put it right, run `mullvad-tailscale-tray bypass on --mode direct`"
+    assert not any("refresh" in w or "disable" in w for w in s["warnings"])
     s = lab.ok("refresh")
     assert s["state"] == "on" and s["matches_expected"] is True
     assert s["tailnet4"] == ["10.20.0.0/16", "100.64.0.0/10", "192.168.50.0/24"]
@@ -353,3 +364,30 @@ def test_concurrent_callers_are_serialised(lab: Lab) -> None:
     assert s["state"] == "on" and s["mode"] == "private" and s["private_rules"] is True
     assert lab.ns.run("ip", "rule", "show", "pref", "5200").stdout.count("5200:") == 1
     assert lab.ns.run("ip", "-6", "rule", "show", "pref", "5200").stdout.count("5200:") == 1
+
+
+def test_only_tailscales_range_in_table_52_is_on_without_a_word(lab: Lab) -> None:
+    """Issue 14 item 7: 100.64.0.0/10 alone (Headscale, some platforms) is no peer in Mullvad's DNS range;
+    `bypass.detail` is null while on. A route that really points into 100.64.0.0/26 is named."""
+    lab.route("100.64.0.0/10", "dev", "tailscale0")
+    s = lab.ok("enable")
+    assert s["state"] == "on" and s["warnings"] == [], s["warnings"]
+    assert parse_status(json.dumps(s))[0].detail is None
+    lab.route("100.64.0.9/32", "dev", "tailscale0")
+    warnings = lab.ok("refresh")["warnings"]
+    assert len(warnings) == 1 and "100.64.0.9/32 point into Mullvad's DNS range" in warnings[0], warnings
+
+
+def test_wide_and_nat64_routes_are_kept_out_and_said(lab: Lab) -> None:
+    """Issue 9 item 3 through the real helper: the /1 pair and a NAT64 route never enter the sets; `status`
+    names them (warnings, `excluded_routes`) and counts the pair as an exit node."""
+    for prefix in ("0.0.0.0/1", "128.0.0.0/1", "192.168.50.0/24"):
+        lab.route(prefix, "dev", "tailscale0")
+    lab.route("64:ff9b::/96", "dev", "tailscale0", v6=True)
+    s = lab.ok("enable")
+    assert s["tailnet4"] == ["100.64.0.0/10", "192.168.50.0/24"]
+    assert s["tailnet6"] == ["fd7a:115c:a1e0::/48"]
+    assert s["excluded_routes"] == ["0.0.0.0/1", "128.0.0.0/1", "64:ff9b::/96"]
+    assert s["table52_default_route"] is True and s["state"] == "on"
+    assert any("0.0.0.0/1, 128.0.0.0/1 are not bypassed" in w for w in s["warnings"])
+    assert any("64:ff9b::/96 are not bypassed" in w for w in s["warnings"])

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from tests.bypass.conftest import Lab
+from tests.infra.nft_text import canonical
 
 
 def chain_handles(lab: Lab) -> dict[str, int]:
@@ -18,7 +19,7 @@ def test_refresh_and_mode_switch_keep_the_same_chains(lab: Lab) -> None:
     lab.route("100.101.102.103/32", "dev", "tailscale0")
     lab.ok("enable")
     before = chain_handles(lab)
-    assert set(before) == {"output", "prerouting"}
+    assert set(before) == {"output", "prerouting", "postrouting"}
     lab.route("192.168.50.0/24", "dev", "tailscale0")
     assert lab.ok("refresh")["matches_expected"] is True
     assert "192.168.50.0/24" in lab.status()["tailnet4"]
@@ -42,7 +43,7 @@ def test_a_table_of_another_layout_is_replaced_whole(lab: Lab) -> None:
     assert status["matches_expected"] is True, status
     ours = lab.ours() or ""
     assert "legacy" not in ours
-    assert "priority -100" in ours or "priority mangle + 50" in ours
+    assert "type route hook output priority -100;" in canonical(ours)
 
 
 def test_a_table_whose_chain_differs_only_in_priority_is_replaced(lab: Lab) -> None:
@@ -58,3 +59,35 @@ def test_a_table_whose_chain_differs_only_in_priority_is_replaced(lab: Lab) -> N
     )
     assert lab.ok("enable")["matches_expected"] is True
     assert lab.status()["state"] == "on"
+
+
+# What the previous version loaded (no guard chain, no LAN sets), as its renderer wrote it.
+PREVIOUS_LAYOUT = """table inet mullvad-tailscale {
+  set tailnet4 { type ipv4_addr; flags interval; elements = { 100.64.0.0/10 }; }
+  set tailnet6 { type ipv6_addr; flags interval; elements = { fd7a:115c:a1e0::/48 }; }
+  set mullvad_dns4 { type ipv4_addr; flags interval; elements = { 100.64.0.0/26 }; }
+  chain output {
+    type route hook output priority -100; policy accept;
+    meta mark & 0x00ff0000 == 0x00080000 ct mark set 0x00000f41
+    ip daddr @mullvad_dns4 return
+    ip daddr @tailnet4 ct mark set 0x00000f41 meta mark set 0x6d6f6c65
+  }
+  chain prerouting {
+    type filter hook prerouting priority -145; policy accept;
+    iifname "tailscale0" ct mark set 0x00000f41 meta mark set 0x6d6f6c65
+  }
+}
+"""
+
+
+def test_a_table_of_the_previous_layout_is_upgraded_by_refresh(lab: Lab) -> None:
+    """An upgrade: the boot unit or the tray's `refresh` meets the old table; the in-place batch would keep the
+    old chains without the guard, so the table is replaced whole (once) and then refilled in place."""
+    lab.ok("enable")
+    lab.load("table inet mullvad-tailscale {}\ndelete table inet mullvad-tailscale\n" + PREVIOUS_LAYOUT)
+    assert lab.status()["state"] == "drifted"
+    assert lab.ok("refresh")["state"] == "on"
+    upgraded = chain_handles(lab)
+    assert set(upgraded) == {"output", "prerouting", "postrouting"}
+    assert lab.ok("refresh")["state"] == "on"
+    assert chain_handles(lab) == upgraded  # from now on refilled in place

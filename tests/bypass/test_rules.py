@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tray_app.core import rules
-from tray_app.core.routes import RouteError, build_facts, parse_table52
+from tray_app.core.routes import RouteError, build_facts, parse_table52, with_lan
 from tray_app.core.rules import Config
 
 FX = Path(__file__).parent / "fixtures"
@@ -41,6 +41,8 @@ def test_apply_batch_refills_our_table_in_place_and_never_flushes_the_ruleset() 
         "flush set inet mullvad-tailscale tailnet4",
         "flush set inet mullvad-tailscale tailnet6",
         "flush set inet mullvad-tailscale mullvad_dns4",
+        "flush set inet mullvad-tailscale lan4",
+        "flush set inet mullvad-tailscale lan6",
     ]
     assert "delete" not in batch
     assert "ruleset" not in batch
@@ -67,10 +69,13 @@ def test_direct_mode_is_the_reference_table() -> None:
         "set tailnet4 { type ipv4_addr; flags interval; elements = { 100.64.0.0/10, 192.168.50.0/24 }; }",
         "set tailnet6 { type ipv6_addr; flags interval; elements = { fd7a:115c:a1e0::/48 }; }",
         "set mullvad_dns4 { type ipv4_addr; flags interval; elements = { 100.64.0.0/26 }; }",
+        "set lan4 { type ipv4_addr; flags interval; }",
+        "set lan6 { type ipv6_addr; flags interval; }",
         "chain output {",
         "type route hook output priority -100; policy accept;",
         "meta mark & 0x00ff0000 == 0x00080000 ct mark set 0x00000f41",
         'meta mark & 0x00ff0000 == 0x00080000 oifname "wg0-mullvad" meta mark set 0x6d6f6c65',
+        "meta mark & 0x00ff0000 == 0x00080000 return",
         "ip daddr @mullvad_dns4 return",
         "ip daddr @tailnet4 ct mark set 0x00000f41 meta mark set 0x6d6f6c65",
         "ip6 daddr @tailnet6 ct mark set 0x00000f41 meta mark set 0x6d6f6c65",
@@ -80,6 +85,15 @@ def test_direct_mode_is_the_reference_table() -> None:
         "type filter hook prerouting priority -145; policy accept;",
         'iifname "tailscale0" ct mark set 0x00000f41 meta mark set 0x6d6f6c65',
         'iifname != "wg0-mullvad" ct mark 0x00000f41 meta mark set 0x6d6f6c65',
+        "}",
+        # the fail-closed guard (issue 9 item 1): marked for the tailnet, but not leaving through tailscale0
+        "chain postrouting {",
+        "type filter hook postrouting priority 0; policy accept;",
+        'oifname "tailscale0" return',
+        "meta mark 0x6d6f6c65 ip daddr @tailnet4 drop",
+        "meta mark 0x6d6f6c65 ip6 daddr @tailnet6 drop",
+        'iifname "tailscale0" ip daddr @tailnet4 drop',
+        'iifname "tailscale0" ip6 daddr @tailnet6 drop',
         "}",
         "}",
     ]
@@ -110,20 +124,35 @@ def test_containers_option_adds_v4_and_v6_bridge_lines_with_dns_carve_out() -> N
     assert "eth0" not in body  # never a LAN interface (§5.3)
 
 
-def test_exit_via_mullvad_replaces_the_plain_ingress_line() -> None:
-    body = rule_lines(rules.render_table(Config("direct", frozenset({"exit-via-mullvad"})), FACTS))
-    assert 'iifname "tailscale0" ct mark set 0x00000f41 meta mark set 0x6d6f6c65' not in body
-    i = body.index(
-        'iifname "tailscale0" fib daddr oifname != "wg0-mullvad" ct mark set 0x00000f41 meta mark set 0x6d6f6c65'
+def test_exit_via_mullvad_matches_positively_and_guards_the_physical_link() -> None:
+    facts = build_facts(
+        [N4("192.168.50.0/24")], [], lan4=[N4("192.168.1.0/24")], lan6=[N6("2001:db8:1::/64")]
     )
-    assert body[i + 1 : i + 5] == [
+    body = rule_lines(rules.render_table(Config("direct", frozenset({"exit-via-mullvad"})), facts))
+    assert 'iifname "tailscale0" ct mark set 0x00000f41 meta mark set 0x6d6f6c65' not in body
+    assert "set lan4 { type ipv4_addr; flags interval; elements = { 192.168.1.0/24 }; }" in body
+    assert "set lan6 { type ipv6_addr; flags interval; elements = { 2001:db8:1::/64 }; }" in body
+    i = body.index(
+        'iifname "tailscale0" fib daddr type local ct mark set 0x00000f41 meta mark set 0x6d6f6c65'
+    )
+    assert body[i + 1 : i + 7] == [
+        'iifname "tailscale0" ip daddr @lan4 fib daddr oifname != "wg0-mullvad" '
+        "ct mark set 0x00000f41 meta mark set 0x6d6f6c65",
+        'iifname "tailscale0" ip6 daddr @lan6 fib daddr oifname != "wg0-mullvad" '
+        "ct mark set 0x00000f41 meta mark set 0x6d6f6c65",
         'iifname "tailscale0" ip daddr @tailnet4 ct mark set 0x00000f41 meta mark set 0x6d6f6c65',
         'iifname "tailscale0" ip6 daddr @tailnet6 ct mark set 0x00000f41 meta mark set 0x6d6f6c65',
         'iifname "wg0-mullvad" ct direction reply ct original ip saddr @tailnet4 meta mark set 0x6d6f6c65',
         'iifname "wg0-mullvad" ct direction reply ct original ip6 saddr @tailnet6 meta mark set 0x6d6f6c65',
     ]
-    # the reply-mark repair stays the last line
-    assert body[-3] == 'iifname != "wg0-mullvad" ct mark 0x00000f41 meta mark set 0x6d6f6c65'
+    # nothing else from the tailnet may leave out of anything but the tunnel, unless it goes to the LAN
+    assert body[-4:-2] == [
+        'iifname "tailscale0" oifname != "wg0-mullvad" ip daddr != @lan4 drop',
+        'iifname "tailscale0" oifname != "wg0-mullvad" ip6 daddr != @lan6 drop',
+    ]
+    # without the option the LAN sets stay empty: nothing of the LAN is used
+    plain = rules.render_table(Config("direct"), facts)
+    assert "192.168.1.0" not in plain and "2001:db8:1::" not in plain
 
 
 def test_remove_batch_is_safe_when_absent() -> None:
@@ -211,17 +240,65 @@ def test_table52_garbage_is_an_error_not_a_guess(bad: str) -> None:
         parse_table52(bad, "[]")
 
 
-def test_peer_inside_mullvad_dns_range_warns() -> None:
-    f = build_facts([N4("100.64.0.7/32")], [])
-    assert any("100.64.0.7/32" in w and "100.64.0.0/26" in w for w in f.warnings)
+def test_peer_inside_mullvad_dns_range_warns_naming_it() -> None:
+    f = build_facts([N4("100.64.0.7/32"), N4("100.101.102.103/32")], [])
+    clash = [w for w in f.warnings if "100.64.0.0/26" in w]
+    assert len(clash) == 1 and "100.64.0.7/32" in clash[0] and "100.101.102.103" not in clash[0]
     assert [str(n) for n in f.tailnet4] == [
         "100.64.0.0/10"
     ]  # the carve-out set handles it, not the tailnet set
 
 
-def test_wide_subnet_route_warns() -> None:
-    f = build_facts([N4("0.0.0.0/1"), N4("128.0.0.0/1")], [])
-    assert any("large part of the internet" in w for w in f.warnings)
+def test_tailscales_own_range_alone_is_no_dns_clash() -> None:
+    """Issue 14 item 7: table 52 with only 100.64.0.0/10 (some platforms, Headscale) warns about nothing."""
+    f = parse_table52(json.dumps([{"dst": "100.64.0.0/10", "dev": "tailscale0", "flags": []}]), "[]")
+    assert f.warnings == () and f.excluded == ()
+
+
+def test_wide_routes_never_enter_the_sets_and_the_slash1_pair_is_an_exit_node() -> None:
+    f = build_facts([N4("0.0.0.0/1"), N4("128.0.0.0/1"), N4("192.168.50.0/24")], [N6("2000::/3")])
+    assert [str(n) for n in f.tailnet4] == ["100.64.0.0/10", "192.168.50.0/24"]
+    assert [str(n) for n in f.tailnet6] == ["fd7a:115c:a1e0::/48"]
+    assert f.default_route is True
+    assert f.excluded == ("0.0.0.0/1", "128.0.0.0/1", "2000::/3")
+    assert any("0.0.0.0/1, 128.0.0.0/1, 2000::/3 are not bypassed" in w for w in f.warnings)
+    assert any("exit node" in w for w in f.warnings)
+    # 256 narrow routes that together are the whole IPv4 space: the same
+    f = build_facts([N4(f"{i}.0.0.0/8") for i in range(256)], [])
+    assert [str(n) for n in f.tailnet4] == ["100.64.0.0/10"] and f.default_route is True
+    # a /8 alone is narrow enough
+    f = build_facts([N4("10.0.0.0/8")], [])
+    assert "10.0.0.0/8" in [str(n) for n in f.tailnet4] and not f.warnings
+
+
+@pytest.mark.parametrize(
+    "prefix", ["64:ff9b::/96", "64:ff9b::/120", "64:ff9b:1::/48", "::ffff:0:0/96", "64::/16"]
+)
+def test_nat64_and_ipv4_mapped_are_never_bypassed(prefix: str) -> None:
+    f = build_facts([], [N6(prefix), N6("2001:db8::/48")])
+    assert [str(n) for n in f.tailnet6] == ["2001:db8::/48", "fd7a:115c:a1e0::/48"]
+    assert f.excluded == (prefix,)
+    assert any(prefix in w and "NAT64" in w for w in f.warnings)
+
+
+def test_lan_is_read_from_main_without_tunnels_default_or_wide_routes() -> None:
+    main4 = json.dumps(
+        [
+            {"dst": "default", "gateway": "192.168.1.1", "dev": "eth0", "flags": []},
+            {"dst": "192.168.1.0/24", "dev": "eth0", "protocol": "kernel", "scope": "link", "flags": []},
+            {"dst": "10.64.0.1", "dev": "wg0-mullvad", "flags": []},
+            {"dst": "172.17.0.0/16", "dev": "docker0", "flags": []},
+            {"dst": "0.0.0.0/1", "gateway": "192.168.1.1", "dev": "eth0", "flags": []},
+            {"dst": "100.100.100.100", "dev": "eth0", "flags": []},
+            {"type": "unreachable", "dst": "10.99.0.0/16", "flags": []},
+        ]
+    )
+    main6 = json.dumps(
+        [{"dst": "2001:db8:1::/64", "dev": "eth0", "flags": []}, {"dst": "fe80::/64", "dev": "eth0"}]
+    )
+    f = with_lan(build_facts([], []), main4, main6)
+    assert [str(n) for n in f.lan4] == ["172.17.0.0/16", "192.168.1.0/24"]
+    assert [str(n) for n in f.lan6] == ["2001:db8:1::/64"]
 
 
 # --- our table's JSON -------------------------------------------------------------------------------------
@@ -230,10 +307,13 @@ def test_wide_subnet_route_warns() -> None:
 def test_parse_our_table_listing() -> None:
     view = rules.parse_table(fx("ours-direct.json"))
     assert view is not None
-    assert set(view.chains) == {"output", "prerouting"}
+    assert set(view.chains) == {"output", "prerouting", "postrouting"}
     assert view.chains["output"].type == "route" and view.chains["output"].prio == -100
     assert view.chains["prerouting"].hook == "prerouting" and view.chains["prerouting"].prio == -145
-    assert len(view.chains["output"].rules) == 6 and len(view.chains["prerouting"].rules) == 2
+    assert view.chains["postrouting"].hook == "postrouting" and view.chains["postrouting"].prio == 0
+    assert len(view.chains["output"].rules) == 7 and len(view.chains["prerouting"].rules) == 2
+    assert len(view.chains["postrouting"].rules) == 5
+    assert view.sets["lan4"].intervals == () and view.sets["lan6"].intervals == ()
     assert rules.set_networks(view.sets["tailnet4"]) == ["10.1.0.0/16", "100.64.0.0/10", "192.168.50.0/24"]
     assert rules.set_networks(view.sets["tailnet6"]) == ["fd00:50::/64", "fd7a:115c:a1e0::/48"]
     assert rules.set_networks(view.sets["mullvad_dns4"]) == ["100.64.0.0/26"]
@@ -246,6 +326,11 @@ def test_guess_config_from_rules() -> None:
     assert direct is not None and allopts is not None
     assert rules.guess_config(direct) == Config("direct")
     assert rules.guess_config(allopts) == Config("private", frozenset({"containers", "exit-via-mullvad"}))
+    # the previous layout (no guard, no LAN sets) is still recognised, and is not ours to refill in place:
+    # the helper upgrades it by deleting and re-creating the table
+    previous = rules.parse_table(fx("ours-previous-direct.json"))
+    assert previous is not None and rules.guess_config(previous) == Config("direct")
+    assert not rules.same_layout(previous) and rules.same_layout(direct)
 
 
 def test_compare_against_reference_listing() -> None:
@@ -263,7 +348,7 @@ def test_compare_against_reference_listing() -> None:
     assert not v.matches and v.config == Config("direct")
     # a route appeared in table 52 since the last apply: the sets are stale
     v = rules.compare(live, build_facts([N4("192.168.60.0/24")], []), refs, names, Config("direct"))
-    assert v.rules_match and not v.sets_match and any("refresh" in d for d in v.differences)
+    assert v.rules_match and not v.sets_match and any("table 52" in d for d in v.differences)
     # a rule edited by hand matches no reference
     tampered = json.loads(fx("ours-direct.json"))
     for it in tampered["nftables"]:

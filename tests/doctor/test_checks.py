@@ -178,6 +178,15 @@ def test_unknown_facts_skip_with_reason() -> None:
             Level.WARN,
             "--accept-routes=false",
         ),
+        (
+            {
+                "tailscale_prefs": {**PREFS, "RouteAll": True},
+                "helper_status": helper_status(excluded_routes=["0.0.0.0/1", "128.0.0.0/1"]),
+            },
+            "tailscale.subnet-routes",
+            Level.WARN,
+            "--accept-routes=false",
+        ),
         ({"tailscale_tun": False}, "tailscale.userspace", Level.WARN, "userspace-networking"),
         ({"resolv_conf": "nameserver 100.100.100.100"}, "tailscale.dns", Level.WARN, "--accept-dns=false"),
         (
@@ -197,7 +206,12 @@ def test_unknown_facts_skip_with_reason() -> None:
             "bypass on",
         ),
         ({"helper_status": helper_status(enabled=False)}, "bypass.state", Level.FAIL, "bypass on"),
-        ({"helper_status": helper_status(matches_expected=False)}, "bypass.state", Level.WARN, "re-apply"),
+        (
+            {"helper_status": helper_status(matches_expected=False, options=["exit-via-mullvad"])},
+            "bypass.state",
+            Level.WARN,
+            "`mullvad-tailscale-tray bypass on --mode direct --exit-via-mullvad` to re-apply",
+        ),
         (
             {"helper_status": helper_status(mode="private", private_rules=False)},
             "bypass.private-rules",
@@ -220,6 +234,17 @@ def test_problem_is_reported_with_fix(over: dict[str, Any], cid: str, level: Lev
     assert check.status is level, check
     assert fix_part in check.fix, check
     assert check.detail or check.summary
+
+
+def test_routes_kept_out_of_the_bypass_are_named() -> None:
+    over = {"tailscale_prefs": {**PREFS, "RouteAll": True}}
+    hs = helper_status(excluded_routes=["0.0.0.0/1", "128.0.0.0/1", "64:ff9b::/96"])
+    check = by_id(healthy(**over, helper_status=hs))["tailscale.subnet-routes"]
+    assert (
+        check.summary
+        == "Accepted routes not bypassed (too wide, or NAT64): 0.0.0.0/1, 128.0.0.0/1, 64:ff9b::/96"
+    )
+    assert "stays in the tunnel" in check.detail
 
 
 def test_connmark_is_fine_when_bypass_repairs_it() -> None:
@@ -264,3 +289,17 @@ def test_parse_mullvad_dns_get() -> None:
     assert d.parse_mullvad_dns("Custom DNS: yes\nServers:\n94.140.14.14\n") == ()
     assert d.parse_mullvad_dns("Error: Management RPC server or client error\n") is None
     assert d.parse_mullvad_dns("") is None
+
+
+def test_no_check_reads_ok_about_tailscale_while_tailscaled_is_unreachable() -> None:
+    """Issue 14.4: with tailscaled unreachable, an empty table 52 said "[ok] No Tailscale exit node in use"."""
+    down = TailscaleStatus(TailscaleState.UNAVAILABLE, detail="no socket at /run/tailscale/tailscaled.sock")
+    checks = by_id(healthy(tailscale=down, tailscale_prefs=None, tailscale_socket_uid=None))
+    assert checks["tailscale.daemon"].status is Level.WARN
+    exit_node = checks["tailscale.exit-node"]
+    assert exit_node.status is Level.SKIP and "tailscaled could not be reached" in exit_node.summary
+    for cid in ("tailscale.operator", "tailscale.netfilter", "tailscale.subnet-routes", "tailscale.dns"):
+        assert checks[cid].status is Level.SKIP, checks[cid]
+    # the route is real evidence on its own
+    used = by_id(healthy(tailscale=down, helper_status=helper_status(table52_default_route=True)))
+    assert used["tailscale.exit-node"].status is Level.WARN

@@ -7,6 +7,7 @@ private network namespace. What is asserted is what the user sees: the line and 
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 
 import pytest
@@ -174,3 +175,49 @@ def test_on_without_options_keeps_the_last_choice_and_any_change_is_said(
         "  note: changed from direct mode, exit via mullvad to private mode, exit via mullvad: Tailscale and "
         "your peers now see only Mullvad's IP; peer connections may be relayed (slower)",
     ]
+
+
+def test_ctrl_c_at_the_password_prompt_ends_the_line(polkit_env: PolkitEnv, sandbox: Sandbox) -> None:
+    """Issue 14.14: with no polkit agent, pkexec asks for the password in the terminal; Ctrl-C there must
+    leave the cursor on a new line (the shell's prompt used to follow "Password: " on the same line)."""
+    import os
+    import pty
+    import select
+    import time
+
+    master, slave = pty.openpty()
+    # setsid --ctty: a new session whose controlling terminal is the pty (pkexec's text agent opens /dev/tty)
+    argv = ["setsid", "--ctty", "--wait", *sandbox.argv(polkit_env.cli("mtt-ask", "bypass", "on"))]
+    p = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave)
+    os.close(slave)
+    seen = b""
+
+    def read_until(marker: bytes, timeout: float) -> None:
+        nonlocal seen
+        end = time.monotonic() + timeout
+        while marker not in seen:
+            left = end - time.monotonic()
+            assert left > 0, f"no {marker!r} in {seen!r}"
+            if select.select([master], [], [], left)[0]:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # the terminal closed: everyone exited
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+        assert marker in seen, seen
+
+    try:
+        read_until(b"Password: ", 60)
+        os.write(master, b"\x03")  # the terminal's Ctrl-C: SIGINT to the foreground process group
+        assert p.wait(30) == 130
+        read_until(b"interrupted", 5)
+    finally:
+        if p.poll() is None:
+            p.kill()
+        os.close(master)
+    after = seen.split(b"Password: ", 1)[1]
+    assert after.replace(b"^C", b"").startswith((b"\r\n", b"\n")), seen  # the next output starts a new line
+    assert after.rstrip().endswith(b"mullvad-tailscale-tray: interrupted (Ctrl-C)"), seen
+    assert sandbox.nft_table() is None

@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tray_app.cli import build_parser
 from tray_app.core.bypass_reply import make_result, parse_status
 from tray_app.core.helper_errors import Problem
 from tray_app.core.model import BypassState
+from tray_app.core.protocol import cli_enable_command
 
 VALID: dict[str, Any] = {
     "enabled": True,
@@ -52,14 +55,21 @@ def test_off_forgets_mode_and_options() -> None:
 
 
 def test_drifted_carries_the_helpers_warnings() -> None:
-    warning = "the output chain differs from what mullvad-tailscale-tray renders: run refresh"
+    warning = "the output chain differs from what mullvad-tailscale-tray renders"
     status, _ = parse_status(_with(state="drifted", matches_expected=False, warnings=[warning]))
     assert status.state is BypassState.DRIFTED and status.detail == warning and status.mode == "direct"
 
 
-def test_drifted_without_a_warning_still_says_what_to_do() -> None:
+def test_drifted_without_a_warning_gives_one_fix_that_exists() -> None:
+    """Issue 14 item 8: one command, the CLI's own, with the mode and options it was on with."""
     status, _ = parse_status(_with(state="drifted", matches_expected=False))
-    assert status.detail is not None and "bypass on" in status.detail
+    assert status.detail is not None
+    assert status.detail.endswith("run `mullvad-tailscale-tray bypass on --mode direct --containers`")
+    assert "refresh" not in status.detail and "off" not in status.detail
+    status, _ = parse_status(
+        _with(enabled=False, state="drifted", matches_expected=False, mode=None, options=[])
+    )
+    assert status.detail is not None and status.detail.endswith("run `mullvad-tailscale-tray bypass off`")
 
 
 def test_saved_but_not_loaded_is_drifted_even_from_an_older_helper_without_state() -> None:
@@ -150,3 +160,18 @@ def test_changing_verbs_carry_the_state_they_left() -> None:
 def test_changing_verb_without_json_is_still_ok() -> None:
     result = make_result("disable", 0, "", "", via_pkexec=False)
     assert result.ok and result.status is None
+
+
+@pytest.mark.parametrize(
+    ("mode", "options"),
+    [("direct", []), ("private", ["containers"]), ("private", ["exit-via-mullvad", "containers"])],
+)
+def test_the_fix_we_advise_is_a_command_the_cli_accepts(mode: str, options: list[str]) -> None:
+    """The advised command parses with the real CLI (issue 14 item 8): the saved mode, the saved options on, and
+    the others not given, which keeps the last choice (the saved one: `enable` writes both together)."""
+    words = cli_enable_command(mode, options).split()
+    assert words[0] == "mullvad-tailscale-tray"
+    args = build_parser().parse_args(words[1:])
+    assert (args.command, args.action, args.mode) == ("bypass", "on", mode)
+    assert args.containers is (True if "containers" in options else None)
+    assert args.exit_via_mullvad is (True if "exit-via-mullvad" in options else None)

@@ -48,7 +48,14 @@ TAILNET = (
     "I2_incoming6",
 )
 
-NO_LEAKS = {"dns": 0, "tunnel_src": 0, "tailnet_src": 0, "tailnet_dst": 0, "tunnel_dst": 0}
+NO_LEAKS = {
+    "dns": 0,
+    "tunnel_src": 0,
+    "tailnet_src": 0,
+    "tailnet_dst": 0,
+    "tunnel_dst": 0,
+    "internet_clear": 0,
+}
 
 
 def by_name(*names: str) -> tuple[Probe, ...]:
@@ -167,3 +174,14 @@ def router_with_bypass(containers: bool, exit_via_mullvad: bool) -> dict[str, st
         # This host as subnet router: tailnet clients reach its LAN either way.
         "S1_subnet_router_client": t.HOST_LAN4,
     }
+
+
+# Internet traffic on TCP 443: nothing of it may ever leave the physical link in the clear while Mullvad is
+# connected or blocked; the LAN router counts it as `internet_clear` (the catalogue's own internet probes, the
+# split-tunnelled app and tailscaled use port 80 or DERP, which may leave there).
+N1 = Probe("N1_internet4_443", "host", "tcp", t.WEB4, 443)
+N2 = Probe("N2_internet6_443", "host", "tcp", t.WEB6, 443)
+X2 = Probe("X2_exit_client_443", "peer", "tcp", t.WEB4, 443)
+# tailscaled's transport to a peer endpoint on this host's LAN (SO_MARK 0x80000), for a LAN that is also an
+# accepted subnet route: direct mode lets it out to the LAN, private mode keeps it in the tunnel.
+T13 = Probe("T13_tailscaled_lan_peer", "host", "tcp", t.LAN_GW4, 80, mark=t.TAILSCALE_BYPASS_MARK)

@@ -75,6 +75,8 @@ LEAKWATCH = """table inet leakwatch {
   }
   counter tunnel_dst {
   }
+  counter internet_clear {
+  }
   chain pre {
     type filter hook prerouting priority -300; policy accept;
     iifname != "lan0" return
@@ -84,10 +86,12 @@ LEAKWATCH = """table inet leakwatch {
     ip6 saddr fc00:bbbb::/32 counter name "tunnel_src"
     ip saddr 100.64.0.0/10 counter name "tailnet_src"
     ip6 saddr fd7a:115c:a1e0::/48 counter name "tailnet_src"
-    ip daddr { 100.64.0.0/10, 192.168.50.0/24 } counter name "tailnet_dst"
-    ip6 daddr fd7a:115c:a1e0::/48 counter name "tailnet_dst"
+    ip daddr { 100.64.0.0/10, 192.168.50.0/24, 192.168.60.0/24 } counter name "tailnet_dst"
+    ip6 daddr { fd7a:115c:a1e0::/48, 2001:db8:60::/64 } counter name "tailnet_dst"
     ip daddr 10.64.0.0/10 counter name "tunnel_dst"
     ip6 daddr fc00:bbbb::/32 counter name "tunnel_dst"
+    ip daddr 9.9.9.9 tcp dport 443 counter name "internet_clear"
+    ip6 daddr 2001:db8:9::9 tcp dport 443 counter name "internet_clear"
   }
 }
 """
@@ -404,6 +408,37 @@ class Lab:
         )
         addr = f"{fam} addr {'replace' if present else 'del'} {peer_addr}/{bits} dev lo"
         self.ip_batch("peer", [addr + (" nodad" if fam == "-6" and present else "")], check=present)
+
+    def tailscale_stop(self) -> None:
+        """tailscaled stops: its ip rules, table 52 and nft tables go, and tailscale0 goes down (the real daemon
+        deletes the device; down keeps the replica's veth pair, and takes its routes and IPv6 addresses)."""
+        self.ip_batch("host", [r.replace(" add ", " del ", 1) for r in tailscale.RULES], check=False)
+        self.ip_batch(
+            "host", [f"{fam} route flush table {t.TAILSCALE_TABLE}" for fam in ("-4", "-6")], check=False
+        )
+        self.nft("host", tailscale.DELETE_TABLES)
+        self.ip_batch("host", [f"link set dev {t.TS_IF} down"])
+
+    def tailscale_start(self) -> None:
+        """tailscaled starts again: device up with its addresses, then routes, rules and tables as at build."""
+        self.ip_batch(
+            "host",
+            [
+                f"link set dev {t.TS_IF} up",
+                f"-4 addr replace {t.HOST_TS4}/32 dev {t.TS_IF}",
+                f"-6 addr replace {t.HOST_TS6}/128 dev {t.TS_IF} nodad",
+            ],
+        )
+        self._tailscale_up()
+
+    def set_routes_52(self, prefixes: Sequence[str], present: bool = True) -> None:
+        """Routes through tailscale0 in table 52 (an exit node's default, a subnet router's wide pair)."""
+        verb = "replace" if present else "del"
+        lines = [
+            f"{'-6' if ':' in p else '-4'} route {verb} {p} dev {t.TS_IF} table {t.TAILSCALE_TABLE}"
+            for p in prefixes
+        ]
+        self.ip_batch("host", lines, check=present)
 
     def set_rp_filter(self, value: int) -> None:
         self.rp_filter = value

@@ -160,7 +160,7 @@ def test_mullvad_disconnected_bypass_is_inert(lab: Lab, helper: HelperBypass, mo
 def test_refresh_follows_table_52(lab: Lab, helper: HelperBypass) -> None:
     """`refresh` re-reads table 52: a subnet route Tailscale accepts later works after it, and one Tailscale
     drops stops being bypassed (its traffic goes back into the tunnel, never out eth0)."""
-    new4, new6 = ("192.168.60.0/24", "192.168.60.1"), ("2001:db8:60::/64", "2001:db8:60::1")
+    new4, new6 = t.EXTRA_SUBNET4, t.EXTRA_SUBNET6
     probes = (
         Probe("new_subnet4", "host", "tcp", new4[1], 80),
         Probe("new_subnet6", "host", "tcp", new6[1], 80),

@@ -62,3 +62,7 @@ MAGICDNS4 = "100.100.100.100"
 MAGICDNS6 = "fd7a:115c:a1e0::53"
 SUBNET = "192.168.50.0/24"
 SUBNET_HOST = "192.168.50.1"
+
+# Subnet routes the tests accept and withdraw later (counted as tailnet destinations on the LAN side).
+EXTRA_SUBNET4 = ("192.168.60.0/24", "192.168.60.1")
+EXTRA_SUBNET6 = ("2001:db8:60::/64", "2001:db8:60::1")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from ipaddress import IPv4Network
+
+from tray_app.core.bypass_reply import parse_status
 from tray_app.core.model import (
     BypassState,
     BypassStatus,
@@ -13,6 +17,7 @@ from tray_app.core.model import (
     TailscaleState,
     TailscaleStatus,
 )
+from tray_app.core.routes import build_facts
 from tray_app.core.status_text import bypass_text, mullvad_text, status_lines, tailscale_text, watch_line
 
 LAPTOP = TailscaleSelf("laptop", "laptop.example.ts.net.", ("fd7a:115c:a1e0::1", "100.101.102.103"))
@@ -98,3 +103,18 @@ def test_bypass_states() -> None:
 
 def test_watch_line_has_a_time_stamp() -> None:
     assert watch_line("16:50:01", BypassStatus(BypassState.OFF)) == "16:50:01 Bypass: off"
+
+
+def test_routes_kept_out_of_the_bypass_are_said_on_the_bypass_line() -> None:
+    """Issue 9 item 3: what the helper kept out of the sets reaches the `status`/`watch` line and the tray's
+    status window (both show `bypass_text`), from the helper's own warning."""
+    facts = build_facts([IPv4Network("0.0.0.0/1"), IPv4Network("128.0.0.0/1")], [])
+    reply = {"enabled": True, "state": "on", "mode": "direct", "options": [], "matches_expected": True}
+    status, _ = parse_status(json.dumps({**reply, "warnings": list(facts.warnings)}))
+    line = bypass_text(status)
+    assert line.startswith("Bypass: on (direct); table 52 route(s) 0.0.0.0/1, 128.0.0.0/1 are not bypassed")
+    assert "exit node" in line
+    # and nothing at all with only Tailscale's own range (issue 14 item 7)
+    quiet = build_facts([IPv4Network("100.64.0.0/10")], [])
+    status, _ = parse_status(json.dumps({**reply, "warnings": list(quiet.warnings)}))
+    assert bypass_text(status) == "Bypass: on (direct)"

@@ -105,6 +105,8 @@ def rig(qtbot: object, tmp_path: Path, lab: BypassLab, daemons: Daemons) -> Iter
         policy_config=PolicyConfig(
             settle=0.3, flap_window=5.0, flap_count=4, flap_settle=3.0, user_window=5.0
         ),
+        # as `mullvad-tailscale-tray --mullvad-cli … --tailscale-socket …` would have been started
+        overrides=["--mullvad-cli", str(daemons.mullvad.cli), "--tailscale-socket", daemons.tailscale.path],
     )
     yield TrayRig(app, daemons, lab, monitor, results)
     dispose(app)
@@ -170,6 +172,7 @@ def notify_calls(tmp_path: Path) -> Iterator[object]:
             actions_part = block.split("array [", 1)[1].split("]", 1)[0] if "array [" in block else ""
             out.append(
                 {
+                    "icon": strings[1],
                     "summary": strings[2],
                     "body": strings[3],
                     "urgency": int(urgency.group(1)) if urgency else None,

@@ -16,6 +16,7 @@ from tray_app.core.model import (
     TailscaleState,
     TailscaleStatus,
 )
+from tray_app.core.notify_policy import NotifyPolicy
 
 MULLVAD_CONNECTED = MullvadStatus(
     MullvadState.CONNECTED, relay="se-got-wg-001", location="Gothenburg, Sweden", lockdown=False
@@ -43,3 +44,12 @@ def snap(
     m: MullvadStatus = MULLVAD_CONNECTED, t: TailscaleStatus = TS_RUNNING, b: BypassStatus = BYPASS_OFF
 ) -> Snapshot:
     return Snapshot(m, t, b)
+
+
+def flap_mullvad(policy: NotifyPolicy, t: float) -> float:
+    """Mullvad disconnects and reconnects twice, 0.2 s apart, from `t` on (the daemon's doing, not the
+    user's); returns the time after it."""
+    for m in (MULLVAD_DISCONNECTED, MULLVAD_CONNECTED, MULLVAD_DISCONNECTED, MULLVAD_CONNECTED):
+        policy.observe(snap(m=m, b=BYPASS_ON), t)
+        t += 0.2
+    return t

@@ -19,6 +19,7 @@ import pytest
 from tests.fakes.fake_localapi import FakeLocalApi
 from tests.fakes.fake_mullvad import FakeMullvad
 from tests.infra.desktop import stop, wait_until
+from tests.infra.require import require_tools
 from tests.tray.conftest import needs_x
 
 
@@ -110,3 +111,66 @@ def test_ctrl_c_and_sigterm_end_it_cleanly(xembed_host, daemons: list[str], tmp_
         finally:
             if p.poll() is None:
                 stop(p)  # type: ignore[arg-type]
+
+
+def test_a_hidden_second_start_shows_nothing(xembed_host, daemons: list[str], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 14.11: --hidden is what autostart runs (a second login entry, a session restore): it must not
+    pop the running tray's status window."""
+    needs_x()
+    first = _tray(["--hidden", *daemons], tmp_path / "first.txt")
+    try:
+        sock = Path(os.environ["XDG_RUNTIME_DIR"]) / f"mullvad-tailscale-tray-{os.getuid()}.sock"
+        wait_until(sock.exists, 15, "the first tray's socket")
+        second = subprocess.run(
+            [sys.executable, "-m", "tray_app", "--hidden", *daemons],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert second.returncode == 0
+        assert second.stdout.strip() == "mullvad-tailscale-tray is already running"
+        time.sleep(1.5)  # the window would have been shown by now (the visible-start test waits for it)
+        assert _visible_windows("Mullvad \\+ Tailscale") == []
+        assert first.poll() is None
+    finally:
+        stop(first)  # type: ignore[arg-type]
+
+
+def test_when_the_session_bus_dies_the_tray_exits_and_a_new_start_works(
+    daemons: list[str], tmp_path: Path
+) -> None:
+    """Issue 14.10: a tray whose session bus died has no icon and no notifications; it must not linger and
+    make the next start say "already running"."""
+    needs_x()
+    require_tools("dbus-daemon")
+    bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"], stdout=subprocess.PIPE,
+                           text=True)  # fmt: skip
+    try:
+        address = bus.stdout.readline().strip()  # type: ignore[union-attr]
+        env = {**os.environ, "DBUS_SESSION_BUS_ADDRESS": address}
+        log = tmp_path / "stderr.txt"
+        with log.open("wb") as err:
+            p = subprocess.Popen([sys.executable, "-m", "tray_app", "--hidden", *daemons], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=err)  # fmt: skip
+        sock = Path(os.environ["XDG_RUNTIME_DIR"]) / f"mullvad-tailscale-tray-{os.getuid()}.sock"
+        try:
+            wait_until(sock.exists, 15, "the tray's socket")
+            time.sleep(0.5)
+            assert p.poll() is None
+            stop(bus)  # type: ignore[arg-type]
+            assert p.wait(15) == 0, log.read_text()
+        finally:
+            if p.poll() is None:
+                stop(p)  # type: ignore[arg-type]
+        assert "the D-Bus session bus went away" in log.read_text()
+        assert not sock.exists()
+        second = _tray(["--hidden", *daemons], tmp_path / "second.txt")  # the session's own bus again
+        try:
+            wait_until(sock.exists, 15, "the new tray's socket")
+            assert second.poll() is None
+            assert "already running" not in (tmp_path / "second.txt").read_text()
+        finally:
+            stop(second)  # type: ignore[arg-type]
+    finally:
+        if bus.poll() is None:
+            stop(bus)  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from tests.tray.standins import BYPASS_ON, MULLVAD_CONNECTED, MULLVAD_DISCONNECTED, snap
+from tests.tray.standins import BYPASS_ON, MULLVAD_DISCONNECTED, flap_mullvad, snap
 from tray_app.core.model import MullvadState, MullvadStatus, Snapshot
 from tray_app.core.notify_policy import Notice, NotifyPolicy, PolicyConfig, Subject
 
@@ -36,10 +36,7 @@ def test_first_disconnect_after_start_is_announced_after_the_normal_settle() -> 
 
 def test_real_flapping_right_after_start_is_still_silenced() -> None:
     p = _started_like_the_app()
-    t = 5.0
-    for m in (MULLVAD_DISCONNECTED, MULLVAD_CONNECTED, MULLVAD_DISCONNECTED, MULLVAD_CONNECTED):
-        p.observe(snap(m=m, b=BYPASS_ON), t)
-        t += 0.2
+    t = flap_mullvad(p, 5.0)
     p.observe(snap(m=MULLVAD_DISCONNECTED, b=BYPASS_ON), t)
     assert p.poll(t + CFG.settle) == []  # five changes in a second: hold still first
     out = p.poll(t + CFG.flap_settle)

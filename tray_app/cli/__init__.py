@@ -25,41 +25,66 @@ _HANDLERS = {
 }
 
 
+_DAEMON_OPTIONS = (
+    ("--mullvad-cli", "MTT_MULLVAD_CLI", "mullvad",
+     "the mullvad CLI to run (env MTT_MULLVAD_CLI; default: mullvad on PATH)"),
+    ("--tailscale-socket", "MTT_TAILSCALE_SOCKET", None,
+     "tailscaled's LocalAPI socket (env MTT_TAILSCALE_SOCKET; default: /run/tailscale/tailscaled.sock)"),
+    ("--tailscale-cli", "MTT_TAILSCALE_CLI", "tailscale",
+     "the tailscale CLI, used when the socket cannot be read (env MTT_TAILSCALE_CLI)"),
+)  # fmt: skip
+
+
+def _daemon_options(parser: argparse.ArgumentParser, *, after_command: bool) -> None:
+    """The overrides for non-standard installs. They are global options; the commands that read the daemons
+    accept them after the command too (`status --tailscale-socket X`), where SUPPRESS keeps a global
+    value given first from being reset to the default."""
+    for option, env, default, text in _DAEMON_OPTIONS:
+        parser.add_argument(
+            option,
+            metavar="PATH",
+            default=argparse.SUPPRESS if after_command else os.environ.get(env, default),
+            help=text,
+        )
+
+
+def _on_off_status(parser: argparse.ArgumentParser, text: str) -> None:
+    # the metavar makes a missing action say "required: on|off|status" instead of "required: action"
+    parser.add_argument("action", choices=("on", "off", "status"), metavar="on|off|status", help=text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mullvad-tailscale-tray",
-        description="Show Mullvad VPN and Tailscale state and keep the tailnet reachable while Mullvad is on.",
+        description="Show Mullvad VPN and Tailscale state and keep the tailnet reachable while Mullvad is on. "
+        "Run it without a COMMAND to start the tray (one per session: a second start shows the running "
+        "one). The commands work without the tray and none of them starts it.",
+        epilog="`mullvad-tailscale-tray COMMAND --help` describes each command. The tray itself starts from "
+        "the desktop's menu, at login (`autostart on`), or by running this program without a COMMAND.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _daemon_options(parser, after_command=False)
     parser.add_argument(
-        "--mullvad-cli",
-        metavar="PATH",
-        default=os.environ.get("MTT_MULLVAD_CLI", "mullvad"),
-        help="the mullvad CLI to run (env MTT_MULLVAD_CLI; default: mullvad on PATH)",
+        "--hidden",
+        action="store_true",
+        help="with no COMMAND: start the tray without showing its status window (what autostart uses)",
     )
-    parser.add_argument(
-        "--tailscale-socket",
-        metavar="PATH",
-        default=os.environ.get("MTT_TAILSCALE_SOCKET"),
-        help="tailscaled's LocalAPI socket (env MTT_TAILSCALE_SOCKET; default: /run/tailscale/tailscaled.sock)",
+    sub = parser.add_subparsers(
+        dest="command", metavar="COMMAND", title="commands (none of them starts the tray)"
     )
-    parser.add_argument(
-        "--tailscale-cli",
-        metavar="PATH",
-        default=os.environ.get("MTT_TAILSCALE_CLI", "tailscale"),
-        help="the tailscale CLI, used when the socket cannot be read (env MTT_TAILSCALE_CLI)",
-    )
-    parser.add_argument("--hidden", action="store_true", help="start the tray without showing a window")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("status", help="print the state of both tunnels and the bypass once")
     p.add_argument("--json", action="store_true", help="machine-readable output (schema in README)")
+    _daemon_options(p, after_command=True)
 
     p = sub.add_parser("watch", help="print one line per change until interrupted")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
+    _daemon_options(p, after_command=True)
 
     p = sub.add_parser("bypass", help="turn the nftables bypass on or off, or show it")
-    p.add_argument("action", choices=("on", "off", "status"))
+    _on_off_status(
+        p, "on: load the bypass (asks for the administrator password); off: remove it; status: show it"
+    )
     p.add_argument(
         "--mode",
         choices=("direct", "private"),
@@ -83,18 +108,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="with `status`: print the helper's JSON")
 
     p = sub.add_parser("doctor", help="check the setup and explain what to fix")
-    p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help='machine-readable output: {"checks": [{"id", "status", "summary", "detail", "fix"}]}',
+    )
     p.add_argument(
         "--probe", metavar="PEER", default=None, help="also test a connection to this tailnet peer"
     )
+    _daemon_options(p, after_command=True)
 
-    p = sub.add_parser("autostart", help="start the tray on login")
-    p.add_argument("action", choices=("on", "off", "status"))
+    p = sub.add_parser("autostart", help="start the tray on login (or not), or show whether it does")
+    _on_off_status(p, "on: start the tray at login; off: do not; status: say which")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        misplaced = [a.split("=")[0] for a in extra if a.split("=")[0] in {o for o, *_ in _DAEMON_OPTIONS}]
+        if misplaced:
+            parser.error(
+                f"{misplaced[0]} is a global option: put it before the command "
+                f"(`mullvad-tailscale-tray {misplaced[0]} PATH {args.command} ...`)"
+            )
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     command = args.command or "tray"
     module_name, func_name = _HANDLERS[command].split(":")
     try:
@@ -105,5 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = handler(args)
     except KeyboardInterrupt:
+        # Ctrl-C at pkexec's "Password:" prompt: end that line, so the shell prompt starts on its own
+        if command != "watch":  # watch ends its own output cleanly
+            print("\nmullvad-tailscale-tray: interrupted (Ctrl-C)", file=sys.stderr)
         return 130
     return result

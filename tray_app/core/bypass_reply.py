@@ -14,9 +14,7 @@ from typing import Any
 
 from tray_app.core.helper_errors import HelperProblem, bad_reply, explain
 from tray_app.core.model import BypassState, BypassStatus
-from tray_app.core.protocol import MODES
-
-_DRIFT_FIX = "run `mullvad-tailscale-tray bypass on` to re-apply it, or `bypass off` to remove it"
+from tray_app.core.protocol import MODES, cli_enable_command
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +101,10 @@ def _parse(text: str) -> tuple[BypassStatus, Mapping[str, Any]]:
         state = BypassState.DRIFTED
     detail = None
     if state is BypassState.DRIFTED and not warnings:
-        detail = "the bypass is not what this app would set now (changed by hand or by an upgrade): "
-        detail += _DRIFT_FIX
+        fix = cli_enable_command(mode, options) if enabled else "mullvad-tailscale-tray bypass off"
+        detail = (
+            f"the bypass is not what this app would set now (changed by hand or by an upgrade): run `{fix}`"
+        )
     if warnings:
         detail = "; ".join((*warnings, detail) if detail else warnings)
     return (

@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from tray_app.core.model import MullvadState, MullvadStatus, TailscaleState, TailscaleStatus
-from tray_app.core.protocol import PROTOCOL_VERSION
+from tray_app.core.protocol import PROTOCOL_VERSION, cli_enable_command
 
 MULLVAD_MARK = 0x6D6F6C65
 MULLVAD_TABLE = "1836018789"
@@ -456,8 +456,11 @@ def check_exit_node(f: Facts) -> Check:
     uses_exit = bool(t and t.exit_node) or bool(
         f.helper_status and f.helper_status.get("table52_default_route")
     )
-    if t is None and f.helper_status is None:
-        return Check(cid, Level.SKIP, "Whether an exit node is in use was not read")
+    if t is None and not uses_exit:
+        # an empty table 52 proves nothing while tailscaled is unreachable: a check that did not run is
+        # never "ok"
+        why = "tailscaled could not be reached" if f.tailscale is not None else "Tailscale was not read"
+        return Check(cid, Level.SKIP, f"Whether an exit node is in use was not read ({why})")
     if not uses_exit:
         return Check(cid, Level.OK, "No Tailscale exit node in use")
     name = t.exit_node.name if t and t.exit_node else "an exit node"
@@ -487,6 +490,18 @@ def check_subnet_routes(f: Facts) -> Check:
         for cidr in f.helper_status.get("tailnet6") or []:
             if _outside_tailnet(str(cidr)):
                 extra.append(str(cidr))
+    kept_out = [str(c) for c in (f.helper_status or {}).get("excluded_routes") or []]
+    if kept_out:
+        return Check(
+            cid,
+            Level.WARN,
+            "Accepted routes not bypassed (too wide, or NAT64): " + ", ".join(kept_out),
+            "Routes wider than /8 (IPv4) or /16 (IPv6), alone or together, and NAT64 or IPv4-mapped prefixes "
+            "would take internet traffic out of Mullvad; the bypass keeps them out, so their traffic stays in "
+            "the tunnel and does not reach the tailnet.",
+            "Ask the subnet router's owner to advertise narrower routes, or stop accepting them: "
+            "`tailscale set --accept-routes=false`.",
+        )
     public = [c for c in extra if _is_public(c)]
     if public:
         return Check(
@@ -655,7 +670,7 @@ def check_bypass(f: Facts) -> Check:
             f"The bypass ({mode}) is on but out of date",
             "Its table differs from what the current routes in table 52 call for (new subnet routes or "
             "peers, or someone edited it).",
-            "Run `mullvad-tailscale-tray bypass on --mode " + str(mode) + "` to re-apply it.",
+            f"Run `{cli_enable_command(str(mode), hs.get('options') or [])}` to re-apply it.",
         )
     return Check(cid, Level.OK, f"The bypass is on ({mode} mode) and matches Tailscale's routes")
 

@@ -7,7 +7,13 @@ Rules (issue 4, DESIGN.md "Notifications"):
   `flap_settle` before anything is said about it; a flap that ends where it began says nothing at all;
 * replace-by-id: every notice names a slot ("mullvad", "tailscale", ...); the sender replaces the previous
   notification of that slot instead of stacking a new one;
-* quieter for changes the user just asked for (low urgency, transient);
+* the user's own changes: a change the user just asked for (within `user_window`, and only to the outcome
+  asked for: "up" expects running, not "needs login") is quieter (low urgency, transient) and never counts
+  as flapping, so toggling on -> private -> off, or disconnect then connect, confirms each step promptly;
+  what the daemon does on its own meanwhile is announced as usual;
+* withdrawn when false: a problem on screen (could not block, blocking, needs login, lost, out of date,
+  not available, the suggestion) is closed as soon as the state leaves it, not when the new state settles;
+  a leak warning is never delayed by flap suppression;
 * categories the user can mute; the Mullvad leak warning is never muted (it is the one thing that must reach
   the user);
 * no notification for the state found at start-up, except the tailnet-cut-off suggestion, which is a
@@ -19,11 +25,12 @@ The caller feeds `observe(snapshot, now)`, calls `poll(now)` at `next_deadline()
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass, field, replace
 from enum import IntEnum, StrEnum
 
 from tray_app.core.model import BypassState, MullvadState, Snapshot, TailscaleState
+from tray_app.core.mullvad_parse import LEAK_WARNING
 from tray_app.core.tooltip import bypass_lost, this_device_ip
 
 
@@ -81,6 +88,8 @@ class Notice:
     urgency: Urgency = Urgency.NORMAL
     actions: tuple[Action, ...] = ()
     transient: bool = False  # a change the user just made: shown briefly, not kept in history
+    # the state it announces, for its icon (the tray's icon of that state); not part of what it says
+    snapshot: Snapshot | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +97,14 @@ class Withdraw:
     """Close the notification of a slot: what it said is no longer true."""
 
     slot: str
+
+
+@dataclass(frozen=True, slots=True)
+class UserIntent:
+    """What the user just asked for: a subject and the states that would be its outcome."""
+
+    subject: Subject
+    expect: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,10 +122,30 @@ class _Track:
     baselined: bool = False
     pending: Hashable = None
     pending_since: float = 0.0
-    last_seen: Hashable = None
+    last_seen: Hashable = None  # the last state that landed (in motion is not one)
     changes: deque[float] = field(default_factory=deque)
     user_at: float | None = None
+    user_expect: frozenset[str] | None = None  # the outcomes the user asked for; None: any change
+    user_arrived: bool = False  # the asked-for outcome was seen: any change after it is the daemon's
+    pending_user: bool = False  # `pending` is what the user asked for
+    shown: bool = False  # a notice of this slot that says a problem is on screen (withdraw it once false)
+    retracted: bool = False  # that notice was withdrawn early: the announced state must be said again
     snapshot: Snapshot | None = None  # the snapshot that produced `pending`, for the notice's text
+
+
+# announced states whose notice is false, and withdrawn at once, when the state leaves them
+_PROBLEMS = frozenset({"leaking", "blocked", "unavailable", "needs_login", "lost", "drifted", True})
+LEAKING = ("leaking",)
+
+
+def sentence(text: str) -> str:
+    """A notification body made of a daemon's detail starts like a sentence (details often start
+    lowercase); a leading `command` stays as it is."""
+    return text[:1].upper() + text[1:] if text[:1].isalpha() else text
+
+
+def _kind(value: Hashable) -> Hashable:
+    return value[0] if isinstance(value, tuple) and value else value
 
 
 def _mullvad_facet(s: Snapshot) -> Hashable:
@@ -173,12 +210,35 @@ class NotifyPolicy:
         }
         self._tracks = {subject: _Track() for subject in Subject}
         self._last: Snapshot | None = None
+        self._withdrawn: list[tuple[float, Withdraw]] = []  # problems that became false, not yet polled
 
     # -- inputs ---------------------------------------------------------------------------------------
 
-    def user_initiated(self, subject: Subject, now: float) -> None:
-        """The user just asked for a change of `subject` (menu, notification action)."""
-        self._tracks[subject].user_at = now
+    def user_initiated(self, subject: Subject, now: float, expect: Iterable[str] | None = None) -> None:
+        """The user just asked for a change of `subject` (menu, notification action); `expect`: the states
+        (facet kinds: "connected", "running", "on", ...) that would be what they asked for."""
+        track = self._tracks[subject]
+        track.user_at = now
+        track.user_expect = frozenset(expect) if expect is not None else None
+        track.user_arrived = False
+
+    def _users(self, track: _Track, value: Hashable, now: float) -> bool:
+        """Is this value the outcome of what the user just asked for? (In motion counts: on the way.)"""
+        if track.user_at is None or now - track.user_at > self.config.user_window:
+            return False
+        return value is None or track.user_expect is None or _kind(value) in track.user_expect
+
+    def _users_step(self, track: _Track, value: Hashable, now: float) -> bool:
+        """A change on the way to what the user asked for, up to its first arrival; after that (or once
+        the daemon went elsewhere) it is the daemon's own and counts towards flapping."""
+        if track.user_arrived and track.user_expect is not None:
+            track.user_at = None  # left the asked-for state again: that was not the user
+            return False
+        if not self._users(track, value, now):
+            return False
+        if value is not None and track.user_expect is not None:
+            track.user_arrived = True
+        return True
 
     def observe(self, snapshot: Snapshot, now: float) -> None:
         self._last = snapshot
@@ -208,9 +268,16 @@ class NotifyPolicy:
             track.announced, track.baselined = False, True
 
     def _see(self, track: _Track, value: Hashable, snapshot: Snapshot, now: float) -> None:
-        if value != track.last_seen:
-            track.changes.append(now)
+        # a flap is a change between states that landed: connected -> connecting -> connected is none,
+        # and a reconnect (connected, connecting, connected elsewhere) is one, not two
+        if value is not None and value != track.last_seen:
+            if not self._users_step(track, value, now):  # the user's own steps are not flapping
+                track.changes.append(now)
             track.last_seen = value
+        if track.shown and value != track.announced:
+            # the problem on screen is no longer true: close it now, say the new state once it settles
+            track.shown, track.retracted = False, True
+            self._withdrawn.append((now, Withdraw(self._slot(track))))
         while track.changes and now - track.changes[0] > self.config.flap_window:
             track.changes.popleft()
         if value is None:
@@ -219,11 +286,18 @@ class NotifyPolicy:
         if value != track.pending:
             track.pending = value
             track.pending_since = now
+            # whose change it is is decided when it lands (the user's next click must not re-label it)
+            track.pending_user = self._users(track, value, now)
         track.snapshot = snapshot
 
     # -- outputs --------------------------------------------------------------------------------------
 
+    def _slot(self, track: _Track) -> str:
+        return next(subject.value for subject, t in self._tracks.items() if t is track)
+
     def _settle_for(self, track: _Track) -> float:
+        if track.pending == LEAKING:
+            return self.config.settle  # a leak is said even while Mullvad flaps
         if len(track.changes) >= self.config.flap_count:
             return self.config.flap_settle
         return self.config.settle
@@ -233,27 +307,38 @@ class NotifyPolicy:
         deadlines = [
             t.pending_since + self._settle_for(t)
             for t in self._tracks.values()
-            if t.pending is not None and (t.pending != t.announced or not t.baselined)
+            if t.pending is not None and (t.pending != t.announced or not t.baselined or t.retracted)
         ]
+        deadlines += [at for at, _w in self._withdrawn]
         return min(deadlines) if deadlines else None
 
     def poll(self, now: float) -> list[Notice | Withdraw]:
-        out: list[Notice | Withdraw] = []
+        out: list[Notice | Withdraw] = [w for _at, w in self._withdrawn]
+        self._withdrawn.clear()
         for subject, track in self._tracks.items():
-            if track.pending is None or (track.baselined and track.pending == track.announced):
+            if track.pending is None:
+                continue
+            if track.baselined and track.pending == track.announced and not track.retracted:
                 continue
             if now - track.pending_since < self._settle_for(track) - 1e-9:
                 continue
             old, new = track.announced, track.pending
             first = not track.baselined
-            track.announced, track.baselined = new, True
+            track.announced, track.baselined, track.retracted = new, True, False
             if track.snapshot is None:  # cannot happen: a pending value always comes with its snapshot
                 continue
-            user = track.user_at is not None and now - track.user_at <= self.config.user_window
+            user = track.pending_user
             for item in self._render(subject, old, new, first=first, user=user, s=track.snapshot):
-                if isinstance(item, Notice) and not self._allowed(item):
+                if isinstance(item, Withdraw):
+                    if track.shown or item in out:
+                        track.shown = False
+                        if item not in out:
+                            out.append(item)
                     continue
-                out.append(item)
+                if not self._allowed(item):
+                    continue
+                track.shown = _kind(new) in _PROBLEMS
+                out.append(replace(item, snapshot=track.snapshot))
         return out
 
     def _allowed(self, notice: Notice) -> bool:
@@ -316,7 +401,7 @@ class NotifyPolicy:
                 slot,
                 cat,
                 "Bypass out of date",
-                s.bypass.detail or "The bypass rules no longer match Tailscale's routes.",
+                sentence(s.bypass.detail or "The bypass rules no longer match Tailscale's routes."),
                 Urgency.NORMAL,
                 (Action(ACTION_REPAIR_BYPASS, "Repair"),),
             )
@@ -362,19 +447,27 @@ def _mullvad_notice(new: Hashable, s: Snapshot) -> Notice:
         if m.state is MullvadState.DISCONNECTED:
             body = "Lockdown mode blocks all traffic until Mullvad connects."
         else:
-            body = (m.detail + ". " if m.detail else "") + "Traffic is blocked until Mullvad connects."
+            body = (
+                sentence(m.detail) + ". " if m.detail else ""
+            ) + "Traffic is blocked until Mullvad connects."
         return Notice(slot, cat, "Mullvad is blocking traffic", body)
     if kind == "leaking":
-        body = (m.detail + ". " if m.detail else "") + (
-            "Mullvad failed to block traffic: it may leave this device unprotected. "
-            "Reconnect, or restart the daemon: `sudo systemctl restart mullvad-daemon`."
+        # one statement, one fix: the parser's detail already ends with the leak warning and its fix,
+        # and a cause in "Mullvad blocks traffic (…)" words contradicts the summary
+        cause = (m.detail or "").split("; " + LEAK_WARNING)[0].split(": ")[0].strip()
+        known = cause and cause != LEAK_WARNING and not cause.startswith("Mullvad blocks traffic")
+        body = (
+            "Traffic may leave this device unprotected"
+            + (f" ({cause})" if known else "")
+            + ". Restart the daemon: `sudo systemctl restart mullvad-daemon`, then check "
+            "`journalctl -u mullvad-daemon`."
         )
         return Notice(slot, cat, "Mullvad could not block traffic", body, Urgency.CRITICAL)
     return Notice(
         slot,
         cat,
         "Mullvad not available",
-        m.detail or "The Mullvad daemon is not running: `sudo systemctl start mullvad-daemon`.",
+        sentence(m.detail or "The Mullvad daemon is not running: `sudo systemctl start mullvad-daemon`."),
         Urgency.LOW,
     )
 
@@ -399,7 +492,7 @@ def _tailscale_notice(new: Hashable, s: Snapshot) -> Notice:
         slot,
         cat,
         "Tailscale not available",
-        t.detail or "tailscaled is not running: `sudo systemctl start tailscaled`.",
+        sentence(t.detail or "tailscaled is not running: `sudo systemctl start tailscaled`."),
         Urgency.LOW,
     )
 

@@ -5,6 +5,7 @@ Stdlib only: the helper imports this module.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import IntEnum
 
 # Bump when verbs, options or the status JSON change incompatibly; doctor compares it with the app's.
@@ -34,3 +35,10 @@ class Exit(IntEnum):
     BUSY = 7  # another run of the helper kept the state lock past the bounded wait; nothing was changed
     PKEXEC_DISMISSED = 126
     PKEXEC_NOT_AUTHORIZED = 127
+
+
+def cli_enable_command(mode: str | None, options: Iterable[str] = ()) -> str:
+    """The CLI command that turns the bypass on with exactly this choice (the one fix for a drifted bypass)."""
+    words = ["mullvad-tailscale-tray", "bypass", "on", "--mode", mode if mode in MODES else "direct"]
+    words += [f"--{o}" for o in OPTIONS if o in set(options)]
+    return " ".join(words)

@@ -6,11 +6,13 @@ routes through `tailscale0` enter the sets; the caller (the unprivileged app) ne
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network
+from typing import TypeVar
 
 TAILSCALE_IF = "tailscale0"
 TAILSCALE_TABLE = 52
@@ -20,9 +22,18 @@ MULLVAD_DNS4 = IPv4Network(
     "100.64.0.0/26"
 )  # Mullvad content-blocker resolvers 100.64.0.1-63: stay in the tunnel
 
-# Subnet routes this wide put a large share of the internet behind the tailnet: a stale entry after
-# tailscaled drops the route would send that traffic out the physical link until the next refresh.
+# Routes this wide (outside Tailscale's own ranges) never enter the sets: they would put a large share of the
+# internet behind the tailnet, and the guard would then drop all of it once tailscaled withdraws them.
 WIDE_PREFIX = {4: 8, 6: 16}
+# NAT64 and IPv4-mapped addresses reach the IPv4 internet; bypassing them would take that internet traffic
+# out of Mullvad whatever the IPv4 sets say (RFC 6052, RFC 8215, RFC 4291).
+NEVER_BYPASS6 = (
+    IPv6Network("64:ff9b::/96"),
+    IPv6Network("64:ff9b:1::/48"),
+    IPv6Network("::ffff:0:0/96"),
+)
+# Interfaces whose routes in the main table are not this host's LAN.
+NOT_LAN_IFS = ("lo", TAILSCALE_IF, "wg0-mullvad")
 
 
 class RouteError(ValueError):
@@ -35,9 +46,12 @@ class RouteFacts:
 
     tailnet4: tuple[IPv4Network, ...]
     tailnet6: tuple[IPv6Network, ...]
-    default_route: bool = False  # table 52 holds a default route: this host uses a Tailscale exit node
+    default_route: bool = False  # table 52's routes cover 0.0.0.0/0 or ::/0: this host uses an exit node
     table_found: bool = True  # table 52 exists and has routes
     warnings: tuple[str, ...] = ()
+    excluded: tuple[str, ...] = ()  # table-52 prefixes kept out of the sets (too wide, NAT64)
+    lan4: tuple[IPv4Network, ...] = ()  # this host's LAN (main table), for --exit-via-mullvad
+    lan6: tuple[IPv6Network, ...] = ()
 
 
 def _unusable(net: IPv4Network | IPv6Network) -> bool:
@@ -57,21 +71,27 @@ def _via_tailscale(route: dict[str, object]) -> bool:
     )
 
 
+def _routes_json(text: str, table: str) -> list[dict[str, object]]:
+    """`ip -j route show table TABLE` output as a list of route objects, or RouteError saying what is wrong."""
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise RouteError(f"`ip -j route show table {table}` printed invalid JSON: {e}") from None
+    if not isinstance(data, list):
+        raise RouteError(f"`ip -j route show table {table}` did not print a JSON list")
+    if not all(isinstance(r, dict) for r in data):
+        raise RouteError(f"`ip -j route show table {table}` printed a route that is not a JSON object")
+    return data
+
+
 def _parse_family(text: str | None, version: int) -> tuple[list[IPv4Network | IPv6Network], bool, bool]:
     """Returns (networks, default_route_seen, any_route_seen). `None` text means the table does not exist."""
     if text is None or not text.strip():
         return [], False, False
-    try:
-        data = json.loads(text)
-    except ValueError as e:
-        raise RouteError(f"`ip -j route show table 52` printed invalid JSON: {e}") from None
-    if not isinstance(data, list):
-        raise RouteError("`ip -j route show table 52` did not print a JSON list")
+    data = _routes_json(text, "52")
     nets: list[IPv4Network | IPv6Network] = []
     default = False
     for route in data:
-        if not isinstance(route, dict):
-            raise RouteError("`ip -j route show table 52` printed a route that is not a JSON object")
         if route.get("type", "unicast") != "unicast":
             continue  # throw (exit-node LAN access), unreachable, blackhole, local, broadcast, multicast
         dst = route.get("dst")
@@ -91,9 +111,8 @@ def _parse_family(text: str | None, version: int) -> tuple[list[IPv4Network | IP
         if net.prefixlen == 0:
             default = default or _via_tailscale(route)
             continue
-        if not _via_tailscale(route) or _unusable(net):
-            continue
-        nets.append(net)
+        if _via_tailscale(route):
+            nets.append(net)  # unusable destinations are dropped by build_facts, after the union check
     return nets, default, bool(data)
 
 
@@ -109,44 +128,162 @@ def parse_table52(v4_text: str | None, v6_text: str | None) -> RouteFacts:
     )
 
 
+def _carve(nets: Iterable[IPv6Network]) -> tuple[list[IPv6Network], list[IPv6Network]]:
+    """(what may enter the sets, what was kept out): a route that touches NAT64 or IPv4-mapped space is kept
+    out whole (cutting the hole out of a wider prefix would scatter it into dozens of pieces)."""
+    keep: list[IPv6Network] = []
+    out: list[IPv6Network] = []
+    for net in nets:
+        (out if any(net.overlaps(bad) for bad in NEVER_BYPASS6) else keep).append(net)
+    return keep, out
+
+
+_N = TypeVar("_N", IPv4Network, IPv6Network)
+
+
+def _wide_blocks(nets: Sequence[_N], tailnet: _N) -> tuple[list[_N], list[_N], bool]:
+    """Split routes of one family into (kept, too wide, covers the default route).
+
+    A route wider than the limit is kept out; so is every route of a block that the remaining routes form
+    together, with Tailscale's range, wider than the limit (256 /8s are a /0): a narrow subnet route next to
+    a /1 pair stays. Routes inside Tailscale's own range always stay."""
+    limit = WIDE_PREFIX[tailnet.version]
+    everything: list[_N] = list(nets)
+    everything.append(tailnet)
+    default = any(b.prefixlen == 0 for b in ipaddress.collapse_addresses(everything))
+    dropped = [n for n in nets if n.prefixlen < limit and not n.subnet_of(tailnet)]
+    rest: list[_N] = [n for n in nets if n not in dropped]
+    union: list[_N] = list(rest)
+    union.append(tailnet)
+    wide = [b for b in ipaddress.collapse_addresses(union) if b.prefixlen < limit]
+    kept: list[_N] = []
+    for n in rest:
+        (dropped if not n.subnet_of(tailnet) and any(n.subnet_of(b) for b in wide) else kept).append(n)
+    return kept, dropped, default
+
+
 def build_facts(
     routes4: Iterable[IPv4Network],
     routes6: Iterable[IPv6Network],
     *,
     default_route: bool = False,
     table_found: bool = True,
+    lan4: Iterable[IPv4Network] = (),
+    lan6: Iterable[IPv6Network] = (),
 ) -> RouteFacts:
-    """Tailscale's ranges plus the given routes, collapsed so that nft's interval sets accept them."""
-    r4 = [n for n in routes4 if n.prefixlen > 0 and not _unusable(n)]
-    r6 = [n for n in routes6 if n.prefixlen > 0 and not _unusable(n)]
+    """Tailscale's ranges plus the given routes, cleaned and collapsed so that nft's interval sets accept them.
+
+    Kept out: unusable destinations, NAT64 and IPv4-mapped IPv6, and any route inside a block wider than
+    /8 (IPv4) or /16 (IPv6) outside Tailscale's ranges, alone or together with other routes. Routes that
+    together cover 0.0.0.0/0 or ::/0 mean this host uses an exit node, as a default route does."""
+    all6 = list(routes6)
+    kept6, nat64 = _carve(all6)
+    kept4, wide4, cover4 = _wide_blocks(list(routes4), TAILNET4)
+    kept6, wide6, _ = _wide_blocks(kept6, TAILNET6)
+    cover6 = _wide_blocks(all6, TAILNET6)[2]  # NAT64 routes count towards covering ::/0
+    kept4 = [n for n in kept4 if n.prefixlen > 0 and not _unusable(n)]
+    kept6 = [n for n in kept6 if n.prefixlen > 0 and not _unusable(n)]
+    default_route = default_route or cover4 or cover6
     warnings: list[str] = []
     if not table_found:
         warnings.append(
             "Tailscale's routing table 52 is missing or empty, so only Tailscale's own ranges are bypassed "
             "(is tailscaled running? `sudo systemctl start tailscaled`, then `tailscale up`)"
         )
-    clash = sorted({str(n) for n in r4 if n.overlaps(MULLVAD_DNS4)})
+    # Only routes that really point into Mullvad's DNS range: Tailscale's own 100.64.0.0/10 covers it too,
+    # but its peers are not there unless a route says so.
+    clash = sorted({str(n) for n in kept4 if n.overlaps(MULLVAD_DNS4) and n.prefixlen > TAILNET4.prefixlen})
     if clash:
         warnings.append(
-            f"tailnet route(s) {', '.join(clash)} overlap Mullvad's DNS range 100.64.0.0/26, which stays in "
+            f"tailnet route(s) {', '.join(clash)} point into Mullvad's DNS range 100.64.0.0/26, which stays in "
             "the Mullvad tunnel: those peers are unreachable (Headscale hands out 100.64.0.x from .1; move them "
             "with a Headscale `prefixes` setting or ACL-assigned addresses above 100.64.0.63)"
         )
-    both: list[IPv4Network | IPv6Network] = [*r4, *r6]
-    wide = sorted({str(n) for n in both if n.prefixlen < WIDE_PREFIX[n.version] and not _inside_tailnet(n)})
+    too_wide: list[IPv4Network | IPv6Network] = [*wide4, *wide6]
+    wide = sorted({str(n) for n in too_wide if n.prefixlen > 0}, key=_net_key)
     if wide:
         warnings.append(
-            f"accepted subnet route(s) {', '.join(wide)} cover a large part of the internet, which then "
-            "leaves outside Mullvad through the tailnet (check `tailscale status` and the subnet router's routes)"
+            f"table 52 route(s) {', '.join(wide)} are not bypassed: alone or together they cover more than a /8 "
+            "(IPv4) or /16 (IPv6) of the internet, which must not leave outside Mullvad; their traffic stays in "
+            "the Mullvad tunnel (check the subnet router's routes with `tailscale status`)"
+        )
+    nat64_shown = sorted({str(n) for n in nat64}, key=_net_key)
+    if nat64_shown:
+        warnings.append(
+            f"table 52 route(s) {', '.join(nat64_shown)} are not bypassed: they reach into NAT64 or IPv4-mapped "
+            "space (64:ff9b::/96, 64:ff9b:1::/48, ::ffff:0:0/96), which is the IPv4 internet and stays in the "
+            "Mullvad tunnel"
         )
     if default_route:
         warnings.append(
-            "this device uses a Tailscale exit node (default route in table 52): Mullvad and an exit node both "
-            "want the default route, and tailscaled's own traffic can loop (`tailscale set --exit-node=`)"
+            "this device uses a Tailscale exit node (table 52's routes cover the default route): Mullvad and an "
+            "exit node both want the default route, and tailscaled's own traffic can loop "
+            "(`tailscale set --exit-node=`)"
         )
-    t4 = tuple(ipaddress.collapse_addresses([TAILNET4, *r4]))
-    t6 = tuple(ipaddress.collapse_addresses([TAILNET6, *r6]))
-    return RouteFacts(t4, t6, default_route=default_route, table_found=table_found, warnings=tuple(warnings))
+    t4 = tuple(ipaddress.collapse_addresses([TAILNET4, *kept4]))
+    t6 = tuple(ipaddress.collapse_addresses([TAILNET6, *kept6]))
+    excluded = tuple(sorted({*wide, *nat64_shown}, key=_net_key))
+    return RouteFacts(
+        t4,
+        t6,
+        default_route=default_route,
+        table_found=table_found,
+        warnings=tuple(warnings),
+        excluded=excluded,
+        lan4=tuple(ipaddress.collapse_addresses(lan4)),
+        lan6=tuple(ipaddress.collapse_addresses(lan6)),
+    )
+
+
+def with_lan(facts: RouteFacts, v4_text: str | None, v6_text: str | None) -> RouteFacts:
+    """`facts` with this host's LAN read from `ip -j route show table main` (collapsed for nft)."""
+    lan4, lan6 = parse_lan(v4_text, v6_text)
+    return dataclasses.replace(
+        facts,
+        lan4=tuple(ipaddress.collapse_addresses(lan4)),
+        lan6=tuple(ipaddress.collapse_addresses(lan6)),
+    )
+
+
+def parse_lan(v4_text: str | None, v6_text: str | None) -> tuple[list[IPv4Network], list[IPv6Network]]:
+    """This host's LAN from `ip -j route show table main`: unicast, non-default routes through a device other
+    than lo, tailscale0 or wg0-mullvad, no wider than /8 (/16), outside Tailscale's ranges and NAT64. It is
+    what an exit node's clients may still reach outside Mullvad with --exit-via-mullvad (subnet routing)."""
+    out4: list[IPv4Network] = []
+    out6: list[IPv6Network] = []
+    for text, version in ((v4_text, 4), (v6_text, 6)):
+        if text is None or not text.strip():
+            continue
+        for route in _routes_json(text, "main"):
+            if route.get("type", "unicast") != "unicast":
+                continue
+            dst = route.get("dst")
+            if not isinstance(dst, str) or dst == "default":
+                continue
+            devs = [route.get("dev")] if "dev" in route else []
+            hops = route.get("nexthops")
+            if isinstance(hops, list):
+                devs += [h.get("dev") for h in hops if isinstance(h, dict)]
+            if not devs or any(d in NOT_LAN_IFS or not isinstance(d, str) for d in devs):
+                continue
+            try:
+                net = ipaddress.ip_network(dst, strict=False)
+            except ValueError:
+                raise RouteError(f"`ip -j route show table main`: bad destination {dst!r:.80}") from None
+            if net.version != version or net.prefixlen < WIDE_PREFIX[version] or _unusable(net):
+                continue
+            if isinstance(net, IPv4Network) and not net.overlaps(TAILNET4):
+                out4.append(net)
+            elif isinstance(net, IPv6Network) and not any(
+                net.overlaps(b) for b in (TAILNET6, *NEVER_BYPASS6)
+            ):
+                out6.append(net)
+    return out4, out6
+
+
+def _net_key(text: str) -> tuple[int, int, int]:
+    n = ipaddress.ip_network(text)
+    return n.version, int(n.network_address), n.prefixlen
 
 
 def _inside_tailnet(net: IPv4Network | IPv6Network) -> bool:

@@ -68,17 +68,31 @@ def _elements(nets: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> 
     return ", ".join(str(n) for n in nets)
 
 
+def _set(name: str, kind: str, nets: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> str:
+    elements = f" elements = {{ {_elements(nets)} }};" if nets else ""  # nft refuses `elements = { }`
+    return f"  set {name} {{ type {kind}; flags interval;{elements} }}"
+
+
+def lan_sets(
+    config: Config, facts: RouteFacts
+) -> tuple[tuple[ipaddress.IPv4Network, ...], tuple[ipaddress.IPv6Network, ...]]:
+    """What lan4/lan6 hold for `config`: the host's LAN with --exit-via-mullvad, else nothing."""
+    if "exit-via-mullvad" in config.options:
+        return facts.lan4, facts.lan6
+    return (), ()
+
+
 def render_table(config: Config, facts: RouteFacts, name: str = TABLE_NAME) -> str:
     """The table definition (no create/delete prologue)."""
     direct = config.mode == "direct"
+    exit_via_mullvad = "exit-via-mullvad" in config.options
+    lan4, lan6 = lan_sets(config, facts)
     out = [f"table {TABLE_FAMILY} {name} {{"]
-    out.append(
-        f"  set tailnet4 {{ type ipv4_addr; flags interval; elements = {{ {_elements(facts.tailnet4)} }}; }}"
-    )
-    out.append(
-        f"  set tailnet6 {{ type ipv6_addr; flags interval; elements = {{ {_elements(facts.tailnet6)} }}; }}"
-    )
-    out.append(f"  set mullvad_dns4 {{ type ipv4_addr; flags interval; elements = {{ {MULLVAD_DNS4} }}; }}")
+    out.append(_set("tailnet4", "ipv4_addr", facts.tailnet4))
+    out.append(_set("tailnet6", "ipv6_addr", facts.tailnet6))
+    out.append(_set("mullvad_dns4", "ipv4_addr", [MULLVAD_DNS4]))
+    out.append(_set("lan4", "ipv4_addr", lan4))
+    out.append(_set("lan6", "ipv6_addr", lan6))
     # Output: after Tailscale's connmark save and Mullvad's mangle (-150), before Mullvad's filter (0); route
     # type so that a changed mark re-routes the packet.
     out.append("  chain output {")
@@ -90,6 +104,9 @@ def render_table(config: Config, facts: RouteFacts, name: str = TABLE_NAME) -> s
         out.append(
             f'    meta mark & 0x00ff0000 == 0x00080000 oifname "{MULLVAD_IF}" meta mark set 0x6d6f6c65'
         )
+    # tailscaled's own sockets keep their mark: re-marked for a tailnet destination they would lose Tailscale's
+    # loop guard, leave private mode's tunnel, and (to a LAN peer inside a subnet route) meet the guard below.
+    out.append("    meta mark & 0x00ff0000 == 0x00080000 return")
     out.append("    ip daddr @mullvad_dns4 return")  # Mullvad's content-blocker DNS stays in the tunnel
     out.append(f"    ip daddr @tailnet4 {_SET}")
     out.append(f"    ip6 daddr @tailnet6 {_SET}")
@@ -104,10 +121,12 @@ def render_table(config: Config, facts: RouteFacts, name: str = TABLE_NAME) -> s
         ifaces = ", ".join(f'"{i}"' for i in CONTAINER_IFACES)
         out.append(f"    iifname {{ {ifaces} }} ip daddr @tailnet4 ip daddr != @mullvad_dns4 {_SET}")
         out.append(f"    iifname {{ {ifaces} }} ip6 daddr @tailnet6 {_SET}")
-    if "exit-via-mullvad" in config.options:
-        # This host is an exit node: its clients' internet traffic goes through Mullvad, everything else from
-        # the tailnet bypasses it (§6.5).
-        out.append(f'    iifname "{TAILSCALE_IF}" fib daddr oifname != "{MULLVAD_IF}" {_SET}')
+    if exit_via_mullvad:
+        # This host is an exit node: its clients' internet traffic goes through Mullvad. Only what is named
+        # here bypasses it: this host, its LAN (where routing keeps it off the tunnel) and the tailnet.
+        out.append(f'    iifname "{TAILSCALE_IF}" fib daddr type local {_SET}')
+        out.append(f'    iifname "{TAILSCALE_IF}" ip daddr @lan4 fib daddr oifname != "{MULLVAD_IF}" {_SET}')
+        out.append(f'    iifname "{TAILSCALE_IF}" ip6 daddr @lan6 fib daddr oifname != "{MULLVAD_IF}" {_SET}')
         out.append(f'    iifname "{TAILSCALE_IF}" ip daddr @tailnet4 {_SET}')
         out.append(f'    iifname "{TAILSCALE_IF}" ip6 daddr @tailnet6 {_SET}')
         out.append(
@@ -122,6 +141,24 @@ def render_table(config: Config, facts: RouteFacts, name: str = TABLE_NAME) -> s
     # Repair reply marks that Tailscale 1.96-1.98 overwrote (Mullvad's own -199 rule, moved after -150).
     out.append(f'    iifname != "{MULLVAD_IF}" ct mark 0x00000f41 meta mark set 0x6d6f6c65')
     out.append("  }")
+    # The guard: the sets are a snapshot of table 52. Once tailscaled withdraws a route (or stops), a packet we
+    # marked for it would be routed by main out of the physical link, outside Mullvad, with the real IP. After
+    # routing (output and forward), whatever carries our mark for a tailnet destination leaves only through
+    # tailscale0; anything else is dropped. By name: tailscale0 may not exist. Before NAT (100).
+    out.append("  chain postrouting {")
+    out.append("    type filter hook postrouting priority 0; policy accept;")
+    out.append(f'    oifname "{TAILSCALE_IF}" return')
+    out.append("    meta mark 0x6d6f6c65 ip daddr @tailnet4 drop")
+    out.append("    meta mark 0x6d6f6c65 ip6 daddr @tailnet6 drop")
+    # Forwarded from the tailnet: Tailscale's ts-forward has rewritten the mark by now.
+    out.append(f'    iifname "{TAILSCALE_IF}" ip daddr @tailnet4 drop')
+    out.append(f'    iifname "{TAILSCALE_IF}" ip6 daddr @tailnet6 drop')
+    if exit_via_mullvad:
+        # Exit-node clients leave through Mullvad or to the LAN, never out of the physical link to the
+        # internet (Mullvad blocked or disconnected, where its own firewall may be gone).
+        out.append(f'    iifname "{TAILSCALE_IF}" oifname != "{MULLVAD_IF}" ip daddr != @lan4 drop')
+        out.append(f'    iifname "{TAILSCALE_IF}" oifname != "{MULLVAD_IF}" ip6 daddr != @lan6 drop')
+    out.append("  }")
     out.append("}")
     return "\n".join(out) + "\n"
 
@@ -131,8 +168,8 @@ def _prologue(name: str = TABLE_NAME) -> str:
     return f"table {TABLE_FAMILY} {name} {{}}\ndelete table {TABLE_FAMILY} {name}\n"
 
 
-SET_NAMES = ("tailnet4", "tailnet6", "mullvad_dns4")
-CHAIN_NAMES = ("output", "prerouting")
+SET_NAMES = ("tailnet4", "tailnet6", "mullvad_dns4", "lan4", "lan6")
+CHAIN_NAMES = ("output", "prerouting", "postrouting")
 
 
 def _skeleton(name: str = TABLE_NAME) -> str:
@@ -143,8 +180,11 @@ def _skeleton(name: str = TABLE_NAME) -> str:
         "  set tailnet4 { type ipv4_addr; flags interval; }\n"
         "  set tailnet6 { type ipv6_addr; flags interval; }\n"
         "  set mullvad_dns4 { type ipv4_addr; flags interval; }\n"
+        "  set lan4 { type ipv4_addr; flags interval; }\n"
+        "  set lan6 { type ipv6_addr; flags interval; }\n"
         "  chain output { type route hook output priority -100; policy accept; }\n"
         "  chain prerouting { type filter hook prerouting priority -145; policy accept; }\n"
+        "  chain postrouting { type filter hook postrouting priority 0; policy accept; }\n"
         "}\n"
     )
 
@@ -352,11 +392,14 @@ class Verdict:
         return self.rules_match and self.sets_match
 
 
-def expected_sets(facts: RouteFacts) -> dict[str, tuple[Interval, ...]]:
+def expected_sets(facts: RouteFacts, config: Config) -> dict[str, tuple[Interval, ...]]:
+    lan4, lan6 = lan_sets(config, facts)
     return {
         "tailnet4": networks_intervals(facts.tailnet4),
         "tailnet6": networks_intervals(facts.tailnet6),
         "mullvad_dns4": networks_intervals([MULLVAD_DNS4]),
+        "lan4": networks_intervals(lan4),
+        "lan6": networks_intervals(lan6),
     }
 
 
@@ -395,24 +438,26 @@ def compare(
             f"({wanted.mode}, {wanted.option_list})"
         )
     sets_match = True
-    for set_name, want in expected_sets(facts).items():
+    for set_name, want in expected_sets(facts, config or wanted or Config()).items():
         got = live.sets.get(set_name)
         if got is None:
             sets_match = False
             diffs.append(f"set {set_name} is missing")
         elif got.intervals != want:
             sets_match = False
-            diffs.append(f"set {set_name} does not hold what routing table 52 says now (run refresh)")
+            source = "this host's LAN routes say" if set_name.startswith("lan") else "routing table 52 says"
+            diffs.append(f"set {set_name} does not hold what {source} now")
     return Verdict(config, rules_match, sets_match, tuple(diffs))
 
 
 def guess_config(live: TableView) -> Config | None:
     """Best guess of mode/options from the rule text, for reporting when nothing matches exactly."""
-    if set(live.chains) != {"output", "prerouting"}:
+    if not {"output", "prerouting"} <= set(live.chains):  # an older version's table has no postrouting
         return None
     out = " ".join(live.chains["output"].rules)
     pre = " ".join(live.chains["prerouting"].rules)
-    mode = "direct" if str(TS_BYPASS_MARK) in out else "private"
+    # Only direct mode names the tunnel in output (tailscaled's re-mark); both modes match 0x80000.
+    mode = "direct" if f'"{MULLVAD_IF}"' in out else "private"
     opts = set()
     if "docker0" in pre:
         opts.add("containers")

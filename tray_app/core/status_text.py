@@ -18,6 +18,7 @@ from tray_app.core.model import (
     TailscaleState,
     TailscaleStatus,
 )
+from tray_app.core.protocol import cli_enable_command
 from tray_app.core.snapshot_fold import PartStatus
 
 OPERATOR_HINT = "changing Tailscale needs operator rights: run `sudo tailscale set --operator=$USER`"
@@ -113,7 +114,8 @@ def bypass_text(b: BypassStatus) -> str:
         return f"Bypass: off{note}"
     if s is BypassState.DRIFTED:
         head = f"Bypass: drifted ({b.mode})" if b.mode else "Bypass: drifted"
-        return f"{head}: {b.detail or 'the rules differ from what they should be; run `mullvad-tailscale-tray bypass on`'}"
+        fix = cli_enable_command(b.mode, b.options) if b.mode else "mullvad-tailscale-tray bypass off"
+        return f"{head}: {b.detail or f'the rules differ from what they should be; run `{fix}`'}"
     return _with_detail("Bypass: unknown", b.detail)
 
 

@@ -87,7 +87,8 @@ def bypass_line(b: BypassStatus) -> str:
     if bypass_lost(b):
         return "Bypass: lost, its nftables table is gone (restore it from the menu)"
     if b.state is BypassState.ON:
-        return f"Bypass: on ({b.mode or 'direct'})"
+        # the same facts as `bypass status`: the mode and the options (containers, exit via Mullvad)
+        return f"Bypass: on ({', '.join([b.mode or 'direct', *(o.replace('-', ' ') for o in b.options)])})"
     if b.state is BypassState.DRIFTED:
         return "Bypass: on but out of date" + (f" ({b.detail})" if b.detail else "")
     if b.state is BypassState.OFF:

@@ -5,23 +5,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tray_app.core import rules
-from tray_app.core.routes import TAILSCALE_TABLE, RouteFacts, parse_table52
+from tray_app.core.routes import TAILSCALE_TABLE, RouteFacts, parse_table52, with_lan
 from tray_app.helper import nft, tools
 
 
-def _table52(fam: str) -> str | None:
-    r = tools.run("ip", fam, "-j", "route", "show", "table", str(TAILSCALE_TABLE))
+def _table(fam: str, table: str = str(TAILSCALE_TABLE)) -> str | None:
+    r = tools.run("ip", fam, "-j", "route", "show", "table", table)
     if r.rc == 0:
         return r.out
     if "does not exist" in r.err:  # `Error: ipv4: FIB table does not exist.`
         return None
     if fam == "-6" and ("Address family not supported" in r.err or "not supported" in r.err):
         return None  # kernel without IPv6
-    raise tools.ToolFailedError(f"`ip {fam} route show table 52` failed: {tools.short(r.err, 3)}")
+    raise tools.ToolFailedError(f"`ip {fam} route show table {table}` failed: {tools.short(r.err, 3)}")
 
 
 def routes() -> RouteFacts:
-    return parse_table52(_table52("-4"), _table52("-6"))
+    """Table 52 for the tailnet sets, and the main table for the LAN (--exit-via-mullvad's lan sets)."""
+    return with_lan(parse_table52(_table("-4"), _table("-6")), _table("-4", "main"), _table("-6", "main"))
 
 
 @dataclass(frozen=True, slots=True)

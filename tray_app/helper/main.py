@@ -25,7 +25,15 @@ from typing import Any, NoReturn
 
 from tray_app.core import routes as routes_mod
 from tray_app.core import rules
-from tray_app.core.protocol import MODES, OPTIONS, PROTOCOL_VERSION, TABLE_FAMILY, VERBS, Exit
+from tray_app.core.protocol import (
+    MODES,
+    OPTIONS,
+    PROTOCOL_VERSION,
+    TABLE_FAMILY,
+    VERBS,
+    Exit,
+    cli_enable_command,
+)
 from tray_app.core.rules import Config
 from tray_app.helper import facts, hardening, iprules, log, nft, state, tools
 
@@ -204,26 +212,30 @@ def status() -> dict[str, Any]:
                 matches = False
                 warnings.append(
                     "private mode's ip rule (pref 5200 fwmark 0x80000/0xff0000 lookup 1836018789) is missing, so "
-                    "tailscaled's traffic may leave outside Mullvad: run refresh"
+                    "tailscaled's traffic may leave outside Mullvad"
                 )
             if not want_private and any_private:
                 matches = False
-                warnings.append("a private-mode ip rule (pref 5200) is left over in direct mode: run refresh")
+                warnings.append("a private-mode ip rule (pref 5200) is left over in direct mode")
         if saved is None:
             warnings.append(
-                "the bypass is loaded but not saved, so it will not come back after a reboot: enable it again"
+                "the bypass is loaded but not saved, so it will not come back after a reboot: run "
+                f"`{cli_enable_command(config.mode if config else None, config.options if config else ())}`"
             )
     else:
         matches = saved is None and not any_private
         if saved is not None:
             warnings.append(
                 "the bypass is saved as on but its table is not loaded (an nftables reload or "
-                "`nft flush ruleset` removes it): run refresh"
+                "`nft flush ruleset` removes it)"
             )
         if any_private:
-            warnings.append("a private-mode ip rule (pref 5200) is left over without the bypass: run disable")
+            warnings.append("a private-mode ip rule (pref 5200) is left over without the bypass")
 
     st = ("off" if matches else "drifted") if live is None else ("on" if matches else "drifted")
+    if st == "drifted":  # one fix for whatever drifted, and one the user can run
+        fix = cli_enable_command(saved.mode, saved.options) if saved else "mullvad-tailscale-tray bypass off"
+        warnings.append(f"to put it right, run `{fix}`")
     return {
         "enabled": live is not None,
         "state": st,
@@ -238,6 +250,7 @@ def status() -> dict[str, Any]:
         "tailscale_connmark": connmark,
         "private_rules": private_rules,
         "table52_default_route": bool(fs and fs.default_route),
+        "excluded_routes": list(fs.excluded) if fs else [],
         "saved": {"mode": saved.mode, "options": saved.option_list} if saved else None,
     }
 

@@ -20,13 +20,18 @@ from tray_app.paths import autostart_file
 DESKTOP_ID = "mullvad-tailscale-tray"
 
 
-def exec_line() -> str:
-    """How the session should start us: the installed command when it is on PATH, else this interpreter."""
-    installed = shutil.which(DESKTOP_ID)
-    if installed:
-        return f"{shlex.quote(installed)} --hidden"
+def program() -> str:
+    """The program the entry runs: the installed command when it is on PATH, else this interpreter."""
     # From a checkout: the venv's python running the package (editable install puts it on sys.path).
-    return f"{shlex.quote(sys.executable)} -m tray_app --hidden"
+    return shutil.which(DESKTOP_ID) or sys.executable
+
+
+def exec_line() -> str:
+    """How the session should start us."""
+    prog = program()
+    if prog == sys.executable:
+        return f"{shlex.quote(prog)} -m tray_app --hidden"
+    return f"{shlex.quote(prog)} --hidden"
 
 
 def render() -> str:
@@ -37,6 +42,8 @@ def render() -> str:
         "GenericName=VPN status\n"
         "Comment=Show Mullvad VPN and Tailscale state and keep the tailnet reachable\n"
         f"Exec={exec_line()}\n"
+        # after the package is removed the session skips the entry instead of failing at every login
+        f"TryExec={program()}\n"
         f"Icon={DESKTOP_ID}\n"
         "Terminal=false\n"
         "Categories=Network;\n"

@@ -67,12 +67,18 @@ class Notifier(QObject):
     sent = pyqtSignal(object)  # the Notice, once handed to a server or the fallback (for tests and bench)
 
     def __init__(
-        self, fallback: Fallback | None = None, icon: str = "", parent: QObject | None = None
+        self,
+        fallback: Fallback | None = None,
+        icon: str = "",
+        parent: QObject | None = None,
+        *,
+        icon_for: Callable[[Notice], str] | None = None,
     ) -> None:
         super().__init__(parent)
         self._bus = QDBusConnection.sessionBus()
         self._fallback = fallback
         self._icon = icon
+        self._icon_for = icon_for  # the icon of the state a notice announces ("" or None: the app's)
         self._ids: dict[str, int] = {}  # slot -> server id
         self._slots: dict[int, str] = {}  # server id -> slot
         self._default_actions: dict[int, str] = {}  # server id -> the action a click on the bubble means
@@ -109,7 +115,7 @@ class Notifier(QObject):
             [
                 APP_NAME,
                 _typed(self._ids.get(notice.slot, 0), _UINT),
-                self._icon,
+                (self._icon_for(notice) if self._icon_for is not None else "") or self._icon,
                 notice.summary,
                 notice.body,
                 _typed(actions, _STRINGS),

@@ -17,6 +17,7 @@ from pathlib import Path
 from PyQt6.QtCore import QObject, QSocketNotifier, pyqtSignal
 
 SHOW = b"show\n"
+PING = b"ping\n"  # "are you there?" only: what a hidden (autostart) start asks
 MAX_READ = 64  # a request is one short line; a client that sends more is not ours
 
 
@@ -36,13 +37,13 @@ class SingleInstance(QObject):
         self._clients: dict[socket.socket, QSocketNotifier] = {}
         self.error = ""
 
-    def ask_running_instance(self, timeout_ms: int = 1000) -> bool:
-        """True when another tray answered (it was told to show itself)."""
+    def ask_running_instance(self, timeout_ms: int = 1000, *, show: bool = True) -> bool:
+        """True when another tray answered (told to show itself unless `show` is False)."""
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as sock:
             sock.settimeout(timeout_ms / 1000)
             try:
                 sock.connect(self.path)
-                sock.sendall(SHOW)
+                sock.sendall(SHOW if show else PING)
             except OSError:  # no socket, or a stale one nobody listens on
                 return False
         return True

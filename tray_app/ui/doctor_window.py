@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from PyQt6.QtCore import QProcess, Qt
@@ -45,11 +46,20 @@ def parse_report(stdout: str) -> list[dict[str, str]]:
 
 
 class DoctorWindow(QDialog):
-    def __init__(self, program: list[str] | None = None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        program: list[str] | None = None,
+        parent: QWidget | None = None,
+        *,
+        overrides: Sequence[str] = (),
+    ) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Mullvad + Tailscale: Doctor")
+        # Qt appends the application's display name ("… — Mullvad + Tailscale"): say it once
+        self.setWindowTitle("Doctor")
         self.resize(720, 460)
-        self._program = program or [sys.executable, "-m", "tray_app", "doctor", "--json"]
+        # the tray's own --mullvad-cli/--tailscale-socket/--tailscale-cli go first (they are global
+        # options): the checks must look at the daemons the tray shows
+        self._program = program or [sys.executable, "-m", "tray_app", *overrides, "doctor", "--json"]
         self.status = QLabel("Running checks…")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

@@ -26,12 +26,15 @@ _HEX = re.compile(r"#[0-9a-fA-F]{6}\b")
 
 
 def parts_dir() -> Path:
-    """The SVG parts: $MTT_RESOURCES, the checkout's resources/, or the installed share directory."""
+    """The SVG parts: $MTT_RESOURCES, the checkout's resources/, the package's own copy (a wheel: `pip` or
+    `pipx install`), or the installed share directory (distribution packages, `make install`)."""
     candidates = []
     if os.environ.get("MTT_RESOURCES"):
         candidates.append(Path(os.environ["MTT_RESOURCES"]) / "icons" / "parts")
+    here = Path(__file__).resolve()
     candidates += [
-        Path(__file__).resolve().parents[2] / "resources" / "icons" / "parts",
+        here.parents[2] / "resources" / "icons" / "parts",
+        here.parents[1] / "resources" / "icons" / "parts",  # put there by setup.py's build_py
         Path(sys.prefix) / "share" / "mullvad-tailscale-tray" / "icons" / "parts",
         Path("/usr/local/share/mullvad-tailscale-tray/icons/parts"),
         Path("/usr/share/mullvad-tailscale-tray/icons/parts"),
@@ -90,6 +93,23 @@ def render(spec: IconSpec, size: int, style: Style = Style.COLOUR) -> QImage:
     finally:
         p.end()
     return img
+
+
+def state_icon_file(spec: IconSpec) -> str:
+    """The icon of a state as a PNG file, for notifications (servers take a path, not pixels we draw).
+    Written once per state into the user's runtime directory; "" when it cannot be written."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if not runtime:  # no private directory (no session): the app's own icon will do
+        return ""
+    base = Path(runtime) / "mullvad-tailscale-tray-icons"
+    path = base / f"{spec.key}.png"
+    try:
+        base.mkdir(mode=0o700, exist_ok=True)
+        if not path.is_file() and not render(spec, 64).save(str(path)):
+            return ""
+    except (OSError, FileNotFoundError):
+        return ""
+    return str(path)
 
 
 _icons: dict[tuple[str, Style], QIcon] = {}

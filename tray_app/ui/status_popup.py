@@ -68,6 +68,13 @@ class StatusPopup(QWidget):
     def _place(self) -> None:
         anchor = self._anchor
         self.adjustSize()
+        # adjustSize sizes a top-level window for one line per wrapped label; give word-wrapped details
+        # the height they need at this width, or their last lines are cut off
+        layout = self.layout()
+        if layout is not None and layout.hasHeightForWidth():
+            need = layout.totalHeightForWidth(self.width())
+            if need > self.height():
+                self.resize(self.width(), need)
         screen = QGuiApplication.primaryScreen()
         avail = screen.availableGeometry() if screen else QRect(0, 0, 1024, 768)
         if anchor is not None and anchor.x() > 0:

@@ -6,6 +6,7 @@ controller, the settings and the autostart file.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from PyQt6.QtCore import QObject, pyqtSignal
@@ -37,9 +38,12 @@ class TrayUI(QObject):
     quit_requested = pyqtSignal()
     settings_changed = pyqtSignal()  # notifications on/off, muted categories: the app updates the policy
 
-    def __init__(self, controller: Controller, parent: QObject | None = None) -> None:
+    def __init__(
+        self, controller: Controller, parent: QObject | None = None, *, overrides: Sequence[str] = ()
+    ) -> None:
         super().__init__(parent)
         self.controller = controller
+        self.overrides = list(overrides)  # the tray's daemon options, passed on to what it runs
         self.settings = controller.settings
         self.snapshot = Snapshot()
         self.spec: IconSpec | None = None
@@ -77,6 +81,9 @@ class TrayUI(QObject):
         m.about.triggered.connect(self.open_about)
         m.quit.triggered.connect(self.quit_requested.emit)
         c.busy_changed.connect(lambda _busy: self.render(self.snapshot))
+        # what is not in the Snapshot (the autostart file: `autostart off` in a terminal) is read again
+        # whenever the menu opens; SNI hosts send AboutToShow before they draw it
+        m.menu.aboutToShow.connect(lambda: self.render(self.snapshot))
 
     @property
     def popup(self) -> StatusPopup:
@@ -232,7 +239,7 @@ class TrayUI(QObject):
         if self.doctor is None:
             from tray_app.ui.doctor_window import DoctorWindow  # noqa: PLC0415
 
-            self.doctor = DoctorWindow()
+            self.doctor = DoctorWindow(overrides=self.overrides)
         self.doctor.show()
         self.doctor.raise_()
         self.doctor.run()
