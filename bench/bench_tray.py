@@ -133,10 +133,11 @@ def launch(
         ):
             conn.send_and_get_reply(message_bus.AddMatch(rule))
         t0 = time.perf_counter()
+        err = tempfile.TemporaryFile()  # noqa: SIM115 - the tray of the last run keeps writing to it
         proc = subprocess.Popen(
             [sys.executable, "-m", "tray_app", "--hidden", *daemon_args],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=err,
+            stderr=err,
         )
         t_reg: float | None = None
         t_icon = 0.0
@@ -149,7 +150,11 @@ def launch(
                     msg = conn.recv_until_filtered(signals, timeout=wait)
                 except TimeoutError:
                     if good_since is None:
-                        raise
+                        err.seek(0)
+                        raise TimeoutError(
+                            f"launch {i}: registered={t_reg is not None}, tray exit code {proc.poll()}, "
+                            f"output: {err.read().decode(errors='replace')[-800:]!r}"
+                        ) from None
                     break
                 now = time.perf_counter()
                 member = msg.header.fields.get(HeaderFields.member)
@@ -163,6 +168,7 @@ def launch(
                     and all(w in _tooltip(conn, service) for w in want)
                 ):
                     good_since = now
+        err.close()
         assert t_reg is not None
         registered.append(t_reg - t0)
         right.append(max(t_reg, t_icon) - t0)
