@@ -29,6 +29,7 @@ from jeepney import HeaderFields
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+_KEEP: list[object] = []
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -324,6 +325,95 @@ def updates(n: int, tmp: Path) -> tuple[list[float], list[float]]:
     return inproc, e2e
 
 
+def menus(rounds: int, tmp: Path, devices: int = 500, relays: int = 600) -> dict[str, Any]:
+    """Issue 12's submenus with a big tailnet and Mullvad's full relay list, in process: the first build,
+    then `rounds` renders that each change real content (one device goes on- or offline, the relay list
+    gains or loses a relay), and renders with nothing changed (what every snapshot costs)."""
+    import json
+
+    from PyQt6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    _KEEP.append(app)  # the next measurements reuse it: a second QApplication loses Qt's caches
+    from scripted_source import ScriptedSource
+
+    from tests.fakes.fake_localapi import big_status, load_fixture
+    from tests.fakes.fake_mullvad import many_relays
+    from tests.tray.standins import MULLVAD_CONNECTED, TS_RUNNING
+    from tray_app.app import TrayApplication
+    from tray_app.core.mullvad_relays import parse_relay_list, total_relays
+    from tray_app.core.tailnet import tailnet_from_status
+    from tray_app.monitor import Monitor
+    from tray_app.sources.settings import Settings
+
+    m, t = ScriptedSource(), ScriptedSource()
+    m.value, t.value = MULLVAD_CONNECTED, TS_RUNNING
+    tray = TrayApplication(Monitor(m, t, None, None), Settings(str(tmp / "menus.ini")))
+    f = tray.features
+    doc = json.loads(big_status(load_fixture("running"), devices, 100))
+    peer_keys = [k for k, v in doc["Peer"].items() if not v["DNSName"].endswith(".mullvad.ts.net.")]
+    rows = many_relays(relays)
+    lines = []
+    for name, cc, city, code, hosts in rows:
+        lines.append(
+            f"{name} ({cc})\n\t{city} ({code}) @ 1.0°N, 1.0°W\n"
+            + "".join(f"\t\t{h} (10.0.0.1) - WireGuard\n" for h in hosts)
+        )
+    lists = [parse_relay_list("".join(lines)), parse_relay_list("".join(lines[:-1]))]
+    t0 = time.perf_counter()
+    f.on_tailnet(tailnet_from_status(doc, False))
+    f.locations.countries, f.locations.loaded = lists[0], True
+    f.render()
+    first = time.perf_counter() - t0
+    changed: list[float] = []
+    relists: list[float] = []
+    for i in range(rounds):
+        peer = doc["Peer"][peer_keys[(i * 37) % len(peer_keys)]]
+        peer["Online"] = not peer["Online"]
+        tailnet = tailnet_from_status(doc, False)
+        t0 = time.perf_counter()
+        f.on_tailnet(tailnet)  # renders every section; the device moves between online and offline
+        app.processEvents()
+        changed.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        f.locations.countries = lists[
+            (i + 1) % 2
+        ]  # Mullvad's hourly relay-list update: one relay more or less
+        f.render()
+        app.processEvents()
+        relists.append(time.perf_counter() - t0)
+    same: list[float] = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        f.render()
+        same.append(time.perf_counter() - t0)
+    parse: list[float] = []
+    raw = json.dumps(doc).encode()
+    for _ in range(min(rounds, 20)):
+        t0 = time.perf_counter()
+        tailnet_from_status(json.loads(raw), False)
+        parse.append(time.perf_counter() - t0)
+    tray.stop()
+    return {"first": first, "changed": changed, "relists": relists, "same": same, "parse": parse, "devices": len(f.tailnet.devices),
+            "relays": total_relays(lists[0]), "actions": len(f.devices.menu.actions())}  # fmt: skip
+
+
+def rss_big_tailnet(daemon_args: list[str], fake_t: Any, devices: int = 500) -> float:
+    """RSS of the tray process on a tailnet of `devices` devices and 100 Mullvad exit nodes, settled."""
+    if devices:
+        fake_t.big_tailnet(devices, 100)
+    else:
+        fake_t.set_status("running")  # the fixture's three devices
+    proc = subprocess.Popen([sys.executable, "-m", "tray_app", "--hidden", *daemon_args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        time.sleep(8.0)
+        return proc_stats(proc.pid)[1] / 2**20
+    finally:
+        proc.terminate()
+        proc.wait(5)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(
@@ -333,6 +423,8 @@ def main() -> int:
     ap.add_argument(
         "--updates", type=int, default=100, help="state changes for the update latency (default 100)"
     )
+    ap.add_argument("--menus", type=int, default=100, help="rounds for the issue-12 submenus (default 100)")
+    ap.add_argument("--menus-only", action="store_true", help="only the submenu figures (no start-up, idle)")
     args = ap.parse_args()
     # An installed package is byte-compiled (dh_python3, py3compile): measure that, not a compile per start.
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "tray_app")], check=True)
@@ -349,6 +441,24 @@ def main() -> int:
     tray: subprocess.Popen[bytes] | None = None
     want = ("Mullvad: connected", "Tailscale: running")
     try:
+        fig = menus(args.menus, tmp)
+        print(
+            f"menus with {fig['devices']} devices, 100 Mullvad exit nodes, {fig['relays']} Mullvad relays: "
+            f"first build {fig['first'] * 1000:.0f} ms; a device on/offline ({len(fig['changed'])}): "
+            f"p50 {p(fig['changed'], 0.5) * 1000:.1f} ms, p95 {p(fig['changed'], 0.95) * 1000:.1f} ms "
+            f"(target p95 < 50 ms); a new relay list (location submenu rebuilt): p50 "
+            f"{p(fig['relists'], 0.5) * 1000:.1f} ms, p95 {p(fig['relists'], 0.95) * 1000:.1f} ms; "
+            f"unchanged: p95 {p(fig['same'], 0.95) * 1000:.2f} ms; "
+            f"reading the 500-device /status: p50 {p(fig['parse'], 0.5) * 1000:.1f} ms"
+        )
+        small = rss_big_tailnet(daemon_args, fake_t, 0)
+        big = rss_big_tailnet(daemon_args, fake_t)
+        print(
+            f"RSS: {small:.1f} MB with 3 devices, {big:.1f} MB with {fig['devices']} devices and 100 Mullvad exit nodes"
+        )
+        fake_t.set_status("running")
+        if args.menus_only:
+            return 0
         registered, right, tray = launch(args.runs, daemon_args, want)
         print(f"launch -> registered with the tray host (SNI, {len(registered)} runs): {ms(registered)}")
         print(f"launch -> icon in the right state ({len(right)} runs): {ms(right)}   (target p95 < 170 ms)")

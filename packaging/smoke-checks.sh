@@ -57,9 +57,13 @@ print("     mullvad:", d["mullvad"]["state"], "| tailscale:", d["tailscale"]["st
     rm -f "$err"
 }
 
-check_pkaction() {  # the four actions with their defaults, exec.path and exec.argv1
+check_pkaction() {  # the three actions with their defaults, exec.path and exec.argv1; refresh has none
     local verb info want pair key val bad=0
-    for verb in status refresh enable disable; do
+    if pkaction --action-id "$ACTION.refresh" >/dev/null 2>&1; then
+        echo "$ACTION.refresh still exists: the reconciler keeps the bypass right, refresh is root-only" >&2
+        bad=1
+    fi
+    for verb in status enable disable; do
         info=$(pkaction --verbose --action-id "$ACTION.$verb" 2>&1) \
             || { echo "pkaction does not know $ACTION.$verb: $info" >&2; bad=1; continue; }
         want=yes; case $verb in enable|disable) want=auth_admin_keep ;; esac

@@ -61,6 +61,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             p.kill()
 
 
+@pytest.fixture(autouse=True)
+def no_host_reconciler(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Readers take the bypass status from a running reconciler's file (/run/mullvad-tailscale-tray) first:
+    a test must never see the one of the machine it runs on. Tests with their own reconciler set it again."""
+    monkeypatch.setenv("MTT_STATUS_FILE", "/nonexistent/mullvad-tailscale-tray-test/bypass-status.json")
+
+
 @pytest.fixture
 def short_tmp() -> Iterator[Path]:
     """A world-readable temp dir with a short path: Unix socket paths are limited to 107 bytes, and pytest's

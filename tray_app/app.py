@@ -130,24 +130,35 @@ class TrayApplication(QObject):
             clipboard=_copy_to_clipboard,
             open_url=self.opener.open,
             reread_bypass=getattr(monitor, "refresh_bypass", None),
+            report=getattr(monitor, "report", None),
             parent=self,
         )
         self.ui = TrayUI(self.controller, self, overrides=overrides)
+        from tray_app.features import TailnetFeatures  # noqa: PLC0415  (widgets: see the module docstring)
+
+        self.features = TailnetFeatures(
+            self.ui,
+            self.controller,
+            monitor,
+            policy_config=policy_config,
+            open_url=self.opener.open,
+            parent=self,
+        )
         self.policy = NotifyPolicy(policy_config)
         self.notifier = Notifier(
             fallback=self.ui.balloon, icon=_icon_name(), parent=self, icon_for=_state_icon
         )
         self.driver = NotifyDriver(self.policy, self.notifier, parent=self)
+        self.features.notifier = self.notifier
         self.apply_settings()
         self._said_no_tray = False
 
         monitor.snapshot_changed.connect(self._on_snapshot)
         if hasattr(monitor, "ready"):
             monitor.ready.connect(self.driver.on_ready)
-        if hasattr(monitor, "table52_changed"):
-            monitor.table52_changed.connect(self.controller.on_routes_changed)
         self.controller.user_action.connect(self.driver.user_action)
         self.controller.message.connect(self.show_message)
+        self.controller.wanted_changed.connect(lambda _on: self.apply_settings())
         self.ui.settings_changed.connect(self.apply_settings)
         self.notifier.action_invoked.connect(self.on_action)
         self.opener.failed.connect(self.show_link)
@@ -168,9 +179,10 @@ class TrayApplication(QObject):
         self.policy.bypass_wanted = self.settings.bypass_wanted
 
     def _on_snapshot(self, snapshot: Snapshot) -> None:
+        self.controller.on_snapshot(snapshot)  # may record a `bypass off` run elsewhere as the user's choice
         self.policy.bypass_wanted = self.settings.bypass_wanted
-        self.controller.on_snapshot(snapshot)
         self.ui.render(snapshot)
+        self.features.on_snapshot(snapshot)
         self.driver.on_snapshot(snapshot)
 
     def on_action(self, action_id: str) -> None:
@@ -189,6 +201,8 @@ class TrayApplication(QObject):
             c.tailscale_login()
         elif action_id == ACTION_COPY_LINK and self._login_url:
             _copy_to_clipboard(self._login_url)
+        else:
+            self.features.on_action(action_id)
 
     def show_link(self, url: str, why: str) -> None:
         """No browser opened the login link: show it, with a button that copies it."""
@@ -216,6 +230,7 @@ class TrayApplication(QObject):
         self.ui.show()
         if hasattr(self.monitor, "start"):
             self.monitor.start()
+        self.features.start()
         if show_status:
             self.ui.show_status()
         QTimer.singleShot(NO_TRAY_CHECK_MS, self.check_tray_host)
@@ -232,6 +247,7 @@ class TrayApplication(QObject):
 
     def stop(self) -> None:
         self.ui.hide()
+        self.features.stop()
         if hasattr(self.monitor, "stop"):
             self.monitor.stop()
 

@@ -1,12 +1,12 @@
 """The one object user actions go through (DESIGN.md: "User actions go the other way through one controller").
 
-Menu items and notification actions call methods here; this calls the sources and the bypass client, records
-the user's bypass consent in the settings, and reconciles the bypass with the live state:
+Menu items and notification actions call methods here; this calls the sources and the bypass client and
+records the user's bypass consent in the settings. Keeping the bypass right is the root reconciler's job
+(`bypass-helper watch`, mullvad-tailscale-bypass.service): the tray never runs the helper by itself.
 
-* while the user wants the bypass on, re-apply it with the helper's `refresh` verb (no password; polkit
-  allow_active) when table-52 routes change, Mullvad reconnects, or the helper reports drift;
-* when our table disappears, do nothing by itself: the notification policy offers "Restore bypass", and only
-  that click (the user's consent, again) runs `enable`;
+* without a reconciler (a checkout, the unit disabled), drift and a lost table are shown with "Repair" /
+  "Restore bypass", and only that click (the user's consent, again) runs `enable` with the saved mode;
+* a `bypass off` run anywhere is the user's choice: it is recorded (nothing offers to restore it);
 * never `enable` without a user action.
 
 Failures come back as `message(title, text)`, each text carrying its fix; the tray shows them.
@@ -14,23 +14,23 @@ Failures come back as `message(title, text)`, each text carrying its fix; the tr
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Protocol
 
-from PyQt6.QtCore import QObject, QTimer, pyqtSignal
+from PyQt6.QtCore import QObject, pyqtSignal
 
 from tray_app.core.bypass_reply import HelperResult
 from tray_app.core.helper_errors import Problem
-from tray_app.core.model import BypassState, MullvadState, Snapshot, TailscaleState
+from tray_app.core.model import BypassState, Snapshot, TailscaleState
 from tray_app.core.notify_policy import Category, Subject, UserIntent
 from tray_app.core.protocol import MODES, Exit
-from tray_app.core.tooltip import bypass_in_place, bypass_lost, this_device_ip
+from tray_app.core.tooltip import bypass_in_place, this_device_ip
 from tray_app.sources.bypass_client import BypassClient
 from tray_app.sources.bypass_run import EnableOptions
 from tray_app.sources.settings import Settings
 
 OPERATOR_FIX = "sudo tailscale set --operator=$USER"
-REFRESH_DEBOUNCE_MS = 500  # route events come in bursts (Tailscale adds a route per peer subnet)
 
 # what each user action asks for: only these outcomes are quieted as the user's own (notify_policy)
 BYPASS_ON = UserIntent(Subject.BYPASS, frozenset({"on"}))
@@ -63,6 +63,7 @@ class Controller(QObject):
     message = pyqtSignal(str, str)  # title, text with the fix
     user_action = pyqtSignal(object)  # notify_policy.Subject the user just asked to change
     busy_changed = pyqtSignal(bool)  # a bypass request is running (the menu greys the toggle)
+    wanted_changed = pyqtSignal(bool)  # the user's bypass choice, learnt from elsewhere (`bypass off`)
 
     def __init__(
         self,
@@ -74,6 +75,7 @@ class Controller(QObject):
         clipboard: Callable[[str], None] | None = None,
         open_url: Callable[[str], None] | None = None,
         reread_bypass: Callable[[], None] | None = None,
+        report: Callable[[object], None] | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -84,12 +86,9 @@ class Controller(QObject):
         self._clipboard = clipboard
         self._open_url = open_url
         self._reread_bypass = reread_bypass  # the monitor's refresh_bypass: folds the new state in
+        self._report = report  # the monitor's report: folds a status the helper already gave us
         self.snapshot = Snapshot()
         self._pending_enable_mode: str | None = None
-        self._refresh_timer = QTimer(self)
-        self._refresh_timer.setSingleShot(True)
-        self._refresh_timer.setInterval(REFRESH_DEBOUNCE_MS)
-        self._refresh_timer.timeout.connect(self._refresh_now)
         if helper is not None:
             helper.finished.connect(self._on_helper_finished)
         for source in (mullvad, tailscale):
@@ -100,38 +99,17 @@ class Controller(QObject):
     # -- state in ---------------------------------------------------------------------------------------
 
     def on_snapshot(self, snapshot: Snapshot) -> None:
-        before = self.snapshot
         self.snapshot = snapshot
         live_mode = snapshot.bypass.mode if snapshot.bypass.state is BypassState.ON else None
         if live_mode in MODES and live_mode != self.settings.bypass_mode and not self.bypass_busy:
             # Changed elsewhere (`bypass on --mode ...` in a terminal): the tray's next `on` must not switch it
             # back behind the user's back. (While our own enable runs, the old mode is still in place.)
             self.settings.bypass_mode = live_mode
-        if not self.settings.bypass_wanted:
-            return
-        drifted = snapshot.bypass.state is BypassState.DRIFTED and not bypass_lost(snapshot.bypass)
-        if drifted and before.bypass != snapshot.bypass:
-            self.schedule_refresh()  # our table is there but out of date: re-apply, no password
-        mullvad_back = (
-            snapshot.mullvad.state is MullvadState.CONNECTED
-            and before.mullvad.state is not MullvadState.CONNECTED
-            and before.mullvad.state is not MullvadState.UNAVAILABLE  # first report: nothing changed
-        )
-        if mullvad_back and bypass_in_place(snapshot.bypass):
-            self.schedule_refresh()
-
-    def on_routes_changed(self) -> None:
-        """Table 52 changed (a peer's subnet route came or went): the tailnet sets must follow."""
-        if self.settings.bypass_wanted and bypass_in_place(self.snapshot.bypass):
-            self.schedule_refresh()
-
-    def schedule_refresh(self) -> None:
-        self._refresh_timer.start()
-
-    def _refresh_now(self) -> None:
-        if self._helper is None or self._helper.busy("refresh"):
-            return
-        self._helper.request("refresh")
+        if snapshot.bypass.state is BypassState.OFF and self.settings.bypass_wanted and not self.bypass_busy:
+            # Off means nothing is saved any more: `bypass off` ran somewhere (a terminal, another user).
+            # That is the user's choice; record it, so nothing offers to restore what they turned off.
+            self.settings.bypass_wanted = False
+            self.wanted_changed.emit(False)
 
     # -- bypass -----------------------------------------------------------------------------------------
 
@@ -145,9 +123,6 @@ class Controller(QObject):
             self.message.emit(
                 "Bypass unavailable", "The bypass helper is not installed: reinstall the package."
             )
-            return
-        if on and bypass_lost(self.snapshot.bypass):
-            self.restore_bypass()
             return
         self._enable_or_disable(on=on)
 
@@ -163,19 +138,12 @@ class Controller(QObject):
         self.busy_changed.emit(True)
 
     def restore_bypass(self) -> None:
-        """The user asks for the bypass again ("Restore bypass" in a notification or the menu).
-
-        When the helper still has it saved as on (only the table is gone), `refresh` reloads it without a
-        password; otherwise `enable` asks for one."""
-        if bypass_lost(self.snapshot.bypass) and self._helper is not None:
-            self.user_action.emit(BYPASS_ON)
-            self._helper.request("refresh")
-            return
+        """The user asks for the bypass again ("Restore bypass" or "Repair" in a notification, or the menu):
+        `enable` with the chosen mode (the administrator's password, kept for a while by polkit)."""
         self._enable_or_disable(on=True)
 
     def repair_bypass(self) -> None:
-        self.user_action.emit(BYPASS_ON)
-        self._refresh_now()
+        self.restore_bypass()
 
     def set_bypass_mode(self, mode: str) -> None:
         if mode == self.settings.bypass_mode:
@@ -199,8 +167,8 @@ class Controller(QObject):
                     self.settings.bypass_mode = self._pending_enable_mode
             elif verb == "disable":
                 self.settings.bypass_wanted = False
-            if verb in ("enable", "disable", "refresh"):
-                self._read_back()
+            if verb in ("enable", "disable"):
+                self._take_reply(result)
             return
         problem = result.problem
         if problem is not None and problem.kind is Problem.CANCELLED:
@@ -218,13 +186,26 @@ class Controller(QObject):
             else {
                 "enable": "Could not turn on the bypass",
                 "disable": "Could not turn off the bypass",
-                "refresh": "Could not refresh the bypass",
                 "status": "Could not read the bypass state",
             }.get(verb, "Bypass helper failed")
         )
         if verb == "status":
             return  # the monitor shows a failed status read as "unknown" with its reason
         self.message.emit(title, result.message)
+        self._read_back()
+
+    def _take_reply(self, result: HelperResult) -> None:
+        """enable/disable/refresh print the status after the change: with a reconciler publishing the rest,
+        that is all the tray needs (no second pkexec). Without one, read back as before."""
+        now = self.snapshot.bypass
+        if result.status is not None and self._report is not None and now.reconciled:
+            # The helper's own answer has no reconciler part: keep the published one's until it renews.
+            self._report(
+                dataclasses.replace(
+                    result.status, reconciled=True, repairs=now.repairs, last_repair=now.last_repair
+                )
+            )
+            return
         self._read_back()
 
     def _read_back(self) -> None:
@@ -280,6 +261,10 @@ class Controller(QObject):
     def copy_operator_fix(self) -> None:
         if self._clipboard is not None:
             self._clipboard(OPERATOR_FIX)
+
+    def copy_text(self, text: str) -> None:
+        if self._clipboard is not None:
+            self._clipboard(text)
 
     def copy_ip(self) -> str | None:
         ip = this_device_ip(self.snapshot.tailscale)

@@ -27,6 +27,7 @@ from PyQt6.QtCore import QFileSystemWatcher, QObject, QTimer, pyqtSignal
 from tray_app.core.model import BypassState, BypassStatus, Snapshot
 from tray_app.core.snapshot_fold import Folded, Part, PartStatus, Transition, fold
 from tray_app.paths import STATE_DIR
+from tray_app.sources import published
 from tray_app.sources.base import Source
 from tray_app.sources.netlink import NetlinkWatcher
 
@@ -227,28 +228,43 @@ class Monitor(QObject):
         self._bypass_timer.start(delay)
 
     def _watch_state_dir(self) -> None:
-        if self.bypass is None or self._state_dir is None or self._files is not None:
+        if self.bypass is None or self._files is not None:
             return
         self._files = QFileSystemWatcher(self)
-        self._files.directoryChanged.connect(self._on_state_dir)
-        self._on_state_dir("")
+        self._files.directoryChanged.connect(self._on_dir)
+        self._on_dir("")
 
-    def _on_state_dir(self, _path: str) -> None:
-        """The helper saved or cleared its state; until the directory exists, watch for its creation."""
-        files, wanted = self._files, self._state_dir
-        if files is None or wanted is None:
+    def _wanted_dirs(self) -> list[str]:
+        # The reconciler's run directory: it renames a new status in on every change (read at once, no
+        # pkexec). The state directory: `bypass on|off` run elsewhere saves or clears the choice there.
+        dirs = [published.run_dir()]
+        if self._state_dir is not None:
+            dirs.append(self._state_dir)
+        return [d.rstrip("/") or "/" for d in dirs]
+
+    def _on_dir(self, _path: str) -> None:
+        """A watched directory changed; until a directory exists, its parent is watched for its creation."""
+        files = self._files
+        if files is None:
             return
-        parent = os.path.dirname(wanted.rstrip("/")) or "/"
-        target = wanted if os.path.isdir(wanted) else parent
-        current = files.directories()
-        appeared = target == wanted and current != [wanted]
-        if current != [target]:
-            if current:
-                files.removePaths(current)
-            if os.path.isdir(target):
-                files.addPath(target)
-        # /var/lib itself changes with every package install: only our directory's news counts
-        if _path and (appeared or _path.rstrip("/") == wanted.rstrip("/")):
+        wanted = self._wanted_dirs()
+        targets = {w if os.path.isdir(w) else (os.path.dirname(w) or "/") for w in wanted}
+        current = set(files.directories())
+        appeared = {w for w in wanted if w in targets and w not in current}
+        if current != targets:
+            if current - targets:
+                files.removePaths(sorted(current - targets))
+            for t in sorted(targets - current):
+                if os.path.isdir(t):
+                    files.addPath(t)
+        if not _path:
+            return
+        path = _path.rstrip("/") or "/"
+        # /run and /var/lib change all the time: only our directories' news counts
+        if path == wanted[0] or wanted[0] in appeared:
+            self._bypass_timer.stop()
+            self._read_bypass()
+        elif path in wanted or appeared:
             self._schedule_bypass()
 
     def _on_table52(self) -> None:

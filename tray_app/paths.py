@@ -8,6 +8,10 @@ from pathlib import Path
 HELPER_PATH = "/usr/libexec/mullvad-tailscale-tray/bypass-helper"
 STATE_DIR = "/var/lib/mullvad-tailscale-tray"
 BOOT_UNIT = "mullvad-tailscale-bypass.service"
+# The reconciler (`bypass-helper watch`) publishes the bypass status here for unprivileged readers.
+RUN_DIR = "/run/mullvad-tailscale-tray"
+STATUS_FILE_NAME = "bypass-status.json"
+STATUS_FILE = RUN_DIR + "/" + STATUS_FILE_NAME
 POLKIT_POLICY = "/usr/share/polkit-1/actions/io.github.mullvad-tailscale-tray.policy"
 
 TAILSCALE_SOCKETS = ("/run/tailscale/tailscaled.sock", "/var/run/tailscale/tailscaled.sock")

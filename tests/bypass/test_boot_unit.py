@@ -10,6 +10,7 @@ import configparser
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.bypass.conftest import ROOT, Lab
 from tests.infra.require import require_tools
@@ -31,7 +32,9 @@ def _unit() -> configparser.ConfigParser:
 
 def test_unit_runs_restore_as_root_with_net_admin_only() -> None:
     s = _unit()["Service"]
-    assert s["ExecStart"] == f"{paths.HELPER_PATH} restore"
+    assert s["ExecStart"] == f"{paths.HELPER_PATH} watch"
+    assert s["Type"] == "notify" and s["NotifyAccess"] == "main"  # ready once the saved choice is applied
+    assert s["RuntimeDirectory"] == "mullvad-tailscale-tray" and s["RuntimeDirectoryMode"] == "0755"
     assert "User" not in s and "DynamicUser" not in s  # nft and ip need uid 0 with CAP_NET_ADMIN
     assert s["CapabilityBoundingSet"].split() == ["CAP_NET_ADMIN"]
     assert "AmbientCapabilities" not in s
@@ -105,3 +108,37 @@ def test_status_without_namespaces_falls_back_safely(lab: Lab) -> None:
     assert any("cannot compare the rules exactly" in w for w in s["warnings"])
     pids = subprocess.run(["ip", "netns", "pids", lab.ns.name], capture_output=True, text=True, check=False)
     assert pids.stdout.strip() == ""
+
+
+def test_systemd_accepts_the_unit_ordered_after_nftables(tmp_path: Path) -> None:
+    """`systemd-analyze verify` on the unit next to an nftables.service: no warning at all (an unknown key or
+    value, a bad ordering or dependency is printed, and fails this)."""
+    require_tools("systemd-analyze")
+    (tmp_path / "nftables.service").write_text(
+        "[Unit]\nDescription=stand-in\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n"
+    )
+    unit = tmp_path / UNIT.name
+    unit.write_text(UNIT.read_text().replace(paths.HELPER_PATH, "/bin/true"))  # the helper is not installed
+    r = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", str(tmp_path / "nftables.service"), str(unit)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert r.returncode == 0 and r.stderr.strip() == "" and r.stdout.strip() == "", r.stderr + r.stdout
+
+
+def test_package_scripts_start_restart_and_stop_the_reconciler() -> None:
+    """The long-running unit must run the installed helper's code: started on install, restarted on upgrade,
+    stopped on removal, in every package."""
+    rules = (ROOT / "packaging/debian/rules").read_text()
+    assert (
+        "--no-start" not in rules and "--no-restart" not in rules and "--no-stop" not in rules
+    )  # dh defaults
+    spec = (ROOT / "packaging/rpm/mullvad-tailscale-tray.spec").read_text()
+    assert "systemctl start mullvad-tailscale-bypass.service" in spec
+    assert "systemctl try-restart mullvad-tailscale-bypass.service" in spec
+    assert "disable --now mullvad-tailscale-bypass.service" in spec
+    arch = (ROOT / "packaging/arch/mullvad-tailscale-tray.install").read_text()
+    assert "post_upgrade()" in arch and "try-restart mullvad-tailscale-bypass.service" in arch
+    assert "disable --now mullvad-tailscale-bypass.service" in arch

@@ -6,6 +6,8 @@ import json
 import os
 import sys
 
+import pytest
+
 from tests.bypass.conftest import Lab
 from tests.bypass.tables import MULLVAD_CONNECTED, MULLVAD_NO_SPLIT, TS_MANGLE_196, TS_MANGLE_1100, recreate
 from tests.infra.nft_text import canonical
@@ -364,6 +366,39 @@ def test_concurrent_callers_are_serialised(lab: Lab) -> None:
     assert s["state"] == "on" and s["mode"] == "private" and s["private_rules"] is True
     assert lab.ns.run("ip", "rule", "show", "pref", "5200").stdout.count("5200:") == 1
     assert lab.ns.run("ip", "-6", "rule", "show", "pref", "5200").stdout.count("5200:") == 1
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["--mode", "private"],
+        ["--containers", "--exit-via-mullvad"],
+        ["--mode", "private", "--containers"],
+    ],
+)
+def test_enables_answer_is_what_status_reads_back(lab: Lab, argv: list[str]) -> None:
+    """`enable` builds its answer from what it applied (no re-read on the toggle's hot path): it must equal
+    what `status` then finds, field by field, from off and from another mode (switching leaves no rule)."""
+    lab.route("192.168.50.0/24", "dev", "tailscale0")
+    lab.route("fd7a:115c:a1e0::1234", "dev", "tailscale0", v6=True)
+    lab.route("100.64.0.5", "dev", "tailscale0")  # in Mullvad's DNS range: a warning in both
+    for before in ([], ["--mode", "private"]):
+        lab.ok("disable")
+        if before:
+            lab.ok("enable", *before)
+        answer = lab.ok("enable", *argv)
+        answer.pop("previous")  # enable's own addition: the choice it started from
+        assert answer == lab.status()
+
+
+def test_disables_answer_is_what_status_reads_back(lab: Lab) -> None:
+    lab.load(MULLVAD_NO_SPLIT)  # a warning that stays after disable
+    lab.route("default", "dev", "tailscale0")
+    for argv in ([], ["--mode", "private"], None):
+        if argv is not None:
+            lab.helper("enable", *argv)
+        assert lab.ok("disable") == lab.status()
 
 
 def test_only_tailscales_range_in_table_52_is_on_without_a_word(lab: Lab) -> None:

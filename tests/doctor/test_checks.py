@@ -40,6 +40,7 @@ def helper_status(**over: Any) -> dict[str, Any]:
         "private_rules": False,
         "table52_default_route": False,
         "saved": {"mode": "direct", "options": []},
+        "reconciler": {"pid": 812, "version": 1, "repairs": 0, "last_repair": None},  # published status
     }
     base.update(over)
     return base
@@ -108,7 +109,13 @@ def test_unknown_facts_skip_with_reason() -> None:
         ({"helper_protocol": 99}, "install.helper", Level.FAIL, "Reinstall"),
         ({"polkit_policy_installed": False}, "install.polkit-policy", Level.FAIL, "Reinstall"),
         ({"polkit_agents": ()}, "install.polkit-agent", Level.WARN, "agent"),
-        ({"boot_unit": "disabled"}, "install.boot-unit", Level.WARN, "systemctl enable"),
+        ({"boot_unit": "disabled"}, "install.boot-unit", Level.WARN, "systemctl enable --now"),
+        (  # enabled, but the status came from the helper itself: the reconciler is not running
+            {"helper_status": {k: v for k, v in helper_status().items() if k != "reconciler"}},
+            "install.boot-unit",
+            Level.WARN,
+            "systemctl start mullvad-tailscale-bypass.service",
+        ),
         (
             {"mullvad": MullvadStatus(MullvadState.UNAVAILABLE, detail="not running")},
             "mullvad.daemon",

@@ -11,7 +11,22 @@ Endpoints
 * `PATCH /localapi/v0/prefs`: `{"WantRunning": bool, "WantRunningSet": true}`. With `deny_writes` it answers
   `403 prefs write access denied` (a non-operator user); otherwise it switches the status to running or
   stopped and pushes the bus messages tailscaled sends for `up` / `down`.
-* `GET /localapi/v0/prefs`: the prefs fixture with the current WantRunning.
+* `GET /localapi/v0/prefs`: the prefs fixture with the current WantRunning, ExitNodeID and
+  ExitNodeAllowLANAccess.
+* `PATCH /localapi/v0/prefs` with `ExitNodeIDSet` / `ExitNodeAllowLANAccessSet` (ipn.MaskedPrefs, what
+  `tailscale set --exit-node` sends): sets the peer's `ExitNode` flag and `ExitNodeStatus` in the status
+  document and pushes the new Prefs on the bus; an ID that is no exit-node option gets tailscaled's 500.
+* `GET /localapi/v0/suggest-exit-node`: `{"ID", "Name", "Location"}` of the first online exit-node option
+  (or `suggestion` when set); `500 {"error": ...}` when there is none, like `WriteErrorJSON`.
+* `GET /localapi/v0/profiles/`, `GET /localapi/v0/profiles/current`, `POST /localapi/v0/profiles/<ID>`
+  (ipn.LoginProfile; switching pushes the Stopped/Starting/Running states and a new status). Like tailscaled
+  these need write access: with `deny_writes` they answer `403 profiles access denied`.
+* Taildrop: `add_file(name, data)` keeps a waiting file and pushes `{"FilesWaiting": {}}` like tailscaled;
+  `GET /localapi/v0/files/` lists `[{"Name", "Size"}]`, `GET`/`DELETE /localapi/v0/files/<name>` fetch and
+  remove one (`403 file access denied` with `deny_writes`).
+* `POST /localapi/v0/login-interactive` (a re-authentication): 204, then `BrowseToURL` on the bus.
+* `big_tailnet(n, mullvad=m)` replaces the status with `n` devices (a third offline, half shared) and `m`
+  of Tailscale's Mullvad exit nodes (with `Location`), for the menu and benchmark tests.
 
 In-process use (pytest):
 
@@ -50,6 +65,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "tailscale"
 VERSION = "1.102.3-t5c2a8e41f-g9d07b3c6e"
@@ -97,6 +113,75 @@ def notify(**fields: Any) -> dict[str, Any]:
     return msg
 
 
+def _profile(pid: str, login: str, domain: str, node: str) -> dict[str, Any]:
+    """An ipn.LoginProfile as `/localapi/v0/profiles/` encodes it."""
+    return {
+        "ID": pid,
+        "Name": login,
+        "NetworkProfile": {"MagicDNSName": "tail4a2b9c.ts.net", "DomainName": domain, "DisplayName": domain},
+        "Key": f"profile-{pid}",
+        "UserProfile": {
+            "ID": 5163284012734519,
+            "LoginName": login,
+            "DisplayName": login.split("@", maxsplit=1)[0].title(),
+        },
+        "NodeID": node,
+        "LocalUserID": "1000",
+        "ControlURL": "https://controlplane.tailscale.com",
+    }
+
+
+_OSES = ("linux", "windows", "macOS", "iOS", "android")
+_CITIES = (
+    ("Sweden", "SE", "Gothenburg", "GOT"), ("Sweden", "SE", "Stockholm", "STO"), ("Germany", "DE", "Frankfurt", "FRA"),
+    ("Germany", "DE", "Berlin", "BER"), ("USA", "US", "New York", "NYC"), ("Japan", "JP", "Tokyo", "TYO"),
+)  # fmt: skip
+
+
+def big_status(base: bytes, devices: int, mullvad: int = 0) -> bytes:
+    """The running status with `devices` peers (every third offline, every second shared by bob) and
+    `mullvad` of Tailscale's Mullvad exit nodes; every tenth device offers itself as an exit node."""
+    doc = json.loads(base)
+    template = next(iter(doc["Peer"].values()))
+    self_uid = doc["Self"]["UserID"]
+    doc["User"][str(self_uid + 1)] = {
+        "ID": self_uid + 1,
+        "LoginName": "bob@example.org",
+        "DisplayName": "Bob",
+    }
+    peers: dict[str, Any] = {}
+    for i in range(devices):
+        p = dict(
+            template,
+            ID=f"nDev{i:04d}CNTRL",
+            HostName=f"dev-{i:04d}",
+            DNSName=f"dev-{i:04d}.tail4a2b9c.ts.net.",
+        )
+        p.update(
+            OS=_OSES[i % len(_OSES)], UserID=self_uid if i % 2 == 0 else self_uid + 1,
+            TailscaleIPs=[f"100.{64 + i // 65536}.{i // 256 % 256}.{i % 256 + 1}", f"fd7a:115c:a1e0::{i + 1:x}"],
+            Online=i % 3 != 2, ExitNode=False, ExitNodeOption=i % 10 == 0,
+            LastSeen="0001-01-01T00:00:00Z" if i % 3 != 2 else f"2026-11-{1 + i % 24:02d}T10:00:00Z",
+            PublicKey=f"nodekey:{i:064x}",
+        )  # fmt: skip
+        p.pop("Location", None)
+        p.pop("Tags", None)
+        peers[f"nodekey:{i:064x}"] = p
+    for i in range(mullvad):
+        country, cc, city, code = _CITIES[i % len(_CITIES)]
+        host = f"{cc.lower()}-{code.lower()}-wg-{i:03d}"
+        peers[f"nodekey:m{i:063x}"] = dict(
+            template, ID=f"nMv{i:04d}CNTRL", HostName=host, DNSName=f"{host}.mullvad.ts.net.", OS="",
+            UserID=6021947735018842, Tags=["tag:mullvad-exit-node"], TailscaleIPs=[f"100.96.{i // 256}.{i % 256}"],
+            Online=True, ExitNode=False, ExitNodeOption=True, PublicKey=f"nodekey:m{i:063x}",
+            Location={"Country": country, "CountryCode": cc, "City": city, "CityCode": code, "Priority": 100},
+        )  # fmt: skip
+    doc["User"]["6021947735018842"] = {"ID": 6021947735018842, "LoginName": "tagged-devices"}
+    doc["Peer"] = peers
+    doc.pop("ExitNodeStatus", None)
+    return json.dumps(doc, indent="\t").encode() + b"\n"
+
+
 def load_fixture(name: str) -> bytes:
     """`running` -> localapi-status.running.json; any other name is a file in the fixtures dir."""
     path = FIXTURES / f"localapi-status.{name}.json"
@@ -127,6 +212,18 @@ class FakeLocalApi:
         self.status_requests = 0
         self.watch_requests = 0
         self.patches: list[dict[str, Any]] = []
+        self.exit_prefs: dict[str, Any] = {
+            "ExitNodeID": "",
+            "ExitNodeIP": "",
+            "ExitNodeAllowLANAccess": False,
+        }
+        self.suggestion: str | None = None  # a stable ID to suggest instead of the first online option
+        self.profiles = [
+            _profile("a1b2", "alice@example.com", "example.com", "nK7dQ2vF3a11CNTRL"),
+            _profile("c3d4", "alice@work.example", "work.example", "nW0rkN0de11CNTRL"),
+        ]
+        self.current_profile = "a1b2"
+        self.waiting_files: dict[str, bytes] = {}
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self._status = load_fixture(status)
         self._lock = threading.Lock()
@@ -204,6 +301,22 @@ class FakeLocalApi:
     def set_status(self, name: str) -> None:
         self.status_raw = None
         self._status = load_fixture(name)
+
+    def add_file(self, name: str, data: bytes) -> None:
+        self.waiting_files[name] = data
+        self.push({"FilesWaiting": {}})
+
+    def big_tailnet(self, devices: int, mullvad: int = 0) -> None:
+        self.status_raw = None
+        self._status = big_status(load_fixture("running"), devices, mullvad)
+
+    def status_doc(self) -> dict[str, Any]:
+        doc: dict[str, Any] = json.loads(self._status)
+        return doc
+
+    def set_status_doc(self, doc: dict[str, Any]) -> None:
+        self.status_raw = None
+        self._status = json.dumps(doc, indent="\t").encode() + b"\n"
 
     @property
     def backend_state(self) -> str:
@@ -310,7 +423,13 @@ class FakeLocalApi:
 
     @staticmethod
     def _reply(conn: socket.socket, code: int, body: bytes, ctype: str = "application/json") -> None:
-        reason = {200: "OK", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed"}.get(code, "Error")
+        reason = {
+            200: "OK",
+            204: "No Content",
+            403: "Forbidden",
+            404: "Not Found",
+            405: "Method Not Allowed",
+        }.get(code, "Error")
         head = (
             f"HTTP/1.1 {code} {reason}\r\nContent-Type: {ctype}\r\nTailscale-Cap: 142\r\n"
             f"Tailscale-Version: {VERSION}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
@@ -352,13 +471,99 @@ class FakeLocalApi:
             self._patch_prefs(conn, body)
         elif path == "/localapi/v0/prefs" and method == "GET":
             self._reply(conn, 200, self._prefs_doc(self.backend_state == "Running"))
+        elif path == "/localapi/v0/suggest-exit-node" and method == "GET":
+            self._suggest(conn)
+        elif path.startswith("/localapi/v0/files/"):
+            self._files(conn, method, unquote(path.removeprefix("/localapi/v0/files/")))
+        elif path == "/localapi/v0/login-interactive" and method == "POST":
+            self._reply(conn, 204, b"")
+            self.push({"BrowseToURL": "https://login.tailscale.com/a/f4k3r3auth"})
+        elif path.startswith("/localapi/v0/profiles/"):
+            self._profiles(conn, method, path.removeprefix("/localapi/v0/profiles/"))
         else:
             self._reply(conn, 404, b"404 page not found\n", "text/plain; charset=utf-8")
 
     def _prefs(self, want_running: bool) -> dict[str, Any]:
         prefs: dict[str, Any] = json.loads((FIXTURES / "localapi-prefs.running.json").read_text())
         prefs["WantRunning"] = want_running
+        prefs.update(self.exit_prefs)
         return prefs
+
+    def _exit_options(self) -> list[dict[str, Any]]:
+        peers = self.status_doc().get("Peer") or {}
+        return [p for p in peers.values() if p.get("ExitNodeOption")]
+
+    def _suggest(self, conn: socket.socket) -> None:
+        options = [p for p in self._exit_options() if p.get("Online")]
+        if self.suggestion is not None:
+            options = [p for p in self._exit_options() if p["ID"] == self.suggestion]
+        if not options:
+            self._reply(conn, 500, b'{"error":"unable to suggest an exit node: no exit node candidates"}\n')
+            return
+        best = options[0]
+        body = {"ID": best["ID"], "Name": best["DNSName"]}
+        if best.get("Location"):
+            body["Location"] = best["Location"]
+        self._reply(conn, 200, json.dumps(body).encode() + b"\n")
+
+    def _files(self, conn: socket.socket, method: str, name: str) -> None:
+        if self.deny_writes:
+            self._reply(conn, 403, b"file access denied\n", "text/plain; charset=utf-8")
+            return
+        if name == "" and method == "GET":
+            listed = [{"Name": n, "Size": len(d)} for n, d in sorted(self.waiting_files.items())]
+            self._reply(conn, 200, json.dumps(listed).encode() + b"\n")
+        elif name in self.waiting_files and method == "GET":
+            self._reply(conn, 200, self.waiting_files[name], "application/octet-stream")
+        elif name in self.waiting_files and method == "DELETE":
+            del self.waiting_files[name]
+            self._reply(conn, 204, b"")
+        else:
+            self._reply(conn, 404, b"file not found\n", "text/plain; charset=utf-8")
+
+    def _profiles(self, conn: socket.socket, method: str, suffix: str) -> None:
+        if self.deny_writes:
+            self._reply(conn, 403, b"profiles access denied\n", "text/plain; charset=utf-8")
+            return
+        by_id = {p["ID"]: p for p in self.profiles}
+        if suffix == "" and method == "GET":
+            self._reply(conn, 200, json.dumps(self.profiles).encode() + b"\n")
+        elif suffix == "current" and method == "GET":
+            self._reply(conn, 200, json.dumps(by_id[self.current_profile]).encode() + b"\n")
+        elif suffix in by_id and method == "POST":
+            self.current_profile = suffix
+            self._reply(conn, 200, b"")
+            doc = self.status_doc()
+            doc["CurrentTailnet"]["Name"] = by_id[suffix]["NetworkProfile"]["DomainName"]
+            self.set_status_doc(doc)
+            self.push_many([{"State": 4}, {"State": 5}, {"State": 6}])
+        elif suffix in by_id or suffix == "current":
+            self._reply(conn, 405, b"use GET or POST\n", "text/plain; charset=utf-8")
+        else:
+            self._reply(conn, 404, b"profile not found\n", "text/plain; charset=utf-8")
+
+    def _set_exit_node(self, conn: socket.socket, patch: dict[str, Any]) -> None:
+        """What `tailscale set --exit-node=ID` does to the prefs and, once the netmap follows, to /status."""
+        if patch.get("ExitNodeIDSet"):
+            node = str(patch.get("ExitNodeID") or "")
+            if node and node not in {p["ID"] for p in self._exit_options()}:
+                self._reply(conn, 500, f"node {node} is not an exit node option\n".encode(), "text/plain")
+                return
+            self.exit_prefs["ExitNodeID"] = node
+            self.exit_prefs["ExitNodeIP"] = ""
+            doc = self.status_doc()
+            for p in (doc.get("Peer") or {}).values():
+                p["ExitNode"] = p["ID"] == node
+            if node:
+                doc["ExitNodeStatus"] = {"ID": node, "Online": True, "TailscaleIPs": []}
+            else:
+                doc.pop("ExitNodeStatus", None)
+            self.set_status_doc(doc)
+        if patch.get("ExitNodeAllowLANAccessSet"):
+            self.exit_prefs["ExitNodeAllowLANAccess"] = bool(patch.get("ExitNodeAllowLANAccess"))
+        running = self.backend_state == "Running"
+        self._reply(conn, 200, self._prefs_doc(running))
+        self.push({"Prefs": self._prefs(running)})
 
     def _prefs_doc(self, want_running: bool) -> bytes:
         return json.dumps(self._prefs(want_running), indent="\t").encode() + b"\n"
@@ -372,6 +577,9 @@ class FakeLocalApi:
         self.patches.append(patch)
         if self.deny_writes:
             self._reply(conn, 403, b"prefs write access denied\n", "text/plain; charset=utf-8")
+            return
+        if not patch.get("WantRunningSet"):
+            self._set_exit_node(conn, patch)
             return
         want = bool(patch.get("WantRunning"))
         self._reply(conn, 200, self._prefs_doc(want))
@@ -470,6 +678,9 @@ def _command(fake: FakeLocalApi, line: str) -> str:
     elif cmd == "restart":
         secs, _, mode = arg.partition(" ")
         fake.restart(float(secs or 0.3), mode or "enoent")
+    elif cmd == "big-tailnet":
+        n, _, m = arg.partition(" ")
+        fake.big_tailnet(int(n), int(m or 0))
     elif cmd == "deny-writes":
         fake.deny_writes = arg == "on"
     elif cmd == "stats":

@@ -13,6 +13,8 @@ Commands understood (argv after the program name):
   status [-v|--verbose] [-d|--debug] [-j|--json] [listen]   the current state; `listen` keeps printing changes
   version | lockdown-mode get | block-when-disconnected get (layout 2021 only)
   connect [-w] | disconnect [-w] | reconnect [-w]           change the state like the daemon would
+  relay list | relay get | relay set location CC [CITY [HOST]] | HOST     (cmds/relay.rs formats)
+  lockdown-mode set on|off                                  the setting; listeners get a settings event
 Anything else is a clap usage error (exit 2). While the daemon is stopped every command except the first line
 of `version` fails like the real CLI (exit 1, anyhow's `Caused by:` chain on stderr).
 
@@ -26,7 +28,10 @@ Keys, all optional except `state`:
   layout         "2026" (multi-line, default) | "2022" (one line `Connected to HOST in City, Country`)
                  | "2021" (`Tunnel status: Connected to WireGuard ip:port/UDP`)
   lockdown       bool: the lockdown setting (`lockdown-mode get`; `locked_down` when disconnecting)
+  relays         [[country, cc, city, code, [hostnames]], ...] for `relay list` (default: three cities)
+  location       {"country", "city", "hostname"} codes: the location constraint (`relay get`; default any)
   logged_in      bool, default true; false: the `Warning: You are not logged in` line before states
+  auth_fails     bool: `connect` ends in the error state `auth_failed` (a logged-out or expired account)
   state          a serde TunnelState object as `mullvad status --json` prints it (see `make_state`)
   relay          {"hostname","city","country"} used by `connect` (default se-got-wg-001 in Gothenburg)
   connect_delay  seconds `connect`/`reconnect` stay in connecting (default 0.05)
@@ -55,6 +60,26 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_RELAY = {"hostname": "se-got-wg-001", "city": "Gothenburg", "country": "Sweden"}
+DEFAULT_RELAYS = [
+    ["Germany", "de", "Frankfurt", "fra", ["de-fra-wg-001", "de-fra-wg-002"]],
+    ["Sweden", "se", "Gothenburg", "got", ["se-got-wg-001", "se-got-wg-002"]],
+    ["Sweden", "se", "Stockholm", "sto", ["se-sto-wg-001"]],
+]
+
+
+def many_relays(count: int) -> list[list[Any]]:
+    """`count` relays over 40 countries of 3 cities each, like Mullvad's real list (about 600 relays)."""
+    out: list[list[Any]] = []
+    per_city = max(1, count // 120)
+    for c in range(40):
+        cc = chr(97 + c // 26) + chr(97 + c % 26)
+        for k in range(3):
+            code = f"{chr(97 + k)}{chr(97 + c % 26)}{chr(97 + c // 26)}"
+            hosts = [f"{cc}-{code}-wg-{n + 1:03d}" for n in range(per_city)]
+            out.append([f"Country {c:02d}", cc, f"City {c:02d}-{k}", code, hosts])
+    return out
+
+
 LOG_KEEP = 2000
 
 # --- the daemon's state (shared by the CLI and the controller) ----------------------------------------------
@@ -501,6 +526,12 @@ def _action(verb: str, argv: list[str]) -> None:
 
     if verb in ("connect", "reconnect") and not data.get("logged_in", True):
         _out("Warning: You are not logged in to an account.\n")
+    if verb in ("connect", "reconnect") and data.get("auth_fails"):
+        # without a (valid) account the daemon cannot authenticate: it blocks (status-json.blocked-auth-failed...)
+        _set_state(directory, make_state("connecting", relay=relay["hostname"], city=relay["city"],
+                                         country=relay["country"], features=features))  # fmt: skip
+        _set_state(directory, make_state("error", cause="auth_failed", cause_details="[INVALID_ACCOUNT]"))
+        return
     if verb == "connect":
         if current == "connected":
             return
@@ -554,6 +585,9 @@ def _lockdown(command: str, argv: list[str]) -> None:
             "For more information, try '--help'.\n"
         )
         raise SystemExit(2)
+    if command == "lockdown-mode" and len(argv) == 2 and argv[0] == "set":
+        _lockdown_set(argv[1])
+        return
     if argv != ["get"]:
         _clap_error(" ".join(argv) or "<none>", f"mullvad {command} <COMMAND>")
     _require_daemon(data)
@@ -562,6 +596,105 @@ def _lockdown(command: str, argv: list[str]) -> None:
         _out(f"Network traffic will be {'blocked' if on else 'allowed'} when the VPN is disconnected\n")
     else:
         _out(f"Block traffic when the VPN is disconnected: {'on' if on else 'off'}\n")
+
+
+def _relay_rows(data: dict[str, Any]) -> list[list[Any]]:
+    return list(data.get("relays") or DEFAULT_RELAYS)
+
+
+def _relay(argv: list[str]) -> None:
+    directory = _dir()
+    with _locked(directory):
+        data = _read(directory)
+    _require_daemon(data)
+    rows = _relay_rows(data)
+    if argv == ["list"]:
+        countries: dict[tuple[str, str], list[list[Any]]] = {}
+        for row in rows:
+            countries.setdefault((row[0], row[1]), []).append(row)
+        for (name, cc), cities in sorted(countries.items()):
+            _out(f"{name} ({cc})\n")
+            for _c, _cc, city, code, hosts in sorted(cities, key=lambda r: r[2]):
+                _out(f"\t{city} ({code}) @ 57.70887°N, 11.97456°W\n")
+                for i, host in enumerate(hosts):
+                    _out(f"\t\t{host} (185.213.154.{66 + i}, 2a03:1b20:5:f011::a{i:x}) - WireGuard, hosted by 31173"
+                         " (Mullvad-owned)\n")  # fmt: skip
+            _out("\n")
+        return
+    if argv == ["get"]:
+        loc = data.get("location") or {}
+        if not loc.get("country"):
+            where = "any"
+        elif not loc.get("city"):
+            where = f"country {loc['country']}"
+        else:
+            where = f"city {loc['city']}, {loc['country']}"
+            if loc.get("hostname"):
+                where += f", hostname {loc['hostname']}"
+        _out(
+            "Generic constraints\n"
+            + _option("Location", where)
+            + "\n"
+            + _option("Tunnel protocol", "any")
+            + "\n"
+        )
+        return
+    if len(argv) >= 3 and argv[:2] == ["set", "location"]:
+        args = argv[2:]
+        if args == ["any"]:
+            loc = {}
+        else:
+            match = [r for r in rows if r[1] == args[0] and (len(args) < 2 or r[3] == args[1])]
+            if not match or (len(args) > 2 and args[2] not in match[0][4]):
+                sys.stderr.write(f"Error: Invalid location argument: {' '.join(args)}\n")
+                raise SystemExit(1)
+            loc = {
+                "country": args[0],
+                "city": args[1] if len(args) > 1 else "",
+                "hostname": "".join(args[2:3]),
+            }
+        row = next(
+            r
+            for r in rows
+            if not loc or (r[1] == loc["country"] and (not loc["city"] or r[3] == loc["city"]))
+        )
+        relay = {"hostname": row[4][0], "city": row[2], "country": row[0]}
+
+        def change(d: dict[str, Any]) -> None:
+            d["location"] = loc
+            d["relay"] = relay
+
+        _mutate(directory, change)
+        _out("Relay constraints updated\n")
+        if (data.get("state") or {}).get("state") in ("connected", "connecting"):
+            _action("reconnect", [])  # the daemon reconnects to the new location by itself
+        return
+    _clap_error(" ".join(argv) or "<none>", "mullvad relay <COMMAND>")
+
+
+def _lockdown_set(value: str) -> None:
+    if value not in ("on", "off"):
+        _clap_error(value, "mullvad lockdown-mode set <POLICY>")
+    directory = _dir()
+    with _locked(directory):
+        data = _read(directory)
+    _require_daemon(data)
+    on = value == "on"
+
+    def change(d: dict[str, Any]) -> None:
+        d["lockdown"] = on
+        _append(d, {"line": json.dumps({"lockdown_mode": on, "auto_connect": False, "allow_lan": False})})
+        state = d.get("state") or {}
+        if state.get("state") == "disconnected":
+            d["state"] = make_state("disconnected", locked_down=on)
+            _append(d, {"state": d["state"]})
+        elif state.get("state") in ("connected", "connecting"):
+            # the daemon re-sends the state with the LockdownMode feature indicator
+            feats = [f for f in state["details"].get("feature_indicators") or [] if f != "LockdownMode"]
+            state["details"]["feature_indicators"] = feats + (["LockdownMode"] if on else [])
+            _append(d, {"state": state})
+
+    _mutate(directory, change)
 
 
 def main(argv: list[str]) -> int:
@@ -576,6 +709,8 @@ def main(argv: list[str]) -> int:
         _lockdown(command, rest)
     elif command in ("connect", "disconnect", "reconnect"):
         _action(command, rest)
+    elif command == "relay":
+        _relay(rest)
     else:
         sys.stderr.write(
             f"error: unrecognized subcommand '{command}'\n\nUsage: mullvad <COMMAND>\n\n"

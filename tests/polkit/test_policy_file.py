@@ -23,7 +23,6 @@ EXAMPLE = ROOT / "polkit" / "50-mullvad-tailscale-tray.rules.example"
 
 EXPECTED_DEFAULTS = {
     "status": ("no", "no", "yes"),
-    "refresh": ("no", "no", "yes"),
     "enable": ("no", "no", "auth_admin_keep"),
     "disable": ("no", "no", "auth_admin_keep"),
 }

@@ -131,12 +131,12 @@ DESKTOP_USER = "mtt-tray"
 DESKTOP_RULES_FILE = "/etc/polkit-1/rules.d/10-mullvad-tailscale-tray-tray-test.rules"
 # Without logind no session is "active", so the policy's allow_active answers cannot be had by logging in.
 # This rules file gives one test user exactly what the policy gives a user at the active local desktop:
-# status and refresh without a password, enable and disable with the administrator's (auth_admin_keep).
+# status without a password, enable and disable with the administrator's (auth_admin_keep).
 DESKTOP_RULES = """\
 // TEST ONLY (tests/tray/bypass_lab.py): removed when the tray's polkit tests end.
 polkit.addRule(function(action, subject) {
     if (subject.user !== "%(user)s") return polkit.Result.NOT_HANDLED;
-    if (action.id === "%(status)s" || action.id === "%(refresh)s") return polkit.Result.YES;
+    if (action.id === "%(status)s") return polkit.Result.YES;
     if (action.id === "%(enable)s" || action.id === "%(disable)s") return polkit.Result.AUTH_ADMIN_KEEP;
     return polkit.Result.NOT_HANDLED;
 });

@@ -58,6 +58,10 @@ class TrayRig:
         """The helper verbs the tray ran (each one a real helper process)."""
         return [r.verb for r in self.results]  # type: ignore[attr-defined]
 
+    def processes(self) -> list[str]:
+        """The helper verbs the tray ran as processes (each a pkexec for a user): not the published status."""
+        return [r.verb for r in self.results if not r.published]  # type: ignore[attr-defined]
+
 
 @pytest.fixture
 def lab(netns: NetNS, tmp_path: Path) -> BypassLab:

@@ -168,6 +168,16 @@ def _shoot(out: Path, tmp: Path, procs: list[subprocess.Popen[bytes]]) -> int:
     end = time.monotonic() + 10
     while tray.ui.tray.geometry().x() <= 0 and time.monotonic() < end:
         pump(0.05)
+    import json
+
+    from PyQt6.QtGui import QCursor
+
+    from tests.fakes.fake_localapi import load_fixture
+    from tray_app.core.tailnet import Profile, tailnet_from_status
+
+    f = tray.features  # what the Tailscale source would read from /status and /profiles
+    f.on_tailnet(tailnet_from_status(json.loads(load_fixture("running")), False))
+    f._on_profiles((Profile("a1b2", "alice@example.com", "example.com"),), "a1b2")
     pump(0.5)
     g = tray.ui.tray.geometry()
     menu = tray.ui.menus.menu
@@ -178,6 +188,22 @@ def _shoot(out: Path, tmp: Path, procs: list[subprocess.Popen[bytes]]) -> int:
         QRect(0, 0, 1024, 640)
     )
     grab(region).save(str(out / "menu.png"))
+    menu.hide()
+
+    # 2b. the same menu with "Internet traffic" open: your exit node, Tailscale's Mullvad exit nodes by country
+    f.on_tailnet(tailnet_from_status(json.loads(load_fixture("running-mullvad-exit-node")), False))
+    f.suggestion = ("nQ3pX8kT2b11CNTRL", "nas")
+    f.render()
+    menu.popup(QPoint(60, g.bottom() + 2))  # room on the right for the submenu
+    pump(0.6)
+    title = f.route.menu.menuAction()
+    QCursor.setPos(menu.mapToGlobal(menu.actionGeometry(title).center()))  # hovering opens the submenu
+    pump(1.2)
+    rg = f.route.menu.geometry()
+    mg = menu.geometry()
+    box = QRect(mg.left() - 10, 0, rg.right() - mg.left() + 20, max(mg.bottom(), rg.bottom()) + 12)
+    grab(box.intersected(QRect(0, 0, 1024, 640))).save(str(out / "menu-internet.png"))
+    f.route.menu.hide()
     menu.hide()
 
     # 3. the status window (left click) ------------------------------------------------------------------------

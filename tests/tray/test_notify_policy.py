@@ -221,18 +221,42 @@ def test_suggestion_at_start_up_when_already_cut_off_but_not_when_wanted() -> No
     assert p.poll(1.0) == []
 
 
-def test_bypass_lost_offers_restore_only_when_the_user_wanted_it() -> None:
+def test_bypass_off_from_anywhere_is_a_choice_and_only_a_lost_table_offers_restore() -> None:
+    # `bypass off` in a terminal (nothing saved any more) while the tray wanted it: "Bypass off", once
     p = started(bypass_wanted=True)
     p.observe(snap(b=BYPASS_OFF), 10.0)
+    out = [n for n in p.poll(11.0) if isinstance(n, Notice)]
+    assert [(n.summary, n.actions) for n in out] == [("Bypass off", ())]
+    assert [n for n in p.poll(30.0) if isinstance(n, Notice)] == []
+    # saved as on but the table is gone: lost, with Restore
+    p = started(bypass_wanted=True)
+    p.observe(snap(b=BypassStatus(BypassState.DRIFTED, detail="saved but not loaded")), 10.0)
     (n,) = [n for n in p.poll(11.0) if isinstance(n, Notice)]
     assert n.summary == "Bypass lost" and n.actions[0].id == ACTION_RESTORE_BYPASS
-    # the user turning it off is not "lost"
+    # the user turning it off from the menu: quieter
     p = started(bypass_wanted=True)
     p.user_initiated(Subject.BYPASS, 9.5)
     p.bypass_wanted = False
     p.observe(snap(b=BYPASS_OFF), 10.0)
     out = [n for n in p.poll(11.0) if isinstance(n, Notice)]
     assert next((n.summary, n.urgency) for n in out) == ("Bypass off", Urgency.LOW)
+
+
+def test_a_repair_by_the_reconciler_is_said_though_the_state_stays_on() -> None:
+    p = started(bypass_wanted=True)
+    on = BypassStatus(BypassState.ON, mode="direct", reconciled=True)
+    p.observe(snap(b=on), 10.0)
+    p.poll(11.0)
+    why = "its table was removed (nft flush ruleset, an nftables reload, or by hand)"
+    p.observe(
+        snap(b=BypassStatus(BypassState.ON, mode="direct", reconciled=True, repairs=1, last_repair=why)), 20.0
+    )
+    (n,) = [n for n in p.poll(21.0) if isinstance(n, Notice)]
+    assert n.summary == "Bypass lost and restored"
+    assert (
+        n.body
+        == "Its table was removed (nft flush ruleset, an nftables reload, or by hand); the bypass was re-applied at once."
+    )
 
 
 def test_bypass_drift_offers_repair() -> None:

@@ -63,7 +63,7 @@ def test_lost_table_is_announced_and_restored_only_by_the_click(  # noqa: PLR091
             subprocess.run(["dunstctl", "close"], check=True)
             qtbot.wait(100)
         subprocess.run(["dunstctl", "action", "0"], check=True)
-        # by `refresh`: saved as on, no password needed
+        # by `enable` (the user's click; through pkexec that is the administrator's password, kept a while)
         qtbot.waitUntil(lambda: lab.table() is not None, timeout=10000)
         qtbot.waitUntil(lambda: "Bypass: on (direct)" in app.ui.tray.toolTip(), timeout=10000)
         history = [h["summary"] for h in dunst()]

@@ -82,6 +82,19 @@ def _call(
     return list(reply.arguments())
 
 
+def registered_item(conn: QDBusConnection, qtbot) -> str:  # type: ignore[no-untyped-def]
+    """The bus name of the first StatusNotifierItem the watcher has (waits for one)."""
+    watcher = "org.kde.StatusNotifierWatcher"
+
+    def items() -> list[str]:
+        (v,) = _call(conn, watcher, "/StatusNotifierWatcher", "org.freedesktop.DBus.Properties", "Get",
+                     watcher, "RegisteredStatusNotifierItems")  # fmt: skip
+        return list(v)  # type: ignore[call-overload]
+
+    qtbot.waitUntil(lambda: bool(items()), timeout=5000)
+    return items()[0].split("/")[0]
+
+
 def _labels(layout: object) -> list[tuple[int, str, bool, bool]]:
     """(id, label, enabled, visible) of every item, depth first."""
     out: list[tuple[int, str, bool, bool]] = []
@@ -138,15 +151,7 @@ def test_sni_item_exports_tooltip_and_a_live_dbusmenu(sni_host, rig: TrayRig, qt
     ui.show()
     conn = QDBusConnection.connectToBus(QDBusConnection.BusType.SessionBus, "tray-test-client")
     try:
-        watcher = "org.kde.StatusNotifierWatcher"
-
-        def items() -> list[str]:
-            (v,) = _call(conn, watcher, "/StatusNotifierWatcher", "org.freedesktop.DBus.Properties", "Get",
-                         watcher, "RegisteredStatusNotifierItems")  # fmt: skip
-            return list(v)  # type: ignore[call-overload]
-
-        qtbot.waitUntil(lambda: bool(items()), timeout=5000)
-        service = items()[0].split("/")[0]
+        service = registered_item(conn, qtbot)
         assert bus_has_name(service)
 
         def prop(name: str) -> object:

@@ -22,6 +22,7 @@ _HANDLERS = {
     "bypass": "tray_app.cli.bypass:run",
     "doctor": "tray_app.cli.doctor:run",
     "autostart": "tray_app.cli.autostart:run",
+    "route": "tray_app.cli.route:run",
 }
 
 
@@ -116,6 +117,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--probe", metavar="PEER", default=None, help="also test a connection to this tailnet peer"
     )
+    _daemon_options(p, after_command=True)
+
+    p = sub.add_parser(
+        "route", help="show or choose where internet traffic goes: Mullvad, an exit node, directly"
+    )
+    p.add_argument(
+        "target", nargs="?", choices=("mullvad", "exit-node", "direct"), default=None,
+        help="mullvad: connect Mullvad and clear the exit node; exit-node NODE: disconnect Mullvad first, then "
+        "use NODE; direct: neither. Without it: show the route and the exit nodes",
+    )  # fmt: skip
+    p.add_argument("node", nargs="?", default=None, help="with exit-node: its name, Tailscale IP or ID")
+    lan = p.add_mutually_exclusive_group()
+    lan.add_argument("--allow-lan", dest="allow_lan", action="store_true", default=None,
+                     help="keep local network access while an exit node is used")  # fmt: skip
+    lan.add_argument("--no-allow-lan", dest="allow_lan", action="store_false",
+                     help="block local network access while an exit node is used")  # fmt: skip
+    p.add_argument("--json", action="store_true", help="print the route and the exit nodes as JSON")
     _daemon_options(p, after_command=True)
 
     p = sub.add_parser("autostart", help="start the tray on login (or not), or show whether it does")

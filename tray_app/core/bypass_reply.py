@@ -27,6 +27,7 @@ class HelperResult:
     problem: HelperProblem | None = None  # None: the verb did what was asked
     status: BypassStatus | None = None  # `status` only: parsed answer (UNKNOWN when it could not be read)
     raw: Mapping[str, Any] | None = None  # `status` only: the JSON object as the helper sent it
+    published: bool = False  # read from the reconciler's published file: no helper process, no pkexec
 
     @property
     def ok(self) -> bool:
@@ -107,6 +108,14 @@ def _parse(text: str) -> tuple[BypassStatus, Mapping[str, Any]]:
         )
     if warnings:
         detail = "; ".join((*warnings, detail) if detail else warnings)
+    rec = data.get("reconciler")
+    repairs, last_repair = 0, None
+    if isinstance(rec, dict):
+        count = rec.get("repairs")
+        repairs = count if isinstance(count, int) and not isinstance(count, bool) and count >= 0 else 0
+        last = rec.get("last_repair")
+        if isinstance(last, dict) and isinstance(last.get("reason"), str):
+            last_repair = str(last["reason"])[:200]
     return (
         BypassStatus(
             state,
@@ -114,6 +123,9 @@ def _parse(text: str) -> tuple[BypassStatus, Mapping[str, Any]]:
             detail=detail,
             options=options if enabled else (),
             split_tunnel_accept=split_accept,
+            reconciled=isinstance(rec, dict),
+            repairs=repairs,
+            last_repair=last_repair,
         ),
         data,
     )

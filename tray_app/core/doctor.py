@@ -221,23 +221,40 @@ def check_polkit_agent(f: Facts) -> Check:
 
 
 def check_boot_unit(f: Facts) -> Check:
+    """The reconciler unit: enabled (restores at boot) and running (keeps the bypass right, publishes the
+    status). Its published status carries a `reconciler` object, so a status without one was asked of the
+    helper: no reconciler runs."""
     cid = "install.boot-unit"
     wanted = bool(f.helper_status and f.helper_status.get("saved"))
+    running = bool(f.helper_status and isinstance(f.helper_status.get("reconciler"), dict))
+    unit = "mullvad-tailscale-bypass.service"
     if f.boot_unit is None:
-        return Check(cid, Level.SKIP, "systemd is not available, so the boot restore unit was not checked")
+        if running:
+            return Check(cid, Level.OK, "The bypass reconciler is running")
+        return Check(cid, Level.SKIP, "systemd is not available, so the reconciler unit was not checked")
     if f.boot_unit == "enabled":
-        return Check(
-            cid, Level.OK, "The bypass is restored at boot (mullvad-tailscale-bypass.service enabled)"
-        )
+        if running:
+            return Check(cid, Level.OK, f"The bypass reconciler is running and starts at boot ({unit})")
+        if wanted:
+            return Check(
+                cid,
+                Level.WARN,
+                "The bypass is on but its reconciler is not running",
+                "Nothing puts the bypass back after an nftables reload or keeps it in line with Tailscale's "
+                "routes, and the tray has to ask for the status through pkexec.",
+                f"Run `sudo systemctl start {unit}`; if it stops again, `journalctl -u {unit}` says why.",
+            )
+        return Check(cid, Level.OK, f"The reconciler unit is enabled ({unit}; nothing to keep right now)")
     if wanted:
         return Check(
             cid,
             Level.WARN,
-            f"The bypass is on but the boot restore unit is {f.boot_unit}",
-            "After a reboot the tailnet stays cut off while Mullvad is connected until you open the tray.",
-            "Run `sudo systemctl enable mullvad-tailscale-bypass.service`.",
+            f"The bypass is on but its reconciler unit is {f.boot_unit}",
+            "After a reboot the tailnet stays cut off while Mullvad is connected, and nothing keeps the "
+            "bypass in line with Tailscale's routes.",
+            f"Run `sudo systemctl enable --now {unit}`.",
         )
-    return Check(cid, Level.OK, f"Boot restore unit is {f.boot_unit} (nothing to restore)")
+    return Check(cid, Level.OK, f"The reconciler unit is {f.boot_unit} (nothing to keep right)")
 
 
 # --- mullvad -------------------------------------------------------------------------------------------
@@ -650,7 +667,7 @@ def check_bypass(f: Facts) -> Check:
                 Level.FAIL,
                 "The bypass should be on but its table is gone",
                 "You turned it on earlier, but the nftables table is missing (an nftables reload with "
-                "`flush ruleset`, or a reboot without the restore unit).",
+                "`flush ruleset`, or a reboot without the reconciler unit).",
                 "Run `mullvad-tailscale-tray bypass on` (or `sudo systemctl start mullvad-tailscale-bypass`).",
             )
         if mullvad_up and ts_up:

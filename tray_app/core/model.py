@@ -116,6 +116,11 @@ class BypassStatus:
     detail: str | None = None
     options: tuple[str, ...] = ()
     split_tunnel_accept: bool | None = None  # Mullvad's output chain has `ct mark 0x00000f41 accept`
+    # Published by the root reconciler (`bypass-helper watch`), which keeps the bypass right by itself: the
+    # app then never runs `refresh`, and `repairs` counts what it put back (`last_repair` says why).
+    reconciled: bool = False
+    repairs: int = 0
+    last_repair: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"state": self.state.value, "mode": self.mode, "detail": self.detail}

@@ -184,7 +184,7 @@ def _bypass_facet(s: Snapshot) -> Hashable:
     if bypass_lost(b):
         return ("lost",)
     if b.state is BypassState.ON:
-        return ("on", b.mode)
+        return ("on", b.mode, b.repairs)  # a repair by the reconciler is news, though the state stays on
     return (b.state.value,)
 
 
@@ -393,8 +393,8 @@ class NotifyPolicy:
         if new == ("lost",):
             return lost  # saved as on, table gone: whoever removed it, the user still wants it
         if new == ("off",):
-            if old is not None and old[0] in ("on", "drifted", "lost") and self.bypass_wanted and not user:  # type: ignore[index]
-                return lost
+            # "off" means nothing is saved: someone ran `bypass off` (here, in a terminal, another user).
+            # That is a choice, not a loss; a table removed behind our back reads as "lost" instead.
             return Notice(slot, cat, "Bypass off", "Tailnet traffic follows Mullvad's rules again.")
         if new == ("drifted",):
             return Notice(
@@ -406,7 +406,16 @@ class NotifyPolicy:
                 (Action(ACTION_REPAIR_BYPASS, "Repair"),),
             )
         mode = s.bypass.mode or "direct"
-        if isinstance(old, tuple) and old[:1] == ("on",) and old != new:
+        if isinstance(old, tuple) and old[:1] == ("on",) and len(old) == 3 and old[:2] == new[:2]:  # type: ignore[index]
+            if new[2] > old[2]:  # type: ignore[index]
+                why = s.bypass.last_repair or "its table was changed by something else"
+                return Notice(
+                    slot,
+                    cat,
+                    "Bypass lost and restored",
+                    f"{why[:1].upper()}{why[1:]}; the bypass was re-applied at once.",
+                )
+        elif isinstance(old, tuple) and old[:1] == ("on",) and old != new:
             # Only the mode changed (from a terminal, say): what that exposes must never change silently.
             body = (
                 "Tailscale, its relays and your peers now see this device's real IP."

@@ -14,12 +14,14 @@ PROTOCOL_VERSION = 1
 TABLE_FAMILY = "inet"
 TABLE_NAME = "mullvad-tailscale"
 
-VERBS = ("status", "refresh", "enable", "disable", "restore", "version")
+VERBS = ("status", "refresh", "enable", "disable", "restore", "watch", "version")
 MODES = ("direct", "private")
 OPTIONS = ("containers", "exit-via-mullvad")
 
 ACTION_PREFIX = "io.github.mullvad-tailscale-tray.bypass."
-ACTIONS = {verb: ACTION_PREFIX + verb for verb in ("status", "refresh", "enable", "disable")}
+# `refresh` has no action since the root reconciler keeps the bypass right (docs/security-review.md): root
+# and scripts run it directly; through pkexec it needs the administrator, like `restore` and `watch`.
+ACTIONS = {verb: ACTION_PREFIX + verb for verb in ("status", "enable", "disable")}
 
 
 class Exit(IntEnum):

@@ -208,6 +208,7 @@ class BusMessage:
     state_code: int | None = None
     has_prefs: bool = False
     want_running: bool | None = None
+    allow_lan: bool | None = None  # Prefs.ExitNodeAllowLANAccess
     has_health: bool = False
     health: tuple[str, ...] = ()  # warning texts; () with has_health means healthy
     browse_to_url: str | None = None
@@ -276,6 +277,7 @@ def _bus_from_obj(doc: Mapping[str, Any]) -> BusMessage:
         state = _BACKEND_STATES.get(BUS_STATES.get(code, ""), TailscaleState.UNAVAILABLE)
     prefs = doc.get("Prefs")
     want = prefs.get("WantRunning") if isinstance(prefs, dict) else None
+    lan = prefs.get("ExitNodeAllowLANAccess") if isinstance(prefs, dict) else None
     health = doc.get("Health")
     err = doc.get("ErrMessage")
     url = doc.get("BrowseToURL")
@@ -288,6 +290,7 @@ def _bus_from_obj(doc: Mapping[str, Any]) -> BusMessage:
         state_code=state_code,
         has_prefs=isinstance(prefs, dict),
         want_running=want if isinstance(want, bool) else None,
+        allow_lan=lan if isinstance(lan, bool) else None,
         has_health=isinstance(health, dict),
         health=_health_texts(health) if isinstance(health, dict) else (),
         browse_to_url=url if isinstance(url, str) and url else None,

@@ -48,7 +48,9 @@ verbs:
                                apply the bypass and save it for boot; what is not given keeps
                                the last choice (direct mode, no options the first time)
   disable                      remove the bypass and its saved state (fine if it is not on)
-  restore                      re-apply the saved bypass (used by mullvad-tailscale-bypass.service)
+  restore                      re-apply the saved bypass
+  watch                        restore, then keep the bypass right and publish its status (the
+                               long-running mullvad-tailscale-bypass.service)
   version                      print the helper protocol version
 Normally run through `mullvad-tailscale-tray bypass on|off|status`."""
 
@@ -163,7 +165,10 @@ def _reference(fs: routes_mod.RouteFacts) -> tuple[dict[str, rules.TableView], d
     return {n: tables[(TABLE_FAMILY, n)] for n in names}, names
 
 
-def status() -> dict[str, Any]:
+def status(applied: tuple[rules.TableView | None, Config] | None = None) -> dict[str, Any]:
+    """The bypass state. `applied`: the rules of our table as this process just applied them for a config
+    (None: the live table itself, right after a successful all-or-nothing batch); they replace the scratch
+    namespace comparison, which is the slow half of a status (the reconciler and `enable` know their rules)."""
     warnings: list[str] = []
     try:
         saved = state.load()
@@ -195,11 +200,14 @@ def status() -> dict[str, Any]:
         if fs is not None:
             ref: dict[str, rules.TableView] | None
             names: dict[str, Config] | None
-            try:
-                ref, names = _reference(fs)
-            except (tools.ToolFailedError, rules.NftJsonError) as e:
-                ref, names = None, None
-                warnings.append(f"cannot compare the rules exactly: {e}")
+            if applied is not None:
+                ref, names = {"applied": applied[0] or live}, {"applied": applied[1]}
+            else:
+                try:
+                    ref, names = _reference(fs)
+                except (tools.ToolFailedError, rules.NftJsonError) as e:
+                    ref, names = None, None
+                    warnings.append(f"cannot compare the rules exactly: {e}")
             verdict = rules.compare(live, fs, ref, names, saved)
             config = verdict.config or rules.guess_config(live)
             matches = verdict.matches
@@ -364,17 +372,45 @@ def enable(mode: str | None, flags: dict[str, bool | None]) -> int:
             pending.discard()
             raise
         try:
-            _apply(cfg, "enable")
+            fs = _apply(cfg, "enable")
         except BaseException:
             pending.discard()
             choice.discard()
             raise
         pending.commit()
         choice.commit()
-    _emit({**status(), "previous": _as_json(last)})
+    _emit({**_reply_after_apply(cfg, fs, mv), "previous": _as_json(last)})
     if mv.table and not mv.split_tunnel_accept:
         raise HelperError(Exit.PRECONDITION, "the bypass is on, but " + MULLVAD_NO_ACCEPT)
     return Exit.OK
+
+
+def _reply_after_apply(cfg: Config, fs: routes_mod.RouteFacts, mv: facts.Mullvad) -> dict[str, Any]:
+    """`status` right after a successful `enable`, from what enable read anyway: the batch was all or
+    nothing (our table is cfg's rules with fs's sets), the ip rules were just made right and the state saved.
+    Re-reading all of it would cost six more nft/ip runs on the toggle's hot path; the reconciler, when it
+    runs, publishes the re-read status a moment later (tests/bypass/test_helper.py compares the two)."""
+    warnings = list(fs.warnings)
+    if mv.table and not mv.split_tunnel_accept:
+        warnings.append(MULLVAD_NO_ACCEPT)
+    want = rules.expected_sets(fs, cfg)
+    return {
+        "enabled": True,
+        "state": "on",
+        "mode": cfg.mode,
+        "options": cfg.option_list,
+        "tailnet4": rules.set_networks(rules.SetView("ipv4_addr", (), want["tailnet4"])),
+        "tailnet6": rules.set_networks(rules.SetView("ipv6_addr", (), want["tailnet6"])),
+        "matches_expected": True,
+        "mullvad": {"table": mv.table, "split_tunnel_accept": mv.split_tunnel_accept},
+        "warnings": warnings,
+        "protocol": PROTOCOL_VERSION,
+        "tailscale_connmark": facts.tailscale_connmark(),
+        "private_rules": cfg.mode == "private",
+        "table52_default_route": fs.default_route,
+        "excluded_routes": list(fs.excluded),
+        "saved": {"mode": cfg.mode, "options": cfg.option_list},
+    }
 
 
 def disable() -> int:
@@ -394,7 +430,35 @@ def disable() -> int:
             + (f" (ip rule pref 5200 {', '.join(removed)})" if removed else "")
             + (" (saved state)" if had_state else "")
         )
+    _emit(_reply_after_disable())
     return Exit.OK
+
+
+def _reply_after_disable() -> dict[str, Any]:
+    """`status` right after `disable`: table, ip rules and saved state are gone (each step checked), so only
+    the facts about other tables are read (see _reply_after_apply)."""
+    try:
+        fs: routes_mod.RouteFacts | None = facts.routes()
+    except routes_mod.RouteError:
+        fs = None
+    mv = facts.mullvad()
+    return {
+        "enabled": False,
+        "state": "off",
+        "mode": None,
+        "options": [],
+        "tailnet4": [],
+        "tailnet6": [],
+        "matches_expected": True,
+        "mullvad": {"table": mv.table, "split_tunnel_accept": mv.split_tunnel_accept},
+        "warnings": [MULLVAD_NO_ACCEPT] if mv.table and not mv.split_tunnel_accept else [],
+        "protocol": PROTOCOL_VERSION,
+        "tailscale_connmark": facts.tailscale_connmark(),
+        "private_rules": False,
+        "table52_default_route": bool(fs and fs.default_route),
+        "excluded_routes": list(fs.excluded) if fs else [],
+        "saved": None,
+    }
 
 
 def reapply(verb: str) -> int:
@@ -436,7 +500,9 @@ def run(argv: Sequence[str]) -> int:
     try:
         args = parse(argv)
     except UsageError as e:
-        _err(f"error: {e} (usage: {PROG} status|refresh|enable|disable|restore|version; see {PROG} --help)")
+        _err(
+            f"error: {e} (usage: {PROG} status|refresh|enable|disable|restore|watch|version; see {PROG} --help)"
+        )
         return Exit.USAGE
     verb: str = args.verb
     if verb == "version":
@@ -454,9 +520,15 @@ def run(argv: Sequence[str]) -> int:
         if verb == "status":
             _emit(status())
             return Exit.OK
-        if verb == "enable":
+        if verb == "watch":
+            from tray_app.helper import watch  # noqa: PLC0415  (only the daemon needs it)
+
+            return watch.run()
+        if verb == "enable":  # prints its own answer (see _reply_after_apply)
             return enable(args.mode, {o: getattr(args, o.replace("-", "_")) for o in OPTIONS})
-        code = disable() if verb == "disable" else reapply(verb)
+        if verb == "disable":
+            return disable()  # prints its own answer
+        code = reapply(verb)
         if verb != "restore":  # the boot unit needs no report (and its sandbox forbids the scratch namespace)
             _emit(status())
         return code

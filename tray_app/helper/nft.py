@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 
@@ -46,6 +45,8 @@ def _unshare_net() -> None:
     if unshare is not None:
         unshare(CLONE_NEWNET)
         return
+    import ctypes  # noqa: PLC0415  (Python 3.11 only, and only for status's scratch namespace: off the toggle's path)
+
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.unshare(CLONE_NEWNET) != 0:
         raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET) failed")

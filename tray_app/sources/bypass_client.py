@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from PyQt6.QtCore import QObject, QProcess, QProcessEnvironment, pyqtSignal
+from PyQt6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, pyqtSignal
 
 from tray_app.core.bypass_reply import HelperResult, make_result
 from tray_app.core.helper_errors import launch_failure
 from tray_app.sources.bypass_run import CLEAN_ENV, EnableOptions, HelperCommand
+from tray_app.sources.published import read_status
 
 
 class BypassClient(QObject):
@@ -30,8 +31,16 @@ class BypassClient(QObject):
         return any(verb is None or v == verb for v in self._running.values())
 
     def request(self, verb: str, options: EnableOptions | None = None) -> None:
-        """Start `verb`; the outcome arrives through `finished`. Raises ValueError for a bad verb."""
+        """Start `verb`; the outcome arrives through `finished`. Raises ValueError for a bad verb.
+
+        `status` comes from the reconciler's published file when one runs (no pkexec), still through
+        `finished` (from the event loop, as a process's answer would)."""
         argv = self._command.argv(verb, options)
+        if verb == "status":
+            published = read_status()
+            if published is not None:
+                QTimer.singleShot(0, lambda: self.finished.emit(published))
+                return
         proc = QProcess(self)
         proc.setProgram(argv[0])
         proc.setArguments(argv[1:])

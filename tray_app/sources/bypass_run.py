@@ -16,6 +16,7 @@ from tray_app.core.bypass_reply import HelperResult, make_result
 from tray_app.core.helper_errors import launch_failure, no_answer
 from tray_app.core.protocol import MODES, VERBS
 from tray_app.paths import HELPER_PATH
+from tray_app.sources.published import read_status
 
 PKEXEC = "/usr/bin/pkexec"  # absolute: pkexec's policy lookup is by the helper's path, ours by pkexec's
 # pkexec clears the environment anyway; the direct (root) run gets the same clean one.
@@ -84,7 +85,13 @@ def run_helper(
     command: HelperCommand | None = None,
     timeout: float | None = None,
 ) -> HelperResult:
-    """Run one verb and wait. stdin stays the caller's so pkexec's text agent can ask in a terminal."""
+    """Run one verb and wait. stdin stays the caller's so pkexec's text agent can ask in a terminal.
+
+    `status` is read from the reconciler's published file when one runs: no pkexec, no root."""
+    if verb == "status":
+        published = read_status()
+        if published is not None:
+            return published
     command = command or HelperCommand()
     argv = command.argv(verb, options)
     via = command.via_pkexec(verb)

@@ -24,6 +24,7 @@ import socket
 import stat
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from PyQt6 import sip
@@ -156,7 +157,8 @@ class ResponseParser:
     `error` (a short reason) is set on a protocol error, after which the connection must be dropped.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_body: int | None = MAX_BODY) -> None:
+        self._max_body = max_body  # None: the caller streams the body somewhere (a Taildrop file)
         self._buf = bytearray()
         self.status: int | None = None
         self.headers: dict[str, str] = {}
@@ -266,7 +268,7 @@ class ResponseParser:
                 self._remaining = int(self.headers["content-length"])
             except ValueError:
                 raise ValueError("bad Content-Length") from None
-            if self._remaining < 0 or self._remaining > MAX_BODY:
+            if self._remaining < 0 or (self._max_body is not None and self._remaining > self._max_body):
                 raise ValueError("bad Content-Length")
             self._mode = "length"
             if self._remaining == 0:
@@ -365,15 +367,19 @@ class LocalApiCall(QObject):
         body: bytes | None = None,
         *,
         stream: bool = False,
+        sink: Callable[[bytes], object] | None = None,
         parent: QObject | None = None,
     ) -> None:
+        """`sink`: a 200 body goes there chunk by chunk instead of into memory (no size limit; the
+        deadline then counts from the last chunk, so a big download is not cut off)."""
         super().__init__(parent)
         self.choice = choice
         self._request = build_request(method, target, body)
         self._stream = stream
+        self._sink = sink
         self._sock: socket.socket | None = None
         self._notifier: QSocketNotifier | None = None
-        self._parser = ResponseParser()
+        self._parser = ResponseParser(None if sink is not None else MAX_BODY)
         self._lines = LineSplitter()
         self._body = bytearray()
         self._timer: QTimer | None = None
@@ -470,6 +476,10 @@ class LocalApiCall(QObject):
                 if self._sock is None:
                     return
                 self.line.emit(line)
+        elif self._sink is not None and self._parser.status == 200:
+            if self._timer is not None:
+                self._timer.start(CALL_TIMEOUT_MS)  # still arriving: the deadline is for silence
+            self._sink(data)
         else:
             self._body += data
             if len(self._body) > MAX_BODY:

@@ -45,6 +45,10 @@ _DECODE_ANY = 64 * 1024
 _STDERR_KEEP = 16 * 1024
 
 
+NOT_LOGGED_IN = "You are not logged in"
+LOGIN_FIX = "log in with `mullvad account login` (or in the Mullvad app), then connect again"
+
+
 def missing_cli_detail(cli: str) -> str:
     return (
         f"the Mullvad command `{cli}` was not found: install Mullvad VPN (https://mullvad.net/download) "
@@ -183,8 +187,10 @@ class MullvadSource(Source):
         self._action("reconnect")
 
     def _action(self, verb: str) -> None:
-        def done(code: int, _out: str, err: str) -> None:
+        def done(code: int, out: str, err: str) -> None:
             if code == 0:
+                if NOT_LOGGED_IN in out:  # the CLI warns and goes on; the daemon then blocks (auth failed)
+                    self.action_failed.emit(f"Mullvad is not logged in: {LOGIN_FIX}")
                 return
             reason = err if code == -1 else cli_error_detail(err, code, f"mullvad {verb}")
             self.action_failed.emit(f"Could not {verb} Mullvad: {reason}")

@@ -80,3 +80,38 @@ class Settings:
         if value not in _ICON_STYLES:
             raise ValueError(f"unknown icon style {value!r}: use colour, light or dark")
         self._set("icon/style", value)
+
+    # issue 12: devices whose coming and going the user wants to hear about; what a middle click does
+    def _strings(self, key: str) -> frozenset[str]:
+        raw = self._q.value(key, "")
+        items = raw if isinstance(raw, list) else str(raw or "").split(",")
+        return frozenset(i.strip() for i in items if i.strip())
+
+    def _set_strings(self, key: str, value: frozenset[str]) -> None:
+        self._set(key, ",".join(sorted(value)))
+
+    @property
+    def watched_devices(self) -> frozenset[str]:
+        return self._strings("devices/watched")
+
+    @watched_devices.setter
+    def watched_devices(self, value: frozenset[str]) -> None:
+        self._set_strings("devices/watched", value)
+
+    @property
+    def middle_click(self) -> str:
+        value = str(self._q.value("tray/middle_click", "bypass"))
+        return value if value in ("bypass", "none") else "bypass"
+
+    @middle_click.setter
+    def middle_click(self, value: str) -> None:
+        self._set("tray/middle_click", value if value in ("bypass", "none") else "none")
+
+    @property
+    def tailnet_notify(self) -> frozenset[str]:
+        """Opt-in tailnet notifications (core.tailnet_notify.TailnetKind values); none by default."""
+        return self._strings("notifications/tailnet")
+
+    @tailnet_notify.setter
+    def tailnet_notify(self, value: frozenset[str]) -> None:
+        self._set_strings("notifications/tailnet", value)

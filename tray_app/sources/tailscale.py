@@ -25,6 +25,7 @@ from PyQt6.QtCore import QObject, QProcess, QTimer, pyqtSignal
 
 from tray_app.core.backoff import Backoff
 from tray_app.core.model import TailscaleState, TailscaleStatus
+from tray_app.core.tailnet import Tailnet, tailnet_from_status
 from tray_app.core.tailscale_parse import (
     OPERATOR_HINT,
     START_FIX,
@@ -122,6 +123,10 @@ class TailscaleSource(Source):
     """Emits `changed(TailscaleStatus)` on real change; `action_failed(str)` when up/down fails."""
 
     action_failed = pyqtSignal(str)
+    # core.tailnet.Tailnet, read from the same /status: devices and exit nodes (menus, not the Snapshot)
+    tailnet_changed = pyqtSignal(object)
+    files_waiting = pyqtSignal()  # the bus said Taildrop files arrived (FilesWaiting / IncomingFiles)
+    browse_to_url = pyqtSignal(str)  # the bus's BrowseToURL (a login or re-authentication to open)
 
     def __init__(
         self,
@@ -149,6 +154,8 @@ class TailscaleSource(Source):
         self._status_failures = 0
         self._last: TailscaleStatus | None = None
         self._can_write: bool | None = None
+        self._allow_lan: bool | None = None
+        self._tailnet: Tailnet | None = None
         self._socket_failure: LocalApiError | None = None
         self._proc: QProcess | None = None
         self._proc_timer = QTimer(self)
@@ -282,8 +289,17 @@ class TailscaleSource(Source):
 
     def _on_line(self, line: bytes) -> None:
         msg = parse_bus_line(line)
+        if msg.allow_lan is not None and msg.allow_lan != self._allow_lan:
+            self._allow_lan = msg.allow_lan
+            if self._tailnet is not None:
+                self._tailnet = replace(self._tailnet, allow_lan=msg.allow_lan)
+                self.tailnet_changed.emit(self._tailnet)
         first = self._watch_lines == 0
         self._watch_lines += 1
+        if "FilesWaiting" in msg.other_keys or "IncomingFiles" in msg.other_keys:
+            self.files_waiting.emit()
+        if msg.browse_to_url:
+            self.browse_to_url.emit(msg.browse_to_url)
         if msg.fell_behind:
             self._fell_behind = True  # tailscaled closes the stream next; reconnect and re-read then
             return
@@ -341,6 +357,26 @@ class TailscaleSource(Source):
             self._emit(unavailable(_http_detail(STATUS_PATH, code, body)))
             return
         self._emit(parse_status(body))
+        self._emit_tailnet(body)
+
+    @property
+    def socket_path(self) -> str | None:
+        """The socket named by the user (None: the default paths), for other LocalAPI clients."""
+        return self._socket_path
+
+    @property
+    def tailnet(self) -> Tailnet | None:
+        return self._tailnet
+
+    def _emit_tailnet(self, body: bytes) -> None:
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            return  # parse_status already reported what was wrong
+        tailnet = tailnet_from_status(doc, self._allow_lan)
+        if tailnet != self._tailnet:
+            self._tailnet = tailnet
+            self.tailnet_changed.emit(tailnet)
 
     def _on_status_failed(self, err: LocalApiError) -> None:
         call, self._status_call = self._status_call, None

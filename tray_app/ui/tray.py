@@ -37,6 +37,7 @@ _BALLOON_ICON = {
 class TrayUI(QObject):
     quit_requested = pyqtSignal()
     settings_changed = pyqtSignal()  # notifications on/off, muted categories: the app updates the policy
+    middle_clicked = pyqtSignal()  # the host passed a middle click on (what it does: tray_app/features.py)
 
     def __init__(
         self, controller: Controller, parent: QObject | None = None, *, overrides: Sequence[str] = ()
@@ -178,6 +179,8 @@ class TrayUI(QObject):
                 self._popup.hide()
             else:
                 self.show_status()
+        elif reason == QSystemTrayIcon.ActivationReason.MiddleClick:
+            self.middle_clicked.emit()
 
     def show_status(self) -> None:
         self.render(self.snapshot)

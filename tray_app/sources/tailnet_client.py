@@ -1,0 +1,268 @@
+"""tailscaled's LocalAPI calls behind the exit-node, account and suggestion controls.
+
+The same requests the official clients send (client/local in tailscale.com):
+
+* `PATCH /localapi/v0/prefs` with ExitNodeID/ExitNodeIP/ExitNodeAllowLANAccess and their `...Set` flags
+  (`tailscale set --exit-node=... --exit-node-allow-lan-access`);
+* `GET /localapi/v0/suggest-exit-node` (`tailscale exit-node suggest`): `{"ID", "Name", "Location"}`;
+* `GET /localapi/v0/profiles/` and `/profiles/current`, `POST /localapi/v0/profiles/<ID>` (`tailscale
+  switch`). tailscaled answers the profile endpoints only to a user with write access (root or the
+  operator): 403 `profiles access denied` otherwise, shown with the operator fix.
+
+`TailnetClient` runs them on the Qt event loop (`LocalApiCall`); the `*_sync` functions are the blocking
+versions for the `route` command.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import quote
+
+from PyQt6.QtCore import QObject, pyqtSignal
+
+from tray_app.core.tailnet import Profile, parse_profile, parse_profiles
+from tray_app.core.tailscale_parse import OPERATOR_HINT
+from tray_app.sources.localapi import LocalApiCall, LocalApiError, choose_socket, request
+
+PREFS_PATH = "/localapi/v0/prefs"
+SUGGEST_PATH = "/localapi/v0/suggest-exit-node"
+PROFILES_PATH = "/localapi/v0/profiles/"
+FILES_PATH = "/localapi/v0/files/"
+READ_PROFILES = ("list your accounts", "read the current account")
+BACKGROUND = (*READ_PROFILES, "suggest an exit node", "list the Taildrop files")
+LOGIN_PATH = "/localapi/v0/login-interactive"
+
+
+def safe_name(name: str) -> bool:
+    """A Taildrop file name we may write: a plain name, no path (tailscaled checks too; we do not rely on it)."""
+    return (
+        bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name and "\0" not in name
+    )
+
+
+def free_path(folder: Path, name: str) -> Path:
+    """`name` in `folder`, or `name (1)`, `name (2)`... when taken."""
+    target = folder / name
+    stem, dot, ext = name.partition(".")
+    n = 1
+    while target.exists():
+        target = folder / (f"{stem} ({n}){dot}{ext}")
+        n += 1
+    return target
+
+
+def http_problem(what: str, code: int, body: bytes) -> str:
+    """An HTTP error of tailscaled as a sentence with the fix."""
+    text = " ".join(body.decode("utf-8", "replace").split())[:160]
+    try:  # WriteErrorJSON: {"error": "..."}
+        obj = json.loads(body)
+        if isinstance(obj, dict) and isinstance(obj.get("error"), str):
+            text = obj["error"]
+    except ValueError:
+        pass
+    if code == 403:
+        return f"Tailscale refused {what} ({text or 'access denied'}): {OPERATOR_HINT}"
+    return f"Tailscale could not {what}: HTTP {code}" + (f": {text}" if text else "")
+
+
+class TailnetClient(QObject):
+    """Emits `suggestion(id, name)`, `profiles(tuple[Profile, ...], current_id)`, `failed(what, text)`,
+    `done(what)`. Reads that run by themselves (`BACKGROUND`) fail quietly: the caller decides."""
+
+    suggestion = pyqtSignal(str, str)
+    files = pyqtSignal(tuple)  # names of the Taildrop files waiting
+    saved = pyqtSignal(str, tuple)  # folder, names saved there
+    profiles = pyqtSignal(tuple, str)
+    failed = pyqtSignal(str, str)  # what was being done (READ_* or a write), the text with the fix
+    done = pyqtSignal(str)
+
+    def __init__(self, socket_path: str | None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._socket_path = socket_path
+        self._calls: set[LocalApiCall] = set()
+
+    def _call(
+        self, method: str, path: str, body: bytes | None, on_ok: Callable[[bytes], None], what: str
+    ) -> None:
+        call = LocalApiCall(choose_socket(self._socket_path), method, path, body, parent=self)
+        err = call.start()
+        if err is not None:
+            call.deleteLater()
+            self.failed.emit(what, f"Could not reach tailscaled to {what}: {err.detail}")
+            return
+        self._calls.add(call)
+
+        def finished(code: int, data: bytes) -> None:
+            self._drop(call)
+            if 200 <= code < 300:
+                on_ok(data)
+            else:
+                self.failed.emit(what, http_problem(what, code, data))
+
+        def failed(e: LocalApiError) -> None:
+            self._drop(call)
+            self.failed.emit(what, f"Could not reach tailscaled to {what}: {e.detail}")
+
+        call.finished.connect(finished)
+        call.failed.connect(failed)
+
+    def _drop(self, call: LocalApiCall) -> None:
+        self._calls.discard(call)
+        call.deleteLater()
+
+    def busy(self) -> bool:
+        return bool(self._calls)
+
+    def stop(self) -> None:
+        for call in list(self._calls):
+            call.abort()
+            self._drop(call)
+
+    def patch_prefs(self, body: dict[str, object], what: str = "change the exit node") -> None:
+        self._call("PATCH", PREFS_PATH, json.dumps(body).encode(), lambda _d: self.done.emit(what), what)
+
+    def fetch_suggestion(self) -> None:
+        def ok(data: bytes) -> None:
+            try:
+                obj = json.loads(data)
+            except ValueError:
+                return
+            if isinstance(obj, dict) and isinstance(obj.get("ID"), str) and obj["ID"]:
+                self.suggestion.emit(obj["ID"], str(obj.get("Name") or obj["ID"]))
+
+        self._call("GET", SUGGEST_PATH, None, ok, "suggest an exit node")
+
+    def fetch_profiles(self) -> None:
+        def ok_current(listed: tuple[Profile, ...]) -> Callable[[bytes], None]:
+            def inner(data: bytes) -> None:
+                try:
+                    cur = parse_profile(json.loads(data))
+                except ValueError:
+                    cur = None
+                self.profiles.emit(listed, cur.id if cur else "")
+
+            return inner
+
+        def ok_list(data: bytes) -> None:
+            try:
+                listed = parse_profiles(json.loads(data))
+            except ValueError:
+                listed = ()
+            self._call("GET", PROFILES_PATH + "current", None, ok_current(listed), "read the current account")
+
+        self._call("GET", PROFILES_PATH, None, ok_list, "list your accounts")
+
+    def list_files(self) -> None:
+        """`GET /localapi/v0/files/`: the Taildrop files waiting (apitype.WaitingFile: Name, Size)."""
+
+        def ok(data: bytes) -> None:
+            try:
+                doc = json.loads(data)
+            except ValueError:
+                return
+            names = [f.get("Name") for f in doc if isinstance(f, dict)] if isinstance(doc, list) else []
+            self.files.emit(tuple(n for n in names if isinstance(n, str) and n))
+
+        self._call("GET", FILES_PATH, None, ok, "list the Taildrop files")
+
+    def save_files(self, names: tuple[str, ...], folder: Path) -> None:
+        """Like `tailscale file get --conflict=rename FOLDER`: stream each file to disk (`.NAME.part`, renamed
+        when complete, never over another file), then delete it from tailscaled's waiting area."""
+        done: list[str] = []
+        todo = [n for n in names if safe_name(n)]
+
+        def next_file() -> None:
+            if not todo:
+                self.saved.emit(str(folder), tuple(done))
+                return
+            name = todo.pop(0)
+            path = FILES_PATH + quote(name, safe="")
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                target = free_path(folder, name)
+                part = folder / f".{target.name}.part"
+                out = open(part, "xb")  # noqa: SIM115  (closed when the download ends, below)
+            except OSError as exc:
+                self.failed.emit("save", f"Could not save {name} in {folder}: {exc.strerror or exc}")
+                return
+
+            def finish(code: int, data: bytes, err: LocalApiError | None = None) -> None:
+                self._calls.discard(call)
+                call.deleteLater()
+                out.close()
+                if err is not None or not 200 <= code < 300:
+                    part.unlink(missing_ok=True)
+                    what = "fetch a Taildrop file"
+                    text = (
+                        f"Could not reach tailscaled to {what}: {err.detail}"
+                        if err
+                        else http_problem(what, code, data)
+                    )
+                    self.failed.emit("save", text)
+                    return
+                final = free_path(folder, target.name)  # someone may have taken the name meanwhile
+                try:
+                    part.rename(final)
+                except OSError as exc:
+                    self.failed.emit("save", f"Could not save {name} in {folder}: {exc.strerror or exc}")
+                    return
+                done.append(final.name)
+                self._call("DELETE", path, None, lambda _d: next_file(), "remove a saved Taildrop file")
+
+            def write(chunk: bytes) -> None:
+                try:
+                    out.write(chunk)
+                except OSError as exc:  # disk full, folder gone: stop, keep nothing half written
+                    call.abort()
+                    out.close()
+                    part.unlink(missing_ok=True)
+                    self._calls.discard(call)
+                    call.deleteLater()
+                    self.failed.emit("save", f"Could not save {name} in {folder}: {exc.strerror or exc}")
+
+            call = LocalApiCall(choose_socket(self._socket_path), "GET", path, sink=write, parent=self)
+            err = call.start()
+            if err is not None:
+                call.deleteLater()
+                out.close()
+                part.unlink(missing_ok=True)
+                self.failed.emit("save", f"Could not reach tailscaled to fetch a Taildrop file: {err.detail}")
+                return
+            self._calls.add(call)
+            call.finished.connect(finish)
+            call.failed.connect(lambda e: finish(0, b"", e))
+
+        next_file()
+
+    def reauth(self) -> None:
+        """`tailscale up --force-reauth` asks for this; the login URL then comes on the bus (BrowseToURL)."""
+        self._call("POST", LOGIN_PATH, None, lambda _d: self.done.emit("reauth"), "start a re-authentication")
+
+    def switch_profile(self, profile_id: str) -> None:
+        self._call(
+            "POST", PROFILES_PATH + quote(profile_id, safe=""), None, lambda _d: self.done.emit("switch"),
+            "switch accounts",
+        )  # fmt: skip
+
+
+# -- blocking versions for the CLI ----------------------------------------------------------------------------
+
+
+class TailnetError(Exception):
+    pass
+
+
+def call_sync(
+    socket_path: str | None, method: str, path: str, body: dict[str, object] | None, what: str
+) -> bytes:
+    try:
+        resp = request(
+            choose_socket(socket_path), method, path, json.dumps(body).encode() if body is not None else None
+        )
+    except LocalApiError as exc:
+        raise TailnetError(f"Could not reach tailscaled to {what}: {exc.detail}") from None
+    if not 200 <= resp.status < 300:
+        raise TailnetError(http_problem(what, resp.status, resp.body))
+    return resp.body
