@@ -1,4 +1,4 @@
-"""Tailscale's routing table 52, parsed into the destinations the bypass must cover (coexistence.md §2.1, §6.2).
+"""Tailscale's routing table 52, parsed into the destinations the bypass must cover (docs/bypass.md).
 
 Pure: the helper runs `ip -j route show table 52` (and `ip -6 ...`) and hands the text here. Only unicast
 routes through `tailscale0` enter the sets; the caller (the unprivileged app) never supplies addresses.

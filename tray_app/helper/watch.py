@@ -382,5 +382,5 @@ def run() -> int:
         return Exit.PRECONDITION
     except OSError as e:
         sys.stderr.write(f"{main.PROG}: error: cannot open the kernel's event sockets or {run_dir()}: {e}\n")
-        return main.FAILED
+        return Exit.FAILED
     return rec.run()

@@ -3,7 +3,7 @@
 The policy (`core.notify_policy`) decides what to say; this sends it, replacing the previous notification of
 the same slot by id, and reports clicked actions back as `action_invoked(action_id)`. Only when no server owns
 the name does it fall back to `QSystemTrayIcon.showMessage` (which in XEmbed mode is a Qt balloon without
-actions; test-infra.md §3).
+actions).
 
 Calls are asynchronous: a slow or hung notification server never blocks the tray.
 """
@@ -86,9 +86,6 @@ class Notifier(QObject):
         self._bus.connect(SERVICE, PATH, IFACE, "ActionInvoked", self._on_action)
         self._bus.connect(SERVICE, PATH, IFACE, "NotificationClosed", self._on_closed)
 
-    def set_fallback(self, fallback: Fallback | None) -> None:
-        self._fallback = fallback
-
     def server_present(self) -> bool:
         iface = self._bus.interface()
         if iface is None:
@@ -155,9 +152,6 @@ class Notifier(QObject):
         msg = QDBusMessage.createMethodCall(SERVICE, PATH, IFACE, "CloseNotification")
         msg.setArguments([_typed(nid, _UINT)])
         self._bus.asyncCall(msg, 5000)
-
-    def slot_of(self, nid: int) -> str | None:
-        return self._slots.get(nid)
 
     @pyqtSlot(QDBusMessage)
     def _on_action(self, msg: QDBusMessage) -> None:
