@@ -25,6 +25,7 @@ ALLOWED = {
     "tray_app",
     "tray_app.paths",
     "tray_app.core",
+    "tray_app.core.procstat",  # `watch` names its start time in the published status
     "tray_app.core.protocol",
     "tray_app.core.routes",
     "tray_app.core.rules",
