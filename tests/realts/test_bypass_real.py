@@ -1,0 +1,95 @@
+"""The bypass by traffic with the real tailscaled's own rules, routes and transport (docs/testing-replica.md,
+"Real Tailscale lab"): the replica's probe set against real daemons, a real WireGuard wg0-mullvad and the
+Mullvad replica. Every LAN leak counter must stay 0.
+
+The main combination (1.102.5, nftables, rp_filter 2) runs the full probe set, direct and private, Mullvad
+connected and blocked. Every other built version x firewall mode x rp_filter runs a reduced set.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.realts import binaries
+from tests.realts.conftest import require_real_lab
+from tests.realts.lab import RealLab
+from tests.replica import catalogue
+from tests.replica import topology as t
+from tests.replica.bypass_drivers import HelperBypass
+
+pytestmark = pytest.mark.real_tailscale
+
+REDUCED = (
+    "T1_tailnet4_tcp",
+    "T2_magicdns4",
+    "T3_subnet_route",
+    "T4_tailnet6_tcp",
+    "T5_internet4",
+    "T7_blocker_dns",
+    "T8_tailscaled_udp",
+    "T10_split_tunnel",
+    "I1_incoming4",
+    "I3_spoofed_lan",
+)
+TAILNET = [n for n in catalogue.TAILNET if n != "T2_magicdns6"]
+
+
+def test_problem_reproduces_without_bypass(real_lab: RealLab) -> None:
+    """Mullvad connected after Tailscale and no bypass: the tailnet is dark and tailscaled's own traffic goes
+    through the Mullvad relay, as on a real machine."""
+    got = real_lab.probe(real_lab.probes())
+    assert {n: got[n] for n in TAILNET} == dict.fromkeys(TAILNET, "fail")
+    assert got["T5_internet4"] == t.RELAY4
+    assert got["T8_tailscaled_udp"] == t.RELAY4
+    assert real_lab.tailscaled_path() in (t.RELAY4, "DERP")
+
+
+@pytest.mark.parametrize("mode", ["direct", "private"])
+def test_full_probe_set(real_lab: RealLab, real_helper: HelperBypass, mode: str) -> None:
+    real_helper.enable(mode)
+    for mullvad in ("connected", "blocked"):
+        real_lab.set_mullvad(mullvad)
+        real_lab.reset_leaks()
+        got = real_lab.probe(real_lab.probes())
+        assert got == real_lab.expected(mode, mullvad), f"{mode}, Mullvad {mullvad}"
+        assert real_lab.leaks() == catalogue.NO_LEAKS, f"{mode}, Mullvad {mullvad}"
+    real_lab.mullvad_connect()
+    # tailscaled's real transport, as the peer sees it: the real IP in direct mode; never in private mode.
+    path = real_lab.tailscaled_path()
+    if mode == "direct":
+        assert path == t.HOST_LAN4
+    else:
+        assert path in (t.RELAY4, "DERP")
+    assert real_lab.leaks() == catalogue.NO_LEAKS
+
+
+def _matrix() -> list[tuple[str, str]]:
+    return [(b.version, fw) for b in binaries.builds() for fw in ("nftables", "iptables")] or [
+        (binaries.MAIN, "nftables")
+    ]
+
+
+@pytest.mark.parametrize(("version", "firewall"), _matrix())
+def test_reduced_matrix(version: str, firewall: str, tmp_path: Path) -> None:
+    """Each built version in each firewall mode, rp_filter 1 and 2, direct and private, Mullvad connected and
+    blocked: the reduced probe set with the real daemon's netfilter rules, no leak."""
+    require_real_lab()
+    build = next(b for b in binaries.builds() if b.version == version)
+    state_dir = tmp_path / "state"
+    state_dir.mkdir(mode=0o755)
+    with RealLab.build(build=build, firewall=firewall) as lab:
+        helper = HelperBypass(lab, state_dir)
+        for rp_filter in (1, 2):
+            lab.set_rp_filter(rp_filter)
+            for mode in ("direct", "private"):
+                helper.enable(mode)
+                for mullvad in ("connected", "blocked"):
+                    lab.set_mullvad(mullvad)
+                    lab.reset_leaks()
+                    where = f"{build.short} {firewall} rp_filter {rp_filter} {mode} Mullvad {mullvad}"
+                    assert lab.probe(lab.probes(REDUCED)) == lab.expected(mode, mullvad, REDUCED), where
+                    assert lab.leaks() == catalogue.NO_LEAKS, where
+                lab.mullvad_connect()
+            helper.disable()
