@@ -14,8 +14,7 @@ import pytest
 from tests.infra.require import require, require_root, require_tools
 from tests.realts import binaries
 from tests.realts.binaries import Build
-from tests.realts.lab import RealLab
-from tests.replica.bypass_drivers import HelperBypass
+from tests.realts.lab import RealHelper, RealLab
 
 pytestmark = pytest.mark.real_tailscale
 
@@ -39,15 +38,16 @@ def real_lab() -> Iterator[RealLab]:
 
 
 @pytest.fixture
-def real_helper(real_lab: RealLab, tmp_path: Path) -> Iterator[HelperBypass]:
+def real_helper(real_lab: RealLab, tmp_path: Path) -> Iterator[RealHelper]:
     """The product's root helper in the lab's host namespace; afterwards disabled, Mullvad connected."""
     state_dir = tmp_path / "state"
     state_dir.mkdir(mode=0o755)
-    drv = HelperBypass(real_lab, state_dir)
+    drv = RealHelper(real_lab, state_dir)
     try:
         yield drv
     finally:
         drv.call("disable", check=False)
+        real_lab.forget_flows()
         real_lab.set_rp_filter(2)
         if real_lab.mullvad_state != "connected":
             real_lab.mullvad_connect()

@@ -36,7 +36,9 @@ from pathlib import Path
 from tests.infra.netns import NetNS
 from tests.realts import binaries
 from tests.realts.binaries import Build
+from tests.replica import catalogue
 from tests.replica import topology as t
+from tests.replica.bypass_drivers import HelperBypass
 from tests.replica.lab import ECHO_SERVER, LEAKWATCH, RELAY_NAT, Lab, LabError
 from tests.replica.probes import Probe
 
@@ -49,6 +51,18 @@ HOSTNAMES = {"host": "thishost", "peer": "peer", "router": "router", "exit": "ex
 MAGIC_DOMAIN = "lab.ts.net"
 WG_PORT = t.RELAY_PORT
 UP_TIMEOUT = 60.0
+
+# What a leak was, for the assertion message: the LAN router remembers every packet from a tunnel or tailnet
+# source (the leak counters say how many; this says which flow).
+LEAK_DETAIL = """table inet leakdetail {
+  set seen4 { type ipv4_addr . ipv4_addr . inet_proto . inet_service; flags dynamic; }
+  chain pre { type filter hook prerouting priority -400; policy accept;
+    iifname "lan0" ip saddr { 10.64.0.0/10, 100.64.0.0/10 } meta l4proto { tcp, udp } update @seen4 { ip saddr . ip daddr . meta l4proto . th dport }
+    iifname "lan0" ip saddr { 10.64.0.0/10, 100.64.0.0/10 } meta l4proto != { tcp, udp } update @seen4 { ip saddr . ip daddr . meta l4proto . 0 }
+    iifname "lan0" ip daddr { 100.64.0.0/10, 192.168.50.0/24 } meta l4proto { tcp, udp } update @seen4 { ip saddr . ip daddr . meta l4proto . th dport }
+  }
+}
+"""
 
 SERVICES: dict[str, tuple[list[str], list[str]]] = {
     # No wildcard binds in `inet`: the control server owns CONTROL4's ports.
@@ -70,7 +84,8 @@ class Node:
     dir: Path
     firewall: str
     proc: subprocess.Popen[str] | None = None
-    ips: tuple[str, str] = ("", "")  # Tailscale v4, v6
+    ips: tuple[str, str] = ("", "")  # its own Tailscale v4, v6 (`tailscale ip`)
+    seen4: str = ""  # the v4 address the other nodes see it at (tests/tailscale-control: 100.64.1.ID)
     up_args: list[str] = field(default_factory=list)
 
     @property
@@ -221,6 +236,7 @@ class RealLab(Lab):
         for role in ("inet", "relay", "peer", "router", "exit"):
             self.sysctl(role, {"net.ipv4.conf.all.rp_filter": "0", "net.ipv4.conf.default.rp_filter": "0"})
         self.nft("inet", LEAKWATCH)
+        self.nft("inet", LEAK_DETAIL)
         self.nft("relay", RELAY_NAT)
 
     def _start_wireguard(self) -> None:
@@ -332,7 +348,9 @@ class RealLab(Lab):
         d = self.workdir / f"ts-{role}"
         d.mkdir(exist_ok=True)
         firewall = self.firewall if role == "host" else "auto"
-        node = Node(role, build, d, firewall, ips=old.ips if old else ("", ""), up_args=old.up_args if old else [])
+        node = Node(role, build, d, firewall)
+        if old is not None:
+            node.ips, node.seen4, node.up_args = old.ips, old.seen4, old.up_args
         log = (self.workdir / f"tailscaled-{role}.log").open("a")
         node.proc = self.namespaces[role].popen(
             [
@@ -378,12 +396,17 @@ class RealLab(Lab):
         self.up("exit", "--advertise-exit-node")
         self.up("peer")
         self.up("host", "--accept-routes")
+        seen = json.loads(self._control_api("GET", "/lab/nodes"))
         for role, node in self.nodes.items():
             ips = self.ts(role, "ip").stdout.split()
             node.ips = (next(a for a in ips if ":" not in a), next(a for a in ips if ":" in a))
+            node.seen4 = seen[HOSTNAMES[role]]["seen"]
         # Ready when this host has the subnet route in table 52 and every peer online.
         self.wait(lambda: t.SUBNET in self.table52(), 30, "the subnet route in table 52")
         self.wait(lambda: self.peers_online() == 3, 30, "three peers online")
+        # tailscaled configures a peer on its first packet, so a fresh tailnet drops the first probes while
+        # WireGuard handshakes: warm the paths up before Mullvad connects.
+        self.converge()
 
     def table52(self, family: str = "-4") -> str:
         return self.run("host", "ip", family, "route", "show", "table", str(t.TAILSCALE_TABLE)).stdout
@@ -393,14 +416,22 @@ class RealLab(Lab):
         assert isinstance(peers, dict)
         return sum(1 for p in peers.values() if p.get("Online"))
 
+    def _control_api(self, method: str, path: str) -> str:
+        code = "import sys, urllib.request as u; print(u.urlopen(u.Request(sys.argv[1], method=sys.argv[2])).read().decode())"
+        return self.run("inet", "python3", "-c", code, self.control_url + path, method).stdout
+
     def set_online(self, role: str, online: bool) -> None:
         """What control tells the tailnet about the node's presence (testcontrol tracks none itself)."""
-        host = HOSTNAMES[role]
-        url = f"{self.control_url}/lab/online?host={host}&online={int(online)}"
-        self.run("inet", "python3", "-c", f"import urllib.request as u; u.urlopen(u.Request({url!r}, method='POST'))")
+        self._control_api("POST", f"/lab/online?host={HOSTNAMES[role]}&online={int(online)}")
 
     def ip(self, role: str, v6: bool = False) -> str:
-        return self.nodes[role].ips[1 if v6 else 0]
+        """The address the other nodes reach `role` at (v4: its masquerade address, see tailscale-control)."""
+        node = self.nodes[role]
+        return node.ips[1] if v6 else node.seen4
+
+    def own_ips(self, role: str = "host") -> tuple[str, str]:
+        """The node's own addresses, as `tailscale ip` and its `status` show them."""
+        return self.nodes[role].ips
 
     def set_rp_filter(self, value: int) -> None:
         self.rp_filter = value
@@ -443,15 +474,53 @@ class RealLab(Lab):
     def expected(self, mode: str, mullvad: str, names: Sequence[str] | None = None) -> dict[str, str]:
         """What each probe must show with the bypass on: the replica's expectations (catalogue.with_bypass)
         with the real tailnet's addresses."""
-        from tests.replica import catalogue
-
         exp = catalogue.with_bypass(mode, mullvad)
         real = {t.HOST_TS4: self.ip("host"), t.HOST_TS6: self.ip("host", v6=True)}
         real |= {t.PEER4: self.ip("peer"), t.PEER6: self.ip("peer", v6=True)}
+        # T11 (Mullvad's own WireGuard) is not a probe here: the real tunnel carries T5-T7.
         out = {k: real.get(v, v) for k, v in exp.items() if k not in ("T11_mullvad_wg",)}
         # MagicDNS answers peer.lab.ts.net with the peer's address: the real tailscaled resolved it.
         out.update(T2_magicdns4=self.ip("peer"), T2_magicdns6=self.ip("peer"))
+        if mode == "private" and mullvad == "blocked":
+            # The replica's tailnet is a cable; the real one rides on tailscaled's transport, which private mode
+            # keeps in Mullvad's tunnel: with Mullvad blocked the tailnet is offline (README, "private").
+            # MagicDNS is tailscaled itself and still answers.
+            out.update({n: "fail" for n in catalogue.TAILNET if n in out and not n.startswith("T2_")})
         return {k: v for k, v in out.items() if names is None or k in names}
+
+    def reset_leaks(self) -> None:
+        super().reset_leaks()
+        self.run("inet", "nft", "flush", "set", "inet", "leakdetail", "seen4")
+
+    def leaked_flows(self) -> list[str]:
+        """The flows behind non-zero leak counters (v4), as "src . dst . proto . port"."""
+        out = json.loads(self.run("inet", "nft", "-j", "list", "set", "inet", "leakdetail", "seen4").stdout)
+        elems = [x for item in out["nftables"] if "set" in item for x in item["set"].get("elem", [])]
+        return [json.dumps(e) for e in elems]
+
+    def forget_flows(self) -> None:
+        """Empty the host's conntrack table, as if every flow had timed out.
+
+        Flows tracked before a routing change keep their old source address, NAT and ct mark: after
+        `bypass on` in direct mode tailscaled's flows that went through the tunnel leave eth0 with the tunnel
+        address, and after direct -> private its flows that left eth0 keep leaving there while Mullvad is
+        blocked (docs/tailscale.md, "Flows from before a change"). test_stale_flows.py shows both; the other
+        tests start each bypass state with fresh flows."""
+        self.run("host", "conntrack", "-F", check=False)
+
+    CONVERGE = ("T1_tailnet4_tcp", "T4_tailnet6_tcp", "T3_subnet_route", "I1_incoming4")
+
+    def converge(self, timeout: float = 30) -> float:
+        """Wait until the tailnet answers again after a change of paths (tailscaled finds its new path to each
+        peer by itself, within seconds); the seconds it took."""
+        t0 = time.monotonic()
+        self.wait(lambda: "fail" not in self.probe(self.probes(self.CONVERGE)).values(), timeout, "the tailnet")
+        return time.monotonic() - t0
+
+    def settle(self, mode: str | None) -> None:
+        """After a change: wait for the tailnet wherever it must work (not private mode with Mullvad blocked)."""
+        if mode is not None and not (mode == "private" and self.mullvad_state == "blocked"):
+            self.converge()
 
     def tailscaled_path(self, role: str = "peer", target: str = "host") -> str:
         """How `role` reaches `target`'s tailscaled: the endpoint `tailscale ping` reports ("192.168.1.10",
@@ -493,6 +562,17 @@ class RealLab(Lab):
 
     def random_token(self) -> str:
         return secrets.token_hex(4)
+
+
+class RealHelper(HelperBypass):
+    """The product's helper in a real lab: after `enable` it waits for the tailnet to find its new paths."""
+
+    lab: RealLab
+
+    def enable(self, mode: str = "direct", *options: str) -> None:
+        super().enable(mode, *options)
+        self.lab.forget_flows()
+        self.lab.settle(mode)
 
 
 def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:

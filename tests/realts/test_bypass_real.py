@@ -14,10 +14,9 @@ import pytest
 
 from tests.realts import binaries
 from tests.realts.conftest import require_real_lab
-from tests.realts.lab import RealLab
+from tests.realts.lab import RealHelper, RealLab
 from tests.replica import catalogue
 from tests.replica import topology as t
-from tests.replica.bypass_drivers import HelperBypass
 
 pytestmark = pytest.mark.real_tailscale
 
@@ -47,14 +46,15 @@ def test_problem_reproduces_without_bypass(real_lab: RealLab) -> None:
 
 
 @pytest.mark.parametrize("mode", ["direct", "private"])
-def test_full_probe_set(real_lab: RealLab, real_helper: HelperBypass, mode: str) -> None:
+def test_full_probe_set(real_lab: RealLab, real_helper: RealHelper, mode: str) -> None:
     real_helper.enable(mode)
     for mullvad in ("connected", "blocked"):
         real_lab.set_mullvad(mullvad)
+        real_lab.settle(mode)
         real_lab.reset_leaks()
         got = real_lab.probe(real_lab.probes())
         assert got == real_lab.expected(mode, mullvad), f"{mode}, Mullvad {mullvad}"
-        assert real_lab.leaks() == catalogue.NO_LEAKS, f"{mode}, Mullvad {mullvad}"
+        assert real_lab.leaks() == catalogue.NO_LEAKS, (mode, mullvad, real_lab.leaked_flows())
     real_lab.mullvad_connect()
     # tailscaled's real transport, as the peer sees it: the real IP in direct mode; never in private mode.
     path = real_lab.tailscaled_path()
@@ -80,16 +80,17 @@ def test_reduced_matrix(version: str, firewall: str, tmp_path: Path) -> None:
     state_dir = tmp_path / "state"
     state_dir.mkdir(mode=0o755)
     with RealLab.build(build=build, firewall=firewall) as lab:
-        helper = HelperBypass(lab, state_dir)
+        helper = RealHelper(lab, state_dir)
         for rp_filter in (1, 2):
             lab.set_rp_filter(rp_filter)
             for mode in ("direct", "private"):
                 helper.enable(mode)
                 for mullvad in ("connected", "blocked"):
                     lab.set_mullvad(mullvad)
+                    lab.settle(mode)
                     lab.reset_leaks()
                     where = f"{build.short} {firewall} rp_filter {rp_filter} {mode} Mullvad {mullvad}"
                     assert lab.probe(lab.probes(REDUCED)) == lab.expected(mode, mullvad, REDUCED), where
-                    assert lab.leaks() == catalogue.NO_LEAKS, where
+                    assert lab.leaks() == catalogue.NO_LEAKS, (where, lab.leaked_flows())
                 lab.mullvad_connect()
             helper.disable()

@@ -14,10 +14,9 @@ import pytest
 
 from tests.realts import binaries
 from tests.realts.conftest import require_real_lab
-from tests.realts.lab import RealLab
+from tests.realts.lab import RealHelper, RealLab
 from tests.replica import catalogue
 from tests.replica import topology as t
-from tests.replica.bypass_drivers import HelperBypass
 
 pytestmark = pytest.mark.real_tailscale
 NEEDS_GUARD = pytest.mark.xfail(strict=True, reason="needs the fail-closed guard (issue 9)")
@@ -34,7 +33,7 @@ def probe_gone(lab: RealLab, names: tuple[str, ...]) -> dict[str, str]:
 
 @NEEDS_GUARD
 @pytest.mark.parametrize("mode", ["direct", "private"])
-def test_subnet_route_withdrawn_by_the_router(real_lab: RealLab, real_helper: HelperBypass, mode: str) -> None:
+def test_subnet_route_withdrawn_by_the_router(real_lab: RealLab, real_helper: RealHelper, mode: str) -> None:
     real_helper.enable(mode)
     assert real_lab.probe(real_lab.probes(("T3_subnet_route",)))["T3_subnet_route"] == real_lab.ip("host")
     real_lab.ts("router", "set", "--advertise-routes=")
@@ -51,7 +50,7 @@ def test_subnet_route_withdrawn_by_the_router(real_lab: RealLab, real_helper: He
 
 @NEEDS_GUARD
 @pytest.mark.parametrize("mode", ["direct", "private"])
-def test_tailscaled_stopped_then_restarted(real_lab: RealLab, real_helper: HelperBypass, mode: str) -> None:
+def test_tailscaled_stopped_then_restarted(real_lab: RealLab, real_helper: RealHelper, mode: str) -> None:
     real_helper.enable(mode)
     real_lab.stop_tailscaled("host")
     try:
@@ -67,7 +66,7 @@ def test_tailscaled_stopped_then_restarted(real_lab: RealLab, real_helper: Helpe
     assert real_lab.leaks() == catalogue.NO_LEAKS
 
 
-def test_exit_node_chosen_and_cleared(real_lab: RealLab, real_helper: HelperBypass) -> None:
+def test_exit_node_chosen_and_cleared(real_lab: RealLab, real_helper: RealHelper) -> None:
     """Choosing an exit node puts a default route into table 52; the bypass never turns it into a bypass of
     everything (refresh included: a tray would run one), and clearing it brings the tailnet back as before."""
     real_helper.enable("direct")
@@ -106,7 +105,7 @@ def test_upgrade_between_versions(old: str, new: str, tmp_path: Path) -> None:
     state_dir = tmp_path / "state"
     state_dir.mkdir(mode=0o755)
     with RealLab.build(build=by_version[old], firewall="nftables") as lab:
-        helper = HelperBypass(lab, state_dir)
+        helper = RealHelper(lab, state_dir)
         helper.enable("direct")
         assert lab.probe(lab.probes(AROUND)) == lab.expected("direct", "connected", AROUND)
         lab.start_tailscaled("host", by_version[new])  # stops the old one first

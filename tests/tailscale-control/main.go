@@ -9,7 +9,11 @@
 //   - approves every route a node advertises (Hostinfo.RoutableIPs), like an autoApprovers policy, so a subnet
 //     router that withdraws its route with `tailscale set --advertise-routes=` really withdraws it;
 //   - reports presence: a node is online unless the lab said otherwise with
-//     POST /lab/online?host=NAME&online=0 (testcontrol has no presence tracking of its own).
+//     POST /lab/online?host=NAME&online=0 (testcontrol has no presence tracking of its own);
+//   - shows every node to the others at 100.64.1.ID instead of testcontrol's 100.64.0.ID (Tailscale's own
+//     masquerade addresses, NAT done by each tailscaled): 100.64.0.0/26 is Mullvad's DNS range, which the
+//     bypass keeps in the tunnel, so a peer there is unreachable through it (as with Headscale's 100.64.0.1).
+//     A node's own address stays 100.64.0.ID; GET /lab/nodes lists both.
 package main
 
 import (
@@ -84,6 +88,7 @@ func main() {
 	lab := &labState{ctl: ctl, offline: map[string]bool{}, routes: map[key.NodePublic][]netip.Prefix{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /lab/online", lab.serveOnline)
+	mux.HandleFunc("GET /lab/nodes", lab.serveNodes)
 	mux.Handle("/", ctl)
 	ctlLn, err := net.Listen("tcp", net.JoinHostPort(*addr, fmt.Sprint(*port)))
 	if err != nil {
@@ -104,6 +109,20 @@ type labState struct {
 	mu      sync.Mutex
 	offline map[string]bool // host name -> shown offline
 	routes  map[key.NodePublic][]netip.Prefix
+	masqFor string // the node keys the masquerade pairs were made for
+}
+
+// seenAs is the address the other nodes see node id at.
+func seenAs(id tailcfg.NodeID) netip.Addr {
+	return netip.AddrFrom4([4]byte{100, 64, byte(1 + id>>8), byte(id)})
+}
+
+func (l *labState) serveNodes(w http.ResponseWriter, r *http.Request) {
+	out := map[string]map[string]string{}
+	for _, n := range l.ctl.AllNodes() {
+		out[n.Hostinfo.Hostname()] = map[string]string{"self": n.Addresses[0].Addr().String(), "seen": seenAs(n.ID).String()}
+	}
+	json.NewEncoder(w).Encode(out)
 }
 
 func (l *labState) serveOnline(w http.ResponseWriter, r *http.Request) {
@@ -131,7 +150,24 @@ func (l *labState) loop() {
 func (l *labState) sync() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, n := range l.ctl.AllNodes() {
+	nodes := l.ctl.AllNodes()
+	var keys string
+	for _, n := range nodes {
+		keys += n.Key.String() + " "
+	}
+	if keys != l.masqFor {
+		l.masqFor = keys
+		var pairs []testcontrol.MasqueradePair
+		for _, n := range nodes {
+			for _, p := range nodes {
+				if n.ID != p.ID {
+					pairs = append(pairs, testcontrol.MasqueradePair{Node: n.Key, Peer: p.Key, NodeMasqueradesAs: seenAs(n.ID)})
+				}
+			}
+		}
+		l.ctl.SetMasqueradeAddresses(pairs)
+	}
+	for _, n := range nodes {
 		name := n.Hostinfo.Hostname()
 		online := !l.offline[name]
 		if n.Online == nil || *n.Online != online {
