@@ -44,7 +44,9 @@ from tests.replica.probes import Probe
 
 REAL_ROLES = ("host", "relay", "inet", "peer", "router", "exit")
 NODES = ("host", "peer", "router", "exit")
-CONTROL4 = "198.51.100.20"  # control, DERP (443) and STUN (3478), in `inet`
+# Control (80), DERP (443) and STUN (3478), in `inet`. A private address: with a public one and http://,
+# tailscaled also tries Noise over TLS on 443 after a failed dial (controlhttp), which the lab does not serve.
+CONTROL4 = "172.31.0.1"
 # Each tailnet node but this host sits on its own link to `inet`: 198.18.N.2, gateway 198.18.N.1.
 NODE_NET = {"peer": 1, "router": 2, "exit": 3}
 HOSTNAMES = {"host": "thishost", "peer": "peer", "router": "router", "exit": "exit"}
