@@ -507,8 +507,11 @@ class RealLab(Lab):
         `bypass on` in direct mode tailscaled's flows that went through the tunnel leave eth0 with the tunnel
         address, and after direct -> private its flows that left eth0 keep leaving there while Mullvad is
         blocked (docs/tailscale.md, "Flows from before a change"). test_stale_flows.py shows both; the other
-        tests start each bypass state with fresh flows."""
+        tests start each bypass state with fresh flows. tailscaled's control long-poll (TCP) is one of those
+        flows: it is broken off too, so tailscaled reconnects at once instead of after its TCP back-off."""
         self.run("host", "conntrack", "-F", check=False)
+        if self.nodes["host"].proc and self.nodes["host"].proc.poll() is None:
+            self.ts("host", "debug", "break-tcp-conns", check=False)
 
     CONVERGE = ("T1_tailnet4_tcp", "T4_tailnet6_tcp", "T3_subnet_route", "I1_incoming4")
 

@@ -61,6 +61,7 @@ def test_tailscaled_stopped_then_restarted(real_lab: RealLab, real_helper: RealH
     finally:
         real_lab.start_tailscaled("host")
         real_lab.wait(lambda: t.SUBNET in real_lab.table52(), 60, "tailscaled back with its routes")
+        real_lab.converge()
     real_lab.reset_leaks()
     assert real_lab.probe(real_lab.probes(AROUND)) == real_lab.expected(mode, "connected", AROUND)
     assert real_lab.leaks() == catalogue.NO_LEAKS
@@ -85,6 +86,7 @@ def test_exit_node_chosen_and_cleared(real_lab: RealLab, real_helper: RealHelper
         real_lab.ts("host", "set", "--exit-node=")
     real_lab.wait(lambda: "default" not in real_lab.table52(), 30, "the default route to leave table 52")
     real_helper.call("refresh")
+    real_lab.converge()
     real_lab.reset_leaks()
     assert real_lab.probe(real_lab.probes(AROUND)) == real_lab.expected("direct", "connected", AROUND)
     assert real_lab.leaks() == catalogue.NO_LEAKS
@@ -112,6 +114,7 @@ def test_upgrade_between_versions(old: str, new: str, tmp_path: Path) -> None:
         lab.wait(lambda: t.SUBNET in lab.table52(), 60, "the new tailscaled's routes")
         lab.wait(lambda: lab.peers_online() == 3, 60, "the peers")
         assert lab.status()["Version"].startswith(by_version[new].short)  # type: ignore[union-attr]
+        lab.converge()
         lab.reset_leaks()
         assert lab.probe(lab.probes(AROUND)) == lab.expected("direct", "connected", AROUND)
         assert lab.leaks() == catalogue.NO_LEAKS
