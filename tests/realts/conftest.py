@@ -30,10 +30,12 @@ def require_real_lab() -> Build:
 
 
 @pytest.fixture(scope="module")
-def real_lab() -> Iterator[RealLab]:
-    """The main combination: tailscaled 1.102.5 in nftables mode, rp_filter 2, Mullvad connected."""
+def real_lab(request: pytest.FixtureRequest) -> Iterator[RealLab]:
+    """The main combination: tailscaled 1.102.5 in nftables mode, rp_filter 2, Mullvad connected (a module
+    sets LAB_MULLVAD = "disconnected" to test Tailscale alone)."""
     build = require_real_lab()
-    with RealLab.build(build=build, firewall="nftables") as lab:
+    mullvad = getattr(request.module, "LAB_MULLVAD", "connected")
+    with RealLab.build(build=build, firewall="nftables", mullvad_state=mullvad) as lab:
         yield lab
 
 

@@ -367,6 +367,18 @@ class RealLab(Lab):
             raise LabError(f"tailscaled {build.short} in {role} exited: {self.log(f'tailscaled-{role}')}")
         return node
 
+    def restart_host(self) -> float:
+        """Restart this host's tailscaled and wait until the tailnet answers; the seconds it took.
+
+        Needed before a test that waits for control: a long-poll opened before Mullvad connected (or before
+        `bypass on` re-routed it) is dead until tailscaled's own watchdog gives up on it after 2 minutes
+        (docs/tailscale.md, "Flows from before a change")."""
+        t0 = time.monotonic()
+        self.start_tailscaled("host")
+        self.wait(lambda: self.status()["BackendState"] == "Running", 30, "tailscaled running")
+        self.converge()
+        return time.monotonic() - t0
+
     def spare_node(self) -> str:
         """A fifth tailscaled in its own namespace, started but never logged in (NeedsLogin); its role name."""
         if "spare" not in self.nodes:
