@@ -49,7 +49,6 @@ def real_helper(real_lab: RealLab, tmp_path: Path) -> Iterator[RealHelper]:
         yield drv
     finally:
         drv.call("disable", check=False)
-        real_lab.forget_flows()
         real_lab.set_rp_filter(2)
         if real_lab.mullvad_state != "connected":
             real_lab.mullvad_connect()

@@ -357,7 +357,9 @@ class RealLab(Lab):
         node.proc = self.namespaces[role].popen(
             [
                 build.tailscaled, "--tun=tailscale0", f"--statedir={d}", f"--socket={node.socket}",
-                "--port=41641", "--no-logs-no-support",
+                # This host takes a new port on every start, so a restart begins with fresh flows (see
+                # restart_host); the others keep the default.
+                f"--port={0 if role == 'host' else 41641}", "--no-logs-no-support",
             ],
             stdout=log, stderr=subprocess.STDOUT, env=self.tailscaled_env(node),
         )  # fmt: skip
@@ -368,11 +370,13 @@ class RealLab(Lab):
         return node
 
     def restart_host(self) -> float:
-        """Restart this host's tailscaled and wait until the tailnet answers; the seconds it took.
+        """Restart this host's tailscaled (on a new port) and wait until the tailnet answers; the seconds.
 
-        Needed before a test that waits for control: a long-poll opened before Mullvad connected (or before
-        `bypass on` re-routed it) is dead until tailscaled's own watchdog gives up on it after 2 minutes
-        (docs/tailscale.md, "Flows from before a change")."""
+        Flows tracked before a routing change keep their old source address, NAT and ct mark (docs/tailscale.md,
+        "Flows from before a change"): after `bypass on` in direct mode, tailscaled's flows that went through
+        the tunnel leave eth0 with the tunnel address, and its control long-poll is dead until tailscaled's
+        watchdog gives up on it after 2 minutes. test_stale_flows_after_bypass_on shows that; the other
+        tests start each bypass state with a fresh tailscaled, whose flows are all new."""
         t0 = time.monotonic()
         self.start_tailscaled("host")
         self.wait(lambda: self.status()["BackendState"] == "Running", 30, "tailscaled running")
@@ -512,19 +516,6 @@ class RealLab(Lab):
         elems = [x for item in out["nftables"] if "set" in item for x in item["set"].get("elem", [])]
         return [json.dumps(e) for e in elems]
 
-    def forget_flows(self) -> None:
-        """Empty the host's conntrack table, as if every flow had timed out.
-
-        Flows tracked before a routing change keep their old source address, NAT and ct mark: after
-        `bypass on` in direct mode tailscaled's flows that went through the tunnel leave eth0 with the tunnel
-        address, and after direct -> private its flows that left eth0 keep leaving there while Mullvad is
-        blocked (docs/tailscale.md, "Flows from before a change"). test_stale_flows.py shows both; the other
-        tests start each bypass state with fresh flows. tailscaled's control long-poll (TCP) is one of those
-        flows: it is broken off too, so tailscaled reconnects at once instead of after its TCP back-off."""
-        self.run("host", "conntrack", "-F", check=False)
-        if self.nodes["host"].proc and self.nodes["host"].proc.poll() is None:
-            self.ts("host", "debug", "break-tcp-conns", check=False)
-
     CONVERGE = ("T1_tailnet4_tcp", "T4_tailnet6_tcp", "T3_subnet_route", "I1_incoming4")
 
     def converge(self, timeout: float = 30) -> float:
@@ -582,14 +573,17 @@ class RealLab(Lab):
 
 
 class RealHelper(HelperBypass):
-    """The product's helper in a real lab: after `enable` it waits for the tailnet to find its new paths."""
+    """The product's helper in a real lab: after `enable` this host's tailscaled starts afresh (see
+    RealLab.restart_host) and the tailnet answers, unless it must not (private mode, Mullvad blocked)."""
 
     lab: RealLab
 
     def enable(self, mode: str = "direct", *options: str) -> None:
         super().enable(mode, *options)
-        self.lab.forget_flows()
-        self.lab.settle(mode)
+        if mode == "private" and self.lab.mullvad_state == "blocked":
+            self.lab.start_tailscaled("host")
+        else:
+            self.lab.restart_host()
 
 
 def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:

@@ -35,7 +35,6 @@ def probe_gone(lab: RealLab, names: tuple[str, ...]) -> dict[str, str]:
 @pytest.mark.parametrize("mode", ["direct", "private"])
 def test_subnet_route_withdrawn_by_the_router(real_lab: RealLab, real_helper: RealHelper, mode: str) -> None:
     real_helper.enable(mode)
-    real_lab.restart_host()  # a control session that works (see RealLab.restart_host)
     assert real_lab.probe(real_lab.probes(("T3_subnet_route",)))["T3_subnet_route"] == real_lab.ip("host")
     real_lab.ts("router", "set", "--advertise-routes=")
     try:
@@ -72,7 +71,6 @@ def test_exit_node_chosen_and_cleared(real_lab: RealLab, real_helper: RealHelper
     """Choosing an exit node puts a default route into table 52; the bypass never turns it into a bypass of
     everything (refresh included: a tray would run one), and clearing it brings the tailnet back as before."""
     real_helper.enable("direct")
-    real_lab.restart_host()
     real_lab.ts("host", "set", f"--exit-node={real_lab.ip('exit')}")
     try:
         real_lab.wait(lambda: "default" in real_lab.table52(), 30, "the exit node's default route in table 52")
