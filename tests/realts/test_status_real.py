@@ -122,7 +122,12 @@ def _source_as_nobody(lab: RealLab) -> Event:
         text=True,
         timeout=60,
         cwd=REPO,
-        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO), "QT_QPA_PLATFORM": "offscreen", "HOME": "/tmp"},
+        env={
+            "PATH": os.environ["PATH"],
+            "PYTHONPATH": str(REPO),
+            "QT_QPA_PLATFORM": "offscreen",
+            "HOME": "/tmp",
+        },
         check=False,
     )
     assert r.returncode == 0, r.stderr

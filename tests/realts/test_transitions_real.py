@@ -73,7 +73,9 @@ def test_exit_node_chosen_and_cleared(real_lab: RealLab, real_helper: RealHelper
     real_helper.enable("direct")
     real_lab.ts("host", "set", f"--exit-node={real_lab.ip('exit')}")
     try:
-        real_lab.wait(lambda: "default" in real_lab.table52(), 30, "the exit node's default route in table 52")
+        real_lab.wait(
+            lambda: "default" in real_lab.table52(), 30, "the exit node's default route in table 52"
+        )
         for refresh in (False, True):
             if refresh:
                 real_helper.call("refresh", check=False)
@@ -94,7 +96,9 @@ def test_exit_node_chosen_and_cleared(real_lab: RealLab, real_helper: RealHelper
 
 def _upgrade_pairs() -> list[tuple[str, str]]:
     versions = [b.version for b in binaries.builds()]
-    return [(old, binaries.MAIN) for old in versions if old != binaries.MAIN] or [(binaries.MAIN, binaries.MAIN)]
+    return [(old, binaries.MAIN) for old in versions if old != binaries.MAIN] or [
+        (binaries.MAIN, binaries.MAIN)
+    ]
 
 
 @pytest.mark.parametrize(("old", "new"), _upgrade_pairs())
