@@ -6,6 +6,8 @@ they skip with the fix, and fail in CI (tests/infra/require.py): they are never 
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,25 +33,37 @@ def require_real_lab() -> Build:
 
 @pytest.fixture(scope="module")
 def real_lab(request: pytest.FixtureRequest) -> Iterator[RealLab]:
-    """The main combination: tailscaled 1.102.5 in nftables mode, rp_filter 2, Mullvad connected (a module
-    sets LAB_MULLVAD = "disconnected" to test Tailscale alone)."""
+    """The main combination: tailscaled 1.102.5 in nftables mode, rp_filter 2, Mullvad connected. A module
+    may set LAB_MULLVAD = "disconnected" (Tailscale alone) or LAB_BYPASS = "direct"|"private" (the bypass on
+    before Mullvad connects, so tailscaled has no flow from before it; state in <workdir>/helper-state)."""
     build = require_real_lab()
     mullvad = getattr(request.module, "LAB_MULLVAD", "connected")
-    with RealLab.build(build=build, firewall="nftables", mullvad_state=mullvad) as lab:
-        yield lab
+    mode = getattr(request.module, "LAB_BYPASS", None)
+    state_dir = Path(tempfile.mkdtemp(prefix="mtt-real-state-"))
+    state_dir.chmod(0o755)
+    bypass = (state_dir, mode) if mode else None
+    try:
+        with RealLab.build(build=build, firewall="nftables", mullvad_state=mullvad, bypass=bypass) as lab:
+            lab.bypass_mode = mode
+            lab.helper_state = state_dir
+            yield lab
+    finally:
+        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 @pytest.fixture
-def real_helper(real_lab: RealLab, tmp_path: Path) -> Iterator[RealHelper]:
-    """The product's root helper in the lab's host namespace; afterwards disabled, Mullvad connected."""
-    state_dir = tmp_path / "state"
-    state_dir.mkdir(mode=0o755)
-    drv = RealHelper(real_lab, state_dir)
+def real_helper(real_lab: RealLab) -> Iterator[RealHelper]:
+    """The product's root helper in the lab's host namespace. Afterwards the lab is back as the module built
+    it: Mullvad connected, rp_filter 2, the bypass as LAB_BYPASS says (re-applied) or off."""
+    drv = RealHelper(real_lab, real_lab.helper_state)
     try:
         yield drv
     finally:
-        drv.call("disable", check=False)
         real_lab.set_rp_filter(2)
         if real_lab.mullvad_state != "connected":
             real_lab.mullvad_connect()
+        if real_lab.bypass_mode:
+            drv.enable(real_lab.bypass_mode)
+        else:
+            drv.call("disable", check=False)
         real_lab.reset_leaks()

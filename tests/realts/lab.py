@@ -108,6 +108,8 @@ class RealLab(Lab):
         self._control: subprocess.Popen[str] | None = None
         self._wg: dict[str, subprocess.Popen[str]] = {}
         self._etc: list[Path] = []
+        self.bypass_mode: str | None = None  # what the module's fixture built it with (conftest.real_lab)
+        self.helper_state = workdir / "helper-state"
 
     # ---- life cycle -------------------------------------------------------------------------------------
     @classmethod
@@ -119,9 +121,13 @@ class RealLab(Lab):
         rp_filter: int = 2,
         mullvad_state: str = "connected",
         peers_build: Build | None = None,
+        bypass: tuple[Path, str] | None = None,
     ) -> RealLab:
         """Topology, WireGuard, echo services, control, the four tailscaled nodes up (this host on `build` in
-        `firewall` mode, the others on `peers_build`, default the same), then Mullvad in `mullvad_state`."""
+        `firewall` mode, the others on `peers_build`, default the same), then Mullvad in `mullvad_state`.
+        `bypass=(state_dir, mode)` turns the product's bypass on before Mullvad connects (the order of a boot,
+        or of a bypass switched on while Mullvad is off), so tailscaled never had a flow through the tunnel:
+        see "Flows from before a change" in docs/tailscale.md for the other order."""
         workdir = Path(tempfile.mkdtemp(prefix="mtt-real-", dir="/tmp"))
         workdir.chmod(0o755)  # the sockets are used by an unprivileged user in the operator tests
         lab = cls(workdir, rp_filter, build, firewall)
@@ -138,7 +144,10 @@ class RealLab(Lab):
                 lab.start_tailscaled(role, build if role == "host" else (peers_build or build))
             lab._join()
             lab.set_rp_filter(rp_filter)
+            if bypass is not None:
+                HelperBypass(lab, bypass[0]).enable(bypass[1])
             lab.set_mullvad(mullvad_state)
+            lab.settle(bypass[1] if bypass else None)
         except BaseException:
             lab.close()
             raise
@@ -370,26 +379,12 @@ class RealLab(Lab):
         Flows tracked before a routing change keep their old source address, NAT and ct mark (docs/tailscale.md,
         "Flows from before a change"): after `bypass on` in direct mode, tailscaled's flows that went through
         the tunnel leave eth0 with the tunnel address, and its control long-poll is dead until tailscaled's
-        watchdog gives up on it after 2 minutes. test_stale_flows_after_bypass_on shows that; the other
-        tests start each bypass state with a fresh tailscaled, whose flows are all new."""
+        watchdog gives up on it after 2 minutes. test_stale_flows_after_bypass_on shows that, then restarts."""
         t0 = time.monotonic()
         self.start_tailscaled("host")
         self.wait(lambda: self.status()["BackendState"] == "Running", 30, "tailscaled running")
         self.converge()
         return time.monotonic() - t0
-
-    def forget_tunnel_flows(self) -> None:
-        """Delete the host's conntrack entries of flows that used the tunnel address.
-
-        A flow tracked before a routing change keeps its old source address and NAT: once `bypass on` in
-        direct mode re-routes tailscaled's packets from wg0-mullvad to eth0, a flow that went through the tunnel
-        (even one still closing) leaves eth0 with the tunnel address (docs/tailscale.md, "Flows from before
-        a change"). test_stale_flows_after_bypass_on shows that; the other tests start clean."""
-        for fam, addr in (("ipv4", t.HOST_TUN4), ("ipv6", t.HOST_TUN6)):
-            for way in ("-s", "-d"):
-                r = self.run("host", "conntrack", "-D", "-f", fam, way, addr, check=False)
-                if r.returncode not in (0, 1):  # 1: nothing matched
-                    raise LabError(f"conntrack -D {way} {addr}: {r.stderr.strip()}")
 
     def spare_node(self) -> str:
         """A fifth tailscaled in its own namespace, started but never logged in (NeedsLogin); its role name."""
@@ -520,7 +515,7 @@ class RealLab(Lab):
 
     CONVERGE = ("T1_tailnet4_tcp", "T4_tailnet6_tcp", "T3_subnet_route", "I1_incoming4")
 
-    def converge(self, timeout: float = 30) -> float:
+    def converge(self, timeout: float = 60) -> float:
         """Wait until the tailnet answers again after a change of paths (tailscaled finds its new path to each
         peer by itself, within seconds); the seconds it took."""
         t0 = time.monotonic()
@@ -537,7 +532,7 @@ class RealLab(Lab):
         if self.mullvad_state == "connected":
             # The real tunnel, too: a WireGuard handshake retried after a change takes its own time.
             internet = self.probes(("T5_internet4",))
-            self.wait(lambda: self.probe(internet)["T5_internet4"] == t.RELAY4, 30, "Mullvad's tunnel")
+            self.wait(lambda: self.probe(internet)["T5_internet4"] == t.RELAY4, 60, "Mullvad's tunnel")
 
     def tailscaled_path(self, role: str = "peer", target: str = "host") -> str:
         """How `role` reaches `target`'s tailscaled: the endpoint `tailscale ping` reports ("192.168.1.10",
@@ -572,19 +567,13 @@ class RealLab(Lab):
 
 
 class RealHelper(HelperBypass):
-    """The product's helper in a real lab, with fresh flows: after `enable` (which reads table 52, so
-    tailscaled runs) it stops this host's tailscaled, forgets the flows that used the tunnel, starts tailscaled
-    on a new port and waits until the tailnet answers (unless it must not: private mode, Mullvad blocked).
-    See RealLab.forget_tunnel_flows."""
+    """The product's helper in a real lab: after `enable` it waits until the tailnet and Mullvad's tunnel
+    answer again where they must (RealLab.settle)."""
 
     lab: RealLab
 
     def enable(self, mode: str = "direct", *options: str) -> None:
         super().enable(mode, *options)
-        self.lab.stop_tailscaled("host")
-        self.lab.forget_tunnel_flows()
-        self.lab.start_tailscaled("host")
-        self.lab.wait(lambda: self.lab.status()["BackendState"] == "Running", 30, "tailscaled running")
         self.lab.settle(mode)
 
 

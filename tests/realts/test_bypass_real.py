@@ -72,53 +72,58 @@ def test_stale_flows_after_bypass_on(real_lab: RealLab, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("mode", ["direct", "private"])
-def test_full_probe_set(real_lab: RealLab, real_helper: RealHelper, mode: str) -> None:
-    real_helper.enable(mode)
-    for mullvad in ("connected", "blocked"):
-        real_lab.set_mullvad(mullvad)
-        real_lab.settle(mode)
-        real_lab.reset_leaks()
-        got = real_lab.probe(real_lab.probes())
-        assert got == real_lab.expected(mode, mullvad), f"{mode}, Mullvad {mullvad}"
-        assert real_lab.leaks() == catalogue.NO_LEAKS, (mode, mullvad, real_lab.leaked_flows())
-    real_lab.mullvad_connect()
-    # tailscaled's real transport, as the peer sees it: the real IP in direct mode; never in private mode.
-    path = real_lab.tailscaled_path()
-    if mode == "direct":
-        assert path == t.HOST_LAN4
-    else:
-        assert path in (t.RELAY4, "DERP")
-    assert real_lab.leaks() == catalogue.NO_LEAKS
+def test_full_probe_set(mode: str, tmp_path: Path) -> None:
+    """The bypass on (before Mullvad connects, so every flow of tailscaled's is born under it), then Mullvad
+    connected and blocked: the full probe set, no leak, and tailscaled's real transport as the peer sees it."""
+    build = require_real_lab()
+    state_dir = tmp_path / "state"
+    state_dir.mkdir(mode=0o755)
+    with RealLab.build(build=build, firewall="nftables", bypass=(state_dir, mode)) as lab:
+        assert RealHelper(lab, state_dir).status()["state"] == "on"
+        for mullvad in ("connected", "blocked"):
+            lab.set_mullvad(mullvad)
+            lab.settle(mode)
+            lab.reset_leaks()
+            got = lab.probe(lab.probes())
+            assert got == lab.expected(mode, mullvad), f"{mode}, Mullvad {mullvad}"
+            assert lab.leaks() == catalogue.NO_LEAKS, (mode, mullvad, lab.leaked_flows())
+        lab.mullvad_connect()
+        lab.settle(mode)
+        # tailscaled's real transport, as the peer sees it: the real IP in direct mode; never in private mode.
+        path = lab.tailscaled_path()
+        if mode == "direct":
+            assert path == t.HOST_LAN4
+        else:
+            assert path in (t.RELAY4, "DERP")
+        assert lab.leaks() == catalogue.NO_LEAKS, lab.leaked_flows()
 
 
-def _matrix() -> list[tuple[str, str]]:
-    return [(b.version, fw) for b in binaries.builds() for fw in ("nftables", "iptables")] or [
-        (binaries.MAIN, "nftables")
+def _matrix() -> list[tuple[str, str, str]]:
+    versions = [b.version for b in binaries.builds()] or [binaries.MAIN]
+    return [
+        (v, fw, mode) for v in versions for fw in ("nftables", "iptables") for mode in ("direct", "private")
     ]
 
 
-@pytest.mark.parametrize(("version", "firewall"), _matrix())
-def test_reduced_matrix(version: str, firewall: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("version", "firewall", "mode"), _matrix())
+def test_reduced_matrix(version: str, firewall: str, mode: str, tmp_path: Path) -> None:
     """Each built version in each firewall mode, rp_filter 1 and 2, direct and private, Mullvad connected and
     blocked: the reduced probe set with the real daemon's netfilter rules, no leak."""
     require_real_lab()
     build = next(b for b in binaries.builds() if b.version == version)
     state_dir = tmp_path / "state"
     state_dir.mkdir(mode=0o755)
-    with RealLab.build(build=build, firewall=firewall) as lab:
-        helper = RealHelper(lab, state_dir)
-        # Direct before private: private -> direct on a running daemon leaks the tunnel address through
-        # flows still closing (test_stale_flows_after_bypass_on, docs/tailscale.md).
-        for mode in ("direct", "private"):
-            for rp_filter in (1, 2):
-                lab.set_rp_filter(rp_filter)
-                helper.enable(mode)
-                for mullvad in ("connected", "blocked"):
-                    lab.set_mullvad(mullvad)
-                    lab.settle(mode)
-                    lab.reset_leaks()
-                    where = f"{build.short} {firewall} rp_filter {rp_filter} {mode} Mullvad {mullvad}"
-                    assert lab.probe(lab.probes(REDUCED)) == lab.expected(mode, mullvad, REDUCED), where
-                    assert lab.leaks() == catalogue.NO_LEAKS, (where, lab.leaked_flows())
-                lab.mullvad_connect()
-            helper.disable()
+    # One lab per mode, the bypass on before Mullvad connects: a mode switch on a running daemon carries its
+    # flows over (docs/tailscale.md, "Flows from before a change").
+    with RealLab.build(build=build, firewall=firewall, bypass=(state_dir, mode)) as lab:
+        for rp_filter in (1, 2):
+            lab.set_rp_filter(rp_filter)
+            for mullvad in ("connected", "blocked"):
+                lab.set_mullvad(mullvad)
+                lab.settle(mode)
+                lab.reset_leaks()
+                where = f"{build.short} {firewall} rp_filter {rp_filter} {mode} Mullvad {mullvad}"
+                assert lab.probe(lab.probes(REDUCED)) == lab.expected(mode, mullvad, REDUCED), where
+                assert lab.leaks() == catalogue.NO_LEAKS, (where, lab.leaked_flows())
+            lab.mullvad_connect()
+        RealHelper(lab, state_dir).disable()

@@ -19,6 +19,7 @@ from tests.replica import catalogue
 from tests.replica import topology as t
 
 pytestmark = pytest.mark.real_tailscale
+LAB_BYPASS = "direct"  # on before Mullvad connects: no flow of tailscaled's predates it
 NEEDS_GUARD = pytest.mark.xfail(strict=True, reason="needs the fail-closed guard (issue 9)")
 TAILNET = ("T1_tailnet4_tcp", "T3_subnet_route", "T4_tailnet6_tcp", "I1_incoming4")
 AROUND = (*TAILNET, "T5_internet4", "T8_tailscaled_udp", "T10_split_tunnel")
@@ -32,9 +33,7 @@ def probe_gone(lab: RealLab, names: tuple[str, ...]) -> dict[str, str]:
 
 
 @NEEDS_GUARD
-@pytest.mark.parametrize("mode", ["direct", "private"])
-def test_subnet_route_withdrawn_by_the_router(real_lab: RealLab, real_helper: RealHelper, mode: str) -> None:
-    real_helper.enable(mode)
+def test_subnet_route_withdrawn_by_the_router(real_lab: RealLab, real_helper: RealHelper) -> None:
     assert real_lab.probe(real_lab.probes(("T3_subnet_route",)))["T3_subnet_route"] == real_lab.ip("host")
     real_lab.ts("router", "set", "--advertise-routes=")
     try:
@@ -49,9 +48,8 @@ def test_subnet_route_withdrawn_by_the_router(real_lab: RealLab, real_helper: Re
 
 
 @NEEDS_GUARD
-@pytest.mark.parametrize("mode", ["direct", "private"])
-def test_tailscaled_stopped_then_restarted(real_lab: RealLab, real_helper: RealHelper, mode: str) -> None:
-    real_helper.enable(mode)
+def test_tailscaled_stopped_then_restarted(real_lab: RealLab, real_helper: RealHelper) -> None:
+    mode = "direct"
     real_lab.stop_tailscaled("host")
     try:
         real_lab.reset_leaks()
@@ -70,7 +68,6 @@ def test_tailscaled_stopped_then_restarted(real_lab: RealLab, real_helper: RealH
 def test_exit_node_chosen_and_cleared(real_lab: RealLab, real_helper: RealHelper) -> None:
     """Choosing an exit node puts a default route into table 52; the bypass never turns it into a bypass of
     everything (refresh included: a tray would run one), and clearing it brings the tailnet back as before."""
-    real_helper.enable("direct")
     real_lab.ts("host", "set", f"--exit-node={real_lab.ip('exit')}")
     try:
         real_lab.wait(
@@ -110,9 +107,8 @@ def test_upgrade_between_versions(old: str, new: str, tmp_path: Path) -> None:
     by_version = {b.version: b for b in binaries.builds()}
     state_dir = tmp_path / "state"
     state_dir.mkdir(mode=0o755)
-    with RealLab.build(build=by_version[old], firewall="nftables") as lab:
+    with RealLab.build(build=by_version[old], firewall="nftables", bypass=(state_dir, "direct")) as lab:
         helper = RealHelper(lab, state_dir)
-        helper.enable("direct")
         assert lab.probe(lab.probes(AROUND)) == lab.expected("direct", "connected", AROUND)
         lab.start_tailscaled("host", by_version[new])  # stops the old one first
         lab.wait(lambda: t.SUBNET in lab.table52(), 60, "the new tailscaled's routes")
