@@ -125,9 +125,9 @@ class RealLab(Lab):
     ) -> RealLab:
         """Topology, WireGuard, echo services, control, the four tailscaled nodes up (this host on `build` in
         `firewall` mode, the others on `peers_build`, default the same), then Mullvad in `mullvad_state`.
-        `bypass=(state_dir, mode)` turns the product's bypass on before Mullvad connects (the order of a boot,
-        or of a bypass switched on while Mullvad is off), so tailscaled never had a flow through the tunnel:
-        see "Flows from before a change" in docs/tailscale.md for the other order."""
+        `bypass=(state_dir, mode)` turns the product's bypass on so that every flow of tailscaled's is born
+        under it ("Flows from before a change" in docs/tailscale.md): direct mode before Mullvad connects (the
+        order of a boot), private mode after it, followed by a fresh tailscaled."""
         workdir = Path(tempfile.mkdtemp(prefix="mtt-real-", dir="/tmp"))
         workdir.chmod(0o755)  # the sockets are used by an unprivileged user in the operator tests
         lab = cls(workdir, rp_filter, build, firewall)
@@ -144,9 +144,17 @@ class RealLab(Lab):
                 lab.start_tailscaled(role, build if role == "host" else (peers_build or build))
             lab._join()
             lab.set_rp_filter(rp_filter)
-            if bypass is not None:
-                HelperBypass(lab, bypass[0]).enable(bypass[1])
-            lab.set_mullvad(mullvad_state)
+            if bypass is not None and bypass[1] == "private":
+                # Private mode keeps tailscaled in the tunnel: connections it opened outside (with the LAN
+                # source) die when Mullvad connects, for up to 2 minutes. So: Mullvad first, then the bypass,
+                # then a fresh tailscaled whose every flow starts in the tunnel.
+                lab.set_mullvad(mullvad_state)
+                HelperBypass(lab, bypass[0]).enable("private")
+                lab.restart_host()
+            else:
+                if bypass is not None:
+                    HelperBypass(lab, bypass[0]).enable(bypass[1])
+                lab.set_mullvad(mullvad_state)
             lab.settle(bypass[1] if bypass else None)
         except BaseException:
             lab.close()
