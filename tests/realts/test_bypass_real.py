@@ -18,6 +18,7 @@ from tests.realts.lab import RealHelper, RealLab
 from tests.replica import catalogue
 from tests.replica import topology as t
 from tests.replica.bypass_drivers import HelperBypass
+from tests.replica.lab import LabError
 
 pytestmark = pytest.mark.real_tailscale
 
@@ -120,9 +121,12 @@ def test_reduced_matrix(version: str, firewall: str, mode: str, tmp_path: Path) 
             lab.set_rp_filter(rp_filter)
             for mullvad in ("connected", "blocked"):
                 lab.set_mullvad(mullvad)
-                lab.settle(mode)
-                lab.reset_leaks()
                 where = f"{build.short} {firewall} rp_filter {rp_filter} {mode} Mullvad {mullvad}"
+                try:
+                    lab.settle(mode)
+                except LabError as e:
+                    raise AssertionError(f"{where}: {e}") from e
+                lab.reset_leaks()
                 assert lab.probe(lab.probes(REDUCED)) == lab.expected(mode, mullvad, REDUCED), where
                 assert lab.leaks() == catalogue.NO_LEAKS, (where, lab.leaked_flows())
             lab.mullvad_connect()
