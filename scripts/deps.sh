@@ -10,6 +10,10 @@ TEST_PKGS="$RUN_PKGS dbus xvfb xdotool trayer dunst haskell-gtk-sni-tray-utils i
  desktop-file-utils appstream socat procps libxml2-utils librsvg2-bin make systemd xdg-utils
  python3-pyqt6"  # Debian's own PyQt6 (6.4): tests check the code on the version the .deb runs on
 
+# The real Tailscale lab (tests/realts): tailscaled's iptables firewall mode, and a real WireGuard wg0-mullvad
+# in userspace (the kernel module may be missing).
+TEST_PKGS="$TEST_PKGS iptables wireguard-go wireguard-tools"
+
 apt_ensure() {
     local missing=()
     for p in "$@"; do
