@@ -2,8 +2,8 @@
 (no tray running), and nothing may leave on the physical link in the clear (docs/testing-replica.md, "Real
 Tailscale lab"). Where the tailnet still exists afterwards, it must still work.
 
-The transitions that leak only because the fail-closed guard (issue 9) is not in this tree are marked
-xfail(strict=True): once the guard is merged they pass, the strict xfail fails, and the mark must go.
+The withdrawn route and the stopped daemon leaked on the real daemon before the fail-closed guard (issue 9):
+1 packet to the withdrawn subnet and 3-12 tailnet packets on the LAN.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from tests.replica import topology as t
 
 pytestmark = pytest.mark.real_tailscale
 LAB_BYPASS = "direct"  # on before Mullvad connects: no flow of tailscaled's predates it
-NEEDS_GUARD = pytest.mark.xfail(strict=True, reason="needs the fail-closed guard (issue 9)")
 TAILNET = ("T1_tailnet4_tcp", "T3_subnet_route", "T4_tailnet6_tcp", "I1_incoming4")
 AROUND = (*TAILNET, "T5_internet4", "T8_tailscaled_udp", "T10_split_tunnel")
 
@@ -32,7 +31,6 @@ def probe_gone(lab: RealLab, names: tuple[str, ...]) -> dict[str, str]:
     return {"results": str(sorted(got.items())), **{k: str(v) for k, v in lab.leaks().items()}}
 
 
-@NEEDS_GUARD
 def test_subnet_route_withdrawn_by_the_router(real_lab: RealLab, real_helper: RealHelper) -> None:
     assert real_lab.probe(real_lab.probes(("T3_subnet_route",)))["T3_subnet_route"] == real_lab.ip("host")
     real_lab.ts("router", "set", "--advertise-routes=")
@@ -47,7 +45,6 @@ def test_subnet_route_withdrawn_by_the_router(real_lab: RealLab, real_helper: Re
         real_lab.wait(lambda: t.SUBNET in real_lab.table52(), 30, "the route back in table 52")
 
 
-@NEEDS_GUARD
 def test_tailscaled_stopped_then_restarted(real_lab: RealLab, real_helper: RealHelper) -> None:
     mode = "direct"
     real_lab.stop_tailscaled("host")
