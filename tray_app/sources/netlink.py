@@ -91,8 +91,8 @@ def pyroute2() -> Pyroute2:
 
     Python runs a package's `__init__` before any of its submodules, and pyroute2's imports the whole library
     (IPRoute, NDB, asyncio, every netlink family; Debian's 0.7 also loads all its entry points): about 20 MB
-    and 90 ms. The watcher needs six of its modules (about 2 MB and 15 ms), so they are imported under a
-    bare `pyroute2` package without that `__init__`, and `sys.modules` is put back as it was, so that a later
+    and 90 ms. The watcher needs its `Marshal` and four message classes (with what they import, about 2 MB
+    and 15 ms), so they are imported under a bare `pyroute2` package without that `__init__`, and `sys.modules` is put back as it was, so that a later
     `import pyroute2` anywhere gets the whole package. If a pyroute2 release ever needs its `__init__` for
     these modules, the ordinary import is used: the same decoder, only heavier.
     """
