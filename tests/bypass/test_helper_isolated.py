@@ -92,13 +92,20 @@ def check_loaded(out: Path) -> None:
     assert not [n for n in loaded if n.split(".")[0] in ("PyQt6", "pyroute2", "jeepney")]
 
 
-def test_pyqt6_is_not_importable_under_dash_is() -> None:
-    """The proof below means something only if PyQt6 is installed for this python3 but hidden by -IS."""
+def test_pyqt6_and_pyroute2_are_not_importable_under_dash_is() -> None:
+    """The proof below means something only if PyQt6 and pyroute2 are installed for this python3 but hidden by
+    -IS."""
     require(os.access(SYSTEM_PYTHON, os.X_OK), f"{SYSTEM_PYTHON} is missing (scripts/test installs python3)")
-    plain = subprocess.run([SYSTEM_PYTHON, "-c", "import PyQt6"], capture_output=True, text=True)
-    require(plain.returncode == 0, f"python3-pyqt6 is missing (scripts/test installs it): {plain.stderr}")
-    hidden = subprocess.run([SYSTEM_PYTHON, "-I", "-S", "-c", "import PyQt6"], capture_output=True, text=True)
-    assert hidden.returncode == 1 and "No module named 'PyQt6'" in hidden.stderr
+    plain = subprocess.run([SYSTEM_PYTHON, "-c", "import PyQt6, pyroute2"], capture_output=True, text=True)
+    require(
+        plain.returncode == 0,
+        f"python3-pyqt6 / python3-pyroute2 missing (scripts/test installs them): {plain.stderr}",
+    )
+    for name in ("PyQt6", "pyroute2"):
+        hidden = subprocess.run(
+            [SYSTEM_PYTHON, "-I", "-S", "-c", f"import {name}"], capture_output=True, text=True
+        )
+        assert hidden.returncode == 1 and f"No module named '{name}'" in hidden.stderr
 
 
 def test_version_without_qt(launcher: Path, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ with `ip`. Nothing here touches the host's network."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -14,15 +15,20 @@ from pathlib import Path
 import pytest
 
 from tests.infra.netns import NetNS
+from tests.infra.require import require
 from tests.status.lines import Event, LineReader, sig
 
 ROOT = Path(__file__).resolve().parents[2]
+# Debian 12's own Python, PyQt6 6.4 and pyroute2 0.7 (python3-pyroute2): what the .deb runs on
+SYSTEM_PYTHON = "/usr/bin/python3"
 
 
 class Child:
-    def __init__(self, ns: NetNS, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, ns: NetNS, *args: str, env: dict[str, str] | None = None, python: str = sys.executable
+    ) -> None:
         self.proc = ns.popen(
-            [sys.executable, "-m", "tests.status.netlink_child", *args],
+            [python, "-m", "tests.status.netlink_child", *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             cwd=str(ROOT),
@@ -153,3 +159,87 @@ def test_overflow_rereads_links_and_fires_every_hint(netns: NetNS) -> None:
         c.out.until(sig("link_changed", "wg0-mullvad", "removed"))
     finally:
         c.close()
+
+
+def system_pyroute2() -> str:
+    """The version of Debian's python3-pyroute2 that /usr/bin/python3 imports (0.7.2 on Debian 12)."""
+    require(os.access(SYSTEM_PYTHON, os.X_OK), f"{SYSTEM_PYTHON} is missing (scripts/test installs python3)")
+    got = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Version}", "python3-pyroute2"], capture_output=True, text=True
+    )
+    require(
+        got.returncode == 0,
+        "python3-pyroute2 (Debian's pyroute2 0.7) is not installed (scripts/test installs it)",
+    )
+    return got.stdout
+
+
+def test_debian_12_pyroute2(netns: NetNS) -> None:
+    """Debian 12 ships pyroute2 0.7 (python3-pyroute2): the same watcher works with it, on Debian's own Python
+    and PyQt6, as the installed package runs."""
+    assert system_pyroute2().startswith("0.7")
+    c = Child(netns, env={**os.environ, "PYTHONPATH": str(ROOT)}, python=SYSTEM_PYTHON)
+    try:
+        add_link(netns, "wg0-mullvad")
+        netns.run("ip", "addr", "add", "fc00:bbbb:bbbb:bb01::2/128", "dev", "wg0-mullvad", "nodad")
+        netns.run("ip", "link", "set", "wg0-mullvad", "up")
+        netns.run("ip", "route", "add", "100.100.100.100/32", "dev", "wg0-mullvad", "table", "52")
+        events = names(c.out.until(sig("route_changed")))
+        assert ("link_changed", "wg0-mullvad", "added") in events
+        assert ("address_changed", "wg0-mullvad", "added", "fc00:bbbb:bbbb:bb01::2/128") in events
+        assert ("link_changed", "wg0-mullvad", "up") in events
+        assert events[-1] == ("route_changed", "added", "100.100.100.100/32")
+        netns.run("ip", "rule", "add", "pref", "5200", "fwmark", "0x80000/0xff0000", "lookup", "1836018789")
+        c.out.until(sig("rules_changed"))
+    finally:
+        c.close()
+
+
+# What the watcher loads of pyroute2, read inside the child: which way, how much, and whether sys.modules is
+# as it was (a later `import pyroute2` must get the whole package).
+PROBE = """
+import json, sys
+from tray_app.sources import netlink
+p = netlink.pyroute2()
+links = netlink.dump_links()
+marshal_from = type(p.marshal).__module__
+left = sorted(n for n in sys.modules if n.split(".")[0] == "pyroute2")
+import pyroute2
+print(json.dumps({"loaded": p.loaded, "links": sorted(l.name for l in links.values()),
+                  "marshal_from": marshal_from, "left": left, "file": pyroute2.__file__,
+                  "full": hasattr(pyroute2, "IPRoute")}))
+"""
+
+
+@pytest.mark.parametrize("python", ["venv", "debian"])
+def test_only_the_needed_pyroute2_modules_are_imported(netns: NetNS, python: str) -> None:
+    """pyroute2's package __init__ imports the whole library (about 20 MB): the watcher imports only the
+    decoder's modules, on PyPI's 0.9 (the venv) and on Debian's 0.7, and leaves sys.modules clean."""
+    if python == "debian":
+        system_pyroute2()
+    exe = SYSTEM_PYTHON if python == "debian" else sys.executable
+    out = netns.run(exe, "-c", PROBE, env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
+    got = json.loads(out)
+    assert got["loaded"] == "submodules"
+    assert got["links"] == ["lo"]  # the dump was decoded by those modules alone
+    assert got["marshal_from"] in ("pyroute2.netlink.marshal", "pyroute2.netlink.nlsocket")
+    assert got["left"] == []
+    assert got["full"] is True  # and the import after it is pyroute2 in full, not a bare package
+    if python == "debian":
+        assert got["file"].startswith("/usr/lib/python3/dist-packages/pyroute2/")
+
+
+def test_without_pyroute2_the_watcher_says_what_to_install(netns: NetNS) -> None:
+    """A broken install (pyroute2 missing): the watcher stays off and its message carries the fix."""
+    code = (
+        "import sys; sys.modules['pyroute2'] = None\n"  # what Python does for a package that cannot be imported
+        "from PyQt6.QtCore import QCoreApplication\n"
+        "from tray_app.sources.netlink import NetlinkWatcher\n"
+        "app = QCoreApplication([]); w = NetlinkWatcher(); w.start(); print(w.available); print(w.error)\n"
+    )
+    out = netns.run(sys.executable, "-c", code, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    available, error = out.stdout.splitlines()
+    assert available == "False"
+    assert error.startswith("cannot watch netlink (pyroute2 is not installed: install python3-pyroute2")
+    assert "changes are noticed more slowly" in error
+    assert "install python3-pyroute2" in out.stderr  # the log line says it too
