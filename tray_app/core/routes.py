@@ -1,6 +1,7 @@
 """Tailscale's routing table 52, parsed into the destinations the bypass must cover (coexistence.md §2.1, §6.2).
 
-Pure: the helper runs `ip -j route show table 52` (and `ip -6 ...`) and hands the text here. Only unicast
+Pure: the helper reads table 52 over rtnetlink in the shape `ip -j route show table 52` prints (and `ip -6
+...`; helper/rtnl.py) and hands it here, decoded or as text. Only unicast
 routes through `tailscale0` enter the sets; the caller (the unprivileged app) never supplies addresses.
 """
 
@@ -71,12 +72,19 @@ def _via_tailscale(route: dict[str, object]) -> bool:
     )
 
 
-def _routes_json(text: str, table: str) -> list[dict[str, object]]:
+# A table's routes: `ip -j route show table N` output, or the same already decoded (helper/rtnl.py).
+Listing = str | list[dict[str, object]]
+
+
+def _routes_json(text: Listing, table: str) -> list[dict[str, object]]:
     """`ip -j route show table TABLE` output as a list of route objects, or RouteError saying what is wrong."""
-    try:
-        data = json.loads(text)
-    except ValueError as e:
-        raise RouteError(f"`ip -j route show table {table}` printed invalid JSON: {e}") from None
+    if isinstance(text, list):
+        data: object = text
+    else:
+        try:
+            data = json.loads(text)
+        except ValueError as e:
+            raise RouteError(f"`ip -j route show table {table}` printed invalid JSON: {e}") from None
     if not isinstance(data, list):
         raise RouteError(f"`ip -j route show table {table}` did not print a JSON list")
     if not all(isinstance(r, dict) for r in data):
@@ -84,9 +92,9 @@ def _routes_json(text: str, table: str) -> list[dict[str, object]]:
     return data
 
 
-def _parse_family(text: str | None, version: int) -> tuple[list[IPv4Network | IPv6Network], bool, bool]:
+def _parse_family(text: Listing | None, version: int) -> tuple[list[IPv4Network | IPv6Network], bool, bool]:
     """Returns (networks, default_route_seen, any_route_seen). `None` text means the table does not exist."""
-    if text is None or not text.strip():
+    if not text or (isinstance(text, str) and not text.strip()):
         return [], False, False
     data = _routes_json(text, "52")
     nets: list[IPv4Network | IPv6Network] = []
@@ -116,7 +124,7 @@ def _parse_family(text: str | None, version: int) -> tuple[list[IPv4Network | IP
     return nets, default, bool(data)
 
 
-def parse_table52(v4_text: str | None, v6_text: str | None) -> RouteFacts:
+def parse_table52(v4_text: Listing | None, v6_text: Listing | None) -> RouteFacts:
     """Parse `ip -j route show table 52` for both families (None: the table does not exist)."""
     nets4, default4, seen4 = _parse_family(v4_text, 4)
     nets6, default6, seen6 = _parse_family(v6_text, 6)
@@ -235,7 +243,7 @@ def build_facts(
     )
 
 
-def with_lan(facts: RouteFacts, v4_text: str | None, v6_text: str | None) -> RouteFacts:
+def with_lan(facts: RouteFacts, v4_text: Listing | None, v6_text: Listing | None) -> RouteFacts:
     """`facts` with this host's LAN read from `ip -j route show table main` (collapsed for nft)."""
     lan4, lan6 = parse_lan(v4_text, v6_text)
     return dataclasses.replace(
@@ -245,14 +253,16 @@ def with_lan(facts: RouteFacts, v4_text: str | None, v6_text: str | None) -> Rou
     )
 
 
-def parse_lan(v4_text: str | None, v6_text: str | None) -> tuple[list[IPv4Network], list[IPv6Network]]:
+def parse_lan(
+    v4_text: Listing | None, v6_text: Listing | None
+) -> tuple[list[IPv4Network], list[IPv6Network]]:
     """This host's LAN from `ip -j route show table main`: unicast, non-default routes through a device other
     than lo, tailscale0 or wg0-mullvad, no wider than /8 (/16), outside Tailscale's ranges and NAT64. It is
     what an exit node's clients may still reach outside Mullvad with --exit-via-mullvad (subnet routing)."""
     out4: list[IPv4Network] = []
     out6: list[IPv6Network] = []
     for text, version in ((v4_text, 4), (v6_text, 6)):
-        if text is None or not text.strip():
+        if not text or (isinstance(text, str) and not text.strip()):
             continue
         for route in _routes_json(text, "main"):
             if route.get("type", "unicast") != "unicast":

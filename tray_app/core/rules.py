@@ -582,12 +582,14 @@ def tailscale_connmark(text: str | None) -> str:
     return CONNMARK_NONE if not found else CONNMARK_UNKNOWN
 
 
-def count_private_rules(text: str) -> int:
-    """How many of our pref-5200 rules `ip -j rule show` lists."""
-    try:
-        data = json.loads(text) if text.strip() else []
-    except ValueError:
-        return 0
+def count_private_rules(text: str | list[dict[str, object]]) -> int:
+    """How many of our pref-5200 rules `ip -j rule show` lists (its text, or the same decoded: helper/rtnl.py)."""
+    data: object = text
+    if isinstance(text, str):
+        try:
+            data = json.loads(text) if text.strip() else []
+        except ValueError:
+            return 0
     n = 0
     for r in data if isinstance(data, list) else []:
         if (

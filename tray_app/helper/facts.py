@@ -2,27 +2,32 @@
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 
 from tray_app.core import rules
 from tray_app.core.routes import TAILSCALE_TABLE, RouteFacts, parse_table52, with_lan
-from tray_app.helper import nft, tools
+from tray_app.helper import nft, rtnl, tools
+
+MAIN_TABLE = 254
 
 
-def _table(fam: str, table: str = str(TAILSCALE_TABLE)) -> str | None:
-    r = tools.run("ip", fam, "-j", "route", "show", "table", table)
-    if r.rc == 0:
-        return r.out
-    if "does not exist" in r.err:  # `Error: ipv4: FIB table does not exist.`
-        return None
-    if fam == "-6" and ("Address family not supported" in r.err or "not supported" in r.err):
-        return None  # kernel without IPv6
-    raise tools.ToolFailedError(f"`ip {fam} route show table {table}` failed: {tools.short(r.err, 3)}")
+def _table(family: int, table: int) -> list[dict[str, object]] | None:
+    try:
+        return rtnl.routes(family, table)
+    except OSError as e:
+        raise tools.ToolFailedError(f"routing table {table} cannot be read over netlink: {e}") from None
 
 
 def routes() -> RouteFacts:
-    """Table 52 for the tailnet sets, and the main table for the LAN (--exit-via-mullvad's lan sets)."""
-    return with_lan(parse_table52(_table("-4"), _table("-6")), _table("-4", "main"), _table("-6", "main"))
+    """Table 52 for the tailnet sets, and the main table for the LAN (--exit-via-mullvad's lan sets), read
+    in-process over rtnetlink (helper/rtnl.py) in the shape `ip -j route show table N` prints."""
+    v4, v6 = socket.AF_INET, socket.AF_INET6
+    return with_lan(
+        parse_table52(_table(v4, TAILSCALE_TABLE), _table(v6, TAILSCALE_TABLE)),
+        _table(v4, MAIN_TABLE),
+        _table(v6, MAIN_TABLE),
+    )
 
 
 @dataclass(frozen=True, slots=True)
