@@ -7,13 +7,11 @@ routes through `tailscale0` enter the sets; the caller (the unprivileged app) ne
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 TAILSCALE_IF = "tailscale0"
 TAILSCALE_TABLE = 52
@@ -41,9 +39,9 @@ class RouteError(ValueError):
     """`ip -j route` output that cannot be understood."""
 
 
-@dataclass(frozen=True, slots=True)
-class RouteFacts:
-    """What the sets are built from. `tailnet4`/`tailnet6` are collapsed (no overlaps, nft needs that)."""
+class RouteFacts(NamedTuple):
+    """What the sets are built from. `tailnet4`/`tailnet6` are collapsed (no overlaps, nft needs that).
+    A NamedTuple, not a dataclass: see core/rules.py on the root helper's start-up."""
 
     tailnet4: tuple[IPv4Network, ...]
     tailnet6: tuple[IPv6Network, ...]
@@ -246,8 +244,7 @@ def build_facts(
 def with_lan(facts: RouteFacts, v4_text: Listing | None, v6_text: Listing | None) -> RouteFacts:
     """`facts` with this host's LAN read from `ip -j route show table main` (collapsed for nft)."""
     lan4, lan6 = parse_lan(v4_text, v6_text)
-    return dataclasses.replace(
-        facts,
+    return facts._replace(
         lan4=tuple(ipaddress.collapse_addresses(lan4)),
         lan6=tuple(ipaddress.collapse_addresses(lan6)),
     )

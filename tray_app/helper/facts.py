@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from tray_app.core import rules
-from tray_app.core.routes import TAILSCALE_TABLE, RouteFacts, parse_table52, with_lan
+from tray_app.core.routes import TAILSCALE_TABLE, RouteError, RouteFacts, parse_table52, with_lan
 from tray_app.helper import nft, rtnl, tools
 
 MAIN_TABLE = 254
@@ -15,8 +15,8 @@ MAIN_TABLE = 254
 def _table(family: int, table: int) -> list[dict[str, object]] | None:
     try:
         return rtnl.routes(family, table)
-    except OSError as e:
-        raise tools.ToolFailedError(f"routing table {table} cannot be read over netlink: {e}") from None
+    except OSError as e:  # as for a listing that cannot be understood: nothing is changed on a guess
+        raise RouteError(f"routing table {table} cannot be read over netlink ({e})") from None
 
 
 def routes() -> RouteFacts:
@@ -30,8 +30,7 @@ def routes() -> RouteFacts:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Mullvad:
+class Mullvad(NamedTuple):
     table: bool
     split_tunnel_accept: bool
 

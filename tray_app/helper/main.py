@@ -85,6 +85,11 @@ class _Parser(argparse.ArgumentParser):
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         raise UsageError(message or "invalid arguments")
 
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        # A fixed width: argparse's default asks the terminal, importing shutil (with bz2 and lzma) for it on
+        # every add_argument; help is never printed from here (USAGE is), so the width is never seen.
+        return argparse.HelpFormatter(prog=self.prog, width=100)
+
 
 def _printable(text: str, limit: int) -> str:
     """`text` made safe to echo on a terminal: printable ASCII only, at most `limit` characters."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # Searched in this order; PATH is never consulted.
 CANDIDATES = {
@@ -57,8 +57,7 @@ def find(name: str) -> str:
     raise ToolMissingError(name)
 
 
-@dataclass(frozen=True, slots=True)
-class Result:
+class Result(NamedTuple):
     rc: int
     out: str
     err: str
