@@ -35,8 +35,35 @@ class Mullvad(NamedTuple):
     split_tunnel_accept: bool
 
 
-def mullvad() -> Mullvad:
-    text = nft.list_table("inet", "mullvad")
+class Others:
+    """Mullvad's and Tailscale's tables, listed by two nft children that run at the same time as each other
+    and as whatever the caller does meanwhile (a toggle's own batch): their facts are only reported, never
+    acted on. A context manager: children nobody collected are ended on the way out."""
+
+    def __init__(self) -> None:
+        self._mullvad = nft.list_job("inet", "mullvad")
+        try:
+            self._mangle = nft.list_job("ip", "mangle")
+        except BaseException:
+            self._mullvad.close()
+            raise
+
+    def __enter__(self) -> Others:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._mullvad.close()
+        self._mangle.close()
+
+    def mullvad(self) -> Mullvad:
+        return mullvad(self._mullvad)
+
+    def connmark(self) -> str:
+        return tailscale_connmark(self._mangle)
+
+
+def mullvad(job: tools.Job | None = None) -> Mullvad:
+    text = nft.list_table("inet", "mullvad", job)
     if text is None:
         return Mullvad(False, False)
     try:
@@ -49,8 +76,8 @@ def mullvad() -> Mullvad:
         return Mullvad(True, "ct mark 0x00000f41 accept" in lines)
 
 
-def tailscale_connmark() -> str:
+def tailscale_connmark(job: tools.Job | None = None) -> str:
     try:
-        return rules.tailscale_connmark(nft.list_table("ip", "mangle"))
+        return rules.tailscale_connmark(nft.list_table("ip", "mangle", job))
     except (tools.ToolFailedError, rules.NftJsonError):
         return rules.CONNMARK_UNKNOWN

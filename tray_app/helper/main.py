@@ -181,15 +181,16 @@ def status(applied: tuple[rules.TableView | None, Config] | None = None) -> dict
     except state.StateError as e:
         saved = None
         warnings.append(str(e))
-    live_text = nft.list_ours()
-    live = rules.parse_table(live_text) if live_text is not None else None
-    try:
-        fs: routes_mod.RouteFacts | None = facts.routes()
-    except routes_mod.RouteError as e:
-        fs = None
-        warnings.append(f"{e}: the sets cannot be checked")
-    mv = facts.mullvad()
-    connmark = facts.tailscale_connmark()
+    with facts.Others() as others:  # listed meanwhile
+        live_text = nft.list_ours()
+        live = rules.parse_table(live_text) if live_text is not None else None
+        try:
+            fs: routes_mod.RouteFacts | None = facts.routes()
+        except routes_mod.RouteError as e:
+            fs = None
+            warnings.append(f"{e}: the sets cannot be checked")
+        mv = others.mullvad()
+        connmark = others.connmark()
     prules = iprules.present()
     private_rules = all(n >= 1 for n in prules.values())
     any_private = any(n >= 1 for n in prules.values())
@@ -367,31 +368,35 @@ def enable(mode: str | None, flags: dict[str, bool | None]) -> int:
     with state.locked():
         _tools_present()
         state.check_writable()
-        cfg, last = _choice(mode, flags)
-        mv = facts.mullvad()
-        # Written (and fsynced) before the kernel changes, renamed into place after: a full disk fails here
-        # with nothing changed, instead of leaving a bypass that is on but not saved for boot.
-        pending = state.prepare(cfg)
-        try:
-            choice = state.prepare(cfg, state.CHOICE_NAME)
-        except BaseException:
-            pending.discard()
-            raise
-        try:
-            fs = _apply(cfg, "enable")
-        except BaseException:
-            pending.discard()
-            choice.discard()
-            raise
-        pending.commit()
-        choice.commit()
-    _emit({**_reply_after_apply(cfg, fs, mv), "previous": _as_json(last)})
+        with facts.Others() as others:  # listed while the state is prepared and the batch applied
+            cfg, last = _choice(mode, flags)
+            mv = others.mullvad()  # before any change: a failing listing fails with nothing changed
+            # Written (and fsynced) before the kernel changes, renamed into place after: a full disk fails
+            # here with nothing changed, instead of leaving a bypass that is on but not saved for boot.
+            pending = state.prepare(cfg)
+            try:
+                choice = state.prepare(cfg, state.CHOICE_NAME)
+            except BaseException:
+                pending.discard()
+                raise
+            try:
+                fs = _apply(cfg, "enable")
+            except BaseException:
+                pending.discard()
+                choice.discard()
+                raise
+            pending.commit()
+            choice.commit()
+            connmark = others.connmark()
+    _emit({**_reply_after_apply(cfg, fs, mv, connmark), "previous": _as_json(last)})
     if mv.table and not mv.split_tunnel_accept:
         raise HelperError(Exit.PRECONDITION, "the bypass is on, but " + MULLVAD_NO_ACCEPT)
     return Exit.OK
 
 
-def _reply_after_apply(cfg: Config, fs: routes_mod.RouteFacts, mv: facts.Mullvad) -> dict[str, Any]:
+def _reply_after_apply(
+    cfg: Config, fs: routes_mod.RouteFacts, mv: facts.Mullvad, connmark: str
+) -> dict[str, Any]:
     """`status` right after a successful `enable`, from what enable read anyway: the batch was all or
     nothing (our table is cfg's rules with fs's sets), the ip rules were just made right and the state saved.
     Re-reading all of it would cost six more nft/ip runs on the toggle's hot path; the reconciler, when it
@@ -411,7 +416,7 @@ def _reply_after_apply(cfg: Config, fs: routes_mod.RouteFacts, mv: facts.Mullvad
         "mullvad": {"table": mv.table, "split_tunnel_accept": mv.split_tunnel_accept},
         "warnings": warnings,
         "protocol": PROTOCOL_VERSION,
-        "tailscale_connmark": facts.tailscale_connmark(),
+        "tailscale_connmark": connmark,
         "private_rules": cfg.mode == "private",
         "table52_default_route": fs.default_route,
         "excluded_routes": list(fs.excluded),
@@ -423,12 +428,14 @@ def disable() -> int:
     with state.locked():
         _tools_present()
         state.check_writable()
-        had_table = nft.list_ours() is not None
-        # Forget the saved choice first: if a later step fails, an automatic `refresh` (no password) or the
-        # boot unit must not bring back a bypass the user turned off.
-        had_state = state.clear()
-        nft.apply(rules.render_remove())
-        removed = iprules.remove()
+        with facts.Others() as others:  # listed while the bypass is removed: for the answer only
+            had_table = nft.list_ours() is not None
+            # Forget the saved choice first: if a later step fails, an automatic `refresh` (no password) or
+            # the boot unit must not bring back a bypass the user turned off.
+            had_state = state.clear()
+            nft.apply(rules.render_remove())
+            removed = iprules.remove()
+            reply = _reply_after_disable(others)
     if had_table or removed or had_state:
         log.change(
             "disable: bypass removed"
@@ -436,18 +443,18 @@ def disable() -> int:
             + (f" (ip rule pref 5200 {', '.join(removed)})" if removed else "")
             + (" (saved state)" if had_state else "")
         )
-    _emit(_reply_after_disable())
+    _emit(reply)
     return Exit.OK
 
 
-def _reply_after_disable() -> dict[str, Any]:
+def _reply_after_disable(others: facts.Others) -> dict[str, Any]:
     """`status` right after `disable`: table, ip rules and saved state are gone (each step checked), so only
     the facts about other tables are read (see _reply_after_apply)."""
     try:
         fs: routes_mod.RouteFacts | None = facts.routes()
     except routes_mod.RouteError:
         fs = None
-    mv = facts.mullvad()
+    mv = others.mullvad()
     return {
         "enabled": False,
         "state": "off",
@@ -459,7 +466,7 @@ def _reply_after_disable() -> dict[str, Any]:
         "mullvad": {"table": mv.table, "split_tunnel_accept": mv.split_tunnel_accept},
         "warnings": [MULLVAD_NO_ACCEPT] if mv.table and not mv.split_tunnel_accept else [],
         "protocol": PROTOCOL_VERSION,
-        "tailscale_connmark": facts.tailscale_connmark(),
+        "tailscale_connmark": others.connmark(),
         "private_rules": False,
         "table52_default_route": bool(fs and fs.default_route),
         "excluded_routes": list(fs.excluded) if fs else [],
