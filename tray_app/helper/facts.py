@@ -6,6 +6,7 @@ import socket
 from typing import NamedTuple
 
 from tray_app.core import rules
+from tray_app.core.protocol import TABLE_FAMILY, TABLE_NAME
 from tray_app.core.routes import TAILSCALE_TABLE, RouteError, RouteFacts, parse_table52, with_lan
 from tray_app.helper import nft, rtnl, tools
 
@@ -40,20 +41,28 @@ class Others:
     and as whatever the caller does meanwhile (a toggle's own batch): their facts are only reported, never
     acted on. A context manager: children nobody collected are ended on the way out."""
 
-    def __init__(self) -> None:
-        self._mullvad = nft.list_job("inet", "mullvad")
+    def __init__(self, ours: bool = False) -> None:
+        """ours: list our own table too (`self.ours`), for a caller that needs it before its batch."""
+        self._jobs: list[tools.Job] = []
         try:
-            self._mangle = nft.list_job("ip", "mangle")
+            self._mullvad = self._start("inet", "mullvad")
+            self._mangle = self._start("ip", "mangle")
+            self.ours = self._start(TABLE_FAMILY, TABLE_NAME) if ours else None
         except BaseException:
-            self._mullvad.close()
+            self.__exit__()
             raise
+
+    def _start(self, family: str, name: str) -> tools.Job:
+        job = nft.list_job(family, name)
+        self._jobs.append(job)
+        return job
 
     def __enter__(self) -> Others:
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        self._mullvad.close()
-        self._mangle.close()
+        for job in self._jobs:
+            job.close()
 
     def mullvad(self) -> Mullvad:
         return mullvad(self._mullvad)

@@ -30,6 +30,7 @@ from tray_app.core.protocol import (
     OPTIONS,
     PROTOCOL_VERSION,
     TABLE_FAMILY,
+    TABLE_NAME,
     VERBS,
     Exit,
     cli_enable_command,
@@ -181,8 +182,8 @@ def status(applied: tuple[rules.TableView | None, Config] | None = None) -> dict
     except state.StateError as e:
         saved = None
         warnings.append(str(e))
-    with facts.Others() as others:  # listed meanwhile
-        live_text = nft.list_ours()
+    with facts.Others(ours=True) as others:  # the three listings run side by side
+        live_text = nft.list_table(TABLE_FAMILY, TABLE_NAME, others.ours)
         live = rules.parse_table(live_text) if live_text is not None else None
         try:
             fs: routes_mod.RouteFacts | None = facts.routes()
@@ -294,9 +295,10 @@ def _tools_present() -> None:
     tools.find("ip")
 
 
-def _apply_table(cfg: Config, fs: routes_mod.RouteFacts) -> None:
-    """Replace our table's contents in place when its layout is ours, else delete and re-create it."""
-    live = nft.list_ours()
+def _apply_table(cfg: Config, fs: routes_mod.RouteFacts, ours: tools.Job | None = None) -> None:
+    """Replace our table's contents in place when its layout is ours, else delete and re-create it. `ours`:
+    the listing of our table, started earlier (nft.list_job) to run alongside other work."""
+    live = nft.list_table(TABLE_FAMILY, TABLE_NAME, ours)
     view = None
     if live is not None:
         with contextlib.suppress(rules.NftJsonError):
@@ -310,7 +312,7 @@ def _apply_table(cfg: Config, fs: routes_mod.RouteFacts) -> None:
     nft.apply(rules.render_replace(cfg, fs))
 
 
-def _apply(cfg: Config, verb: str) -> routes_mod.RouteFacts:
+def _apply(cfg: Config, verb: str, ours: tools.Job | None = None) -> routes_mod.RouteFacts:
     """Make the kernel match `cfg`: ip rules and one nft batch, rolled back together on failure."""
     _tools_present()
     fs = _read_routes()
@@ -318,7 +320,7 @@ def _apply(cfg: Config, verb: str) -> routes_mod.RouteFacts:
     if cfg.mode == "private":
         added = iprules.add()
     try:
-        _apply_table(cfg, fs)
+        _apply_table(cfg, fs, ours)
     except BaseException:
         if added:  # nothing half done: the rules we just added go again (a failure here must not mask nft's)
             with contextlib.suppress(tools.ToolFailedError, tools.ToolMissingError):
@@ -368,7 +370,9 @@ def enable(mode: str | None, flags: dict[str, bool | None]) -> int:
     with state.locked():
         _tools_present()
         state.check_writable()
-        with facts.Others() as others:  # listed while the state is prepared and the batch applied
+        # Our table, Mullvad's and Tailscale's are listed by nft children running while the choice is read and
+        # the state written (fsynced); the latter two also while the batch is applied.
+        with facts.Others(ours=True) as others:
             cfg, last = _choice(mode, flags)
             mv = others.mullvad()  # before any change: a failing listing fails with nothing changed
             # Written (and fsynced) before the kernel changes, renamed into place after: a full disk fails
@@ -380,7 +384,7 @@ def enable(mode: str | None, flags: dict[str, bool | None]) -> int:
                 pending.discard()
                 raise
             try:
-                fs = _apply(cfg, "enable")
+                fs = _apply(cfg, "enable", others.ours)
             except BaseException:
                 pending.discard()
                 choice.discard()
@@ -428,8 +432,9 @@ def disable() -> int:
     with state.locked():
         _tools_present()
         state.check_writable()
-        with facts.Others() as others:  # listed while the bypass is removed: for the answer only
-            had_table = nft.list_ours() is not None
+        # Three listings side by side; Mullvad's and Tailscale's (for the answer only) while the bypass goes.
+        with facts.Others(ours=True) as others:
+            had_table = nft.list_table(TABLE_FAMILY, TABLE_NAME, others.ours) is not None
             # Forget the saved choice first: if a later step fails, an automatic `refresh` (no password) or
             # the boot unit must not bring back a bypass the user turned off.
             had_state = state.clear()
