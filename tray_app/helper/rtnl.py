@@ -24,6 +24,7 @@ RTM_GETROUTE = 26
 RTM_GETRULE = 34
 NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
 NLMSG_ERROR, NLMSG_DONE = 2, 3
+TIMEOUT = 30.0  # as tools.TIMEOUT
 
 RTA_DST, RTA_OIF, RTA_MULTIPATH, RTA_TABLE = 1, 4, 9, 15
 RTM_F_CLONED = 0x200
@@ -91,6 +92,7 @@ def _dump(kind: int, family: int) -> Iterator[tuple[bytes, int, int]]:
     body = _RTMSG.pack(family, 0, 0, 0, 0, 0, 0, 0, 0)
     request = NLMSGHDR.pack(NLMSGHDR.size + len(body), kind, NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + body
     with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE) as s:
+        s.settimeout(TIMEOUT)  # the kernel always answers; bounded all the same, like every child
         s.bind((0, 0))
         s.sendto(request, (0, 0))
         while True:
