@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
-"""Tray benchmarks (issue 4): start-up to icon registered, event to tooltip update, idle CPU / RSS / wake-ups.
+"""Tray benchmarks: launch -> registered with the tray host, launch -> icon in the right state, change -> icon,
+idle CPU / wake-ups, RSS; and event -> tooltip in process. The SNI figures are taken from outside, on the
+session bus, as a host sees them, so any tray (e.g. a C++ peer) can be measured the same way.
 
-Runs hermetically: its own Xvfb, private session bus, a real SNI host (gtk-sni-tray-standalone --watcher)
-and the fake daemons (tests/fakes), so the figures do not depend on the machine's desktop.
+Runs hermetically: its own Xvfb, private session bus, a real SNI host (gtk-sni-tray-standalone --watcher),
+a notification server (dunst) and the fake daemons (tests/fakes), so the figures do not depend on the machine's desktop.
 
     .venv/bin/python bench/bench_tray.py              # 60 s idle window
     .venv/bin/python bench/bench_tray.py --idle 10    # shorter
-Targets: start-up < 1 s, update p95 < 100 ms, no wake-ups while idle, RSS < 80 MB.
+Targets: launch -> right icon p95 < 170 ms, change -> icon p95 < 20 ms, ~0 wake-ups while idle, RSS < 50 MB.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import subprocess
@@ -20,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from jeepney import HeaderFields
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -33,6 +38,13 @@ def p(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, round(q * (len(s) - 1)))]
 
 
+def ms(values: list[float]) -> str:
+    return (
+        f"median {statistics.median(values) * 1000:.1f} ms, p95 {p(values, 0.95) * 1000:.1f} ms, "
+        f"max {max(values) * 1000:.1f} ms"
+    )
+
+
 def start_desktop() -> list[subprocess.Popen[Any]]:
     from tests.infra.session import start_session_bus, start_xvfb
 
@@ -41,20 +53,34 @@ def start_desktop() -> list[subprocess.Popen[Any]]:
     bus, address = start_session_bus()
     os.environ["DBUS_SESSION_BUS_ADDRESS"] = address
     os.environ.update(QT_QPA_PLATFORM="xcb", NO_AT_BRIDGE="1")
-    host = subprocess.Popen(
-        ["gtk-sni-tray-standalone", "--top", "--end", "--watcher", "--size", "32", "--color", "#333333"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     from tests.infra.desktop import bus_has_name, wait_until
 
-    try:
-        wait_until(lambda: bus_has_name("org.kde.StatusNotifierWatcher"), 20, "SNI watcher")
-    except TimeoutError:
-        stop_all([x, bus, host])  # leave nothing running behind
-        raise
+    watcher = "org.kde.StatusNotifierWatcher"
+    # The host sometimes exits at start before its watcher owns the name (tests/infra/desktop.py, sni_host)
+    for _attempt in range(3):
+        host = subprocess.Popen(
+            ["gtk-sni-tray-standalone", "--top", "--end", "--watcher", "--size", "32", "--color", "#333333"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        with contextlib.suppress(TimeoutError):
+            wait_until(lambda h=host: bus_has_name(watcher) or h.poll() is not None, 20, "SNI watcher")
+        if bus_has_name(watcher):
+            break
+        stop_all([host])
+    else:
+        stop_all([x, bus])  # leave nothing running behind
+        raise TimeoutError("gtk-sni-tray-standalone did not come up in 3 attempts")
     time.sleep(0.3)  # the host registers itself with the watcher right after
-    return [x, bus, host]
+    # A desktop has a notification server; without one Qt shows notices by flagging the tray item for
+    # attention and resets it later, which is not what a user's tray does while idle.
+    notifications = subprocess.Popen(["dunst"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: bus_has_name("org.freedesktop.Notifications"), 20, "dunst")
+    except TimeoutError:
+        stop_all([x, bus, host, notifications])
+        raise
+    return [x, bus, host, notifications]
 
 
 def stop_all(procs: list[subprocess.Popen[Any]]) -> None:
@@ -66,29 +92,87 @@ def stop_all(procs: list[subprocess.Popen[Any]]) -> None:
             proc.kill()
 
 
-def startup(runs: int, daemon_args: list[str]) -> tuple[list[float], subprocess.Popen[bytes] | None]:
-    """Popen -> our StatusNotifierItem registered with the watcher (the icon can be drawn)."""
+SNI_ITEM = "org.kde.StatusNotifierItem"
+SETTLE_S = 1.0  # no new icon for this long after the tooltip is right: the icon has its final state
+
+
+def _tooltip(conn: Any, service: str) -> str:
+    """The item's ToolTip (title + text), read the way a host reads it."""
+    from jeepney import DBusAddress, Properties
+
+    name, _, path = service.partition("/")
+    reply = conn.send_and_get_reply(
+        Properties(DBusAddress("/" + path if path else "/StatusNotifierItem", name, SNI_ITEM)).get("ToolTip"),
+        timeout=5,
+    )
+    _sig, (_icon, _pixmaps, title, text) = reply.body[0]
+    return f"{title}\n{text}"
+
+
+def launch(
+    runs: int, daemon_args: list[str], want: tuple[str, ...]
+) -> tuple[list[float], list[float], subprocess.Popen[bytes] | None]:
+    """Popen -> our StatusNotifierItem registered with the watcher, and Popen -> the icon in the right state:
+    the tooltip shows `want` and the icon it has then stays (time of the last NewIcon, or the registration).
+    Measured from outside, on the session bus, as a host sees it: the same way any tray can be measured."""
     from jeepney import MatchRule
     from jeepney.bus_messages import message_bus
     from jeepney.io.blocking import open_dbus_connection
 
-    times: list[float] = []
+    registered: list[float] = []
+    right: list[float] = []
     keep: subprocess.Popen[bytes] | None = None
     for i in range(runs):
         conn = open_dbus_connection(bus="SESSION")
-        rule = MatchRule(
-            type="signal", interface="org.kde.StatusNotifierWatcher", member="StatusNotifierItemRegistered"
-        )
-        conn.send_and_get_reply(message_bus.AddMatch(rule))
+        for rule in (
+            MatchRule(
+                type="signal",
+                interface="org.kde.StatusNotifierWatcher",
+                member="StatusNotifierItemRegistered",
+            ),
+            MatchRule(type="signal", interface=SNI_ITEM),
+        ):
+            conn.send_and_get_reply(message_bus.AddMatch(rule))
         t0 = time.perf_counter()
+        err = tempfile.TemporaryFile()  # noqa: SIM115 - the tray of the last run keeps writing to it
         proc = subprocess.Popen(
             [sys.executable, "-m", "tray_app", "--hidden", *daemon_args],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=err,
+            stderr=err,
         )
-        with conn.filter(rule) as queue:
-            conn.recv_until_filtered(queue, timeout=15)
-        times.append(time.perf_counter() - t0)
+        t_reg: float | None = None
+        t_icon = 0.0
+        service = ""
+        good_since: float | None = None
+        with conn.filter(MatchRule(type="signal")) as signals:
+            while good_since is None or time.perf_counter() - max(good_since, t_icon) < SETTLE_S:
+                wait = 15.0 if good_since is None else SETTLE_S
+                try:
+                    msg = conn.recv_until_filtered(signals, timeout=wait)
+                except TimeoutError:
+                    if good_since is None:
+                        err.seek(0)
+                        raise TimeoutError(
+                            f"launch {i}: registered={t_reg is not None}, tray exit code {proc.poll()}, "
+                            f"output: {err.read().decode(errors='replace')[-800:]!r}"
+                        ) from None
+                    break
+                now = time.perf_counter()
+                member = msg.header.fields.get(HeaderFields.member)
+                if member == "StatusNotifierItemRegistered":
+                    t_reg, service = now, msg.body[0]
+                elif member == "NewIcon":
+                    t_icon = now
+                if (
+                    t_reg is not None
+                    and good_since is None
+                    and all(w in _tooltip(conn, service) for w in want)
+                ):
+                    good_since = now
+        err.close()
+        assert t_reg is not None
+        registered.append(t_reg - t0)
+        right.append(max(t_reg, t_icon) - t0)
         conn.close()
         if i == runs - 1:
             keep = proc
@@ -96,7 +180,49 @@ def startup(runs: int, daemon_args: list[str]) -> tuple[list[float], subprocess.
             proc.terminate()
             proc.wait(5)
             time.sleep(0.2)
-    return times, keep
+    return registered, right, keep
+
+
+def fake_floor(cli: str, runs: int) -> list[float]:
+    """What the tray waits for before it shows Mullvad's first state, without the tray: the fake `mullvad`
+    (a Python script) started three times in parallel, as the Mullvad source does at start."""
+    out: list[float] = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        listen = subprocess.Popen([cli, "status", "--json", "listen"], stdout=subprocess.PIPE)
+        others = [
+            subprocess.Popen([cli, *a], stdout=subprocess.DEVNULL)
+            for a in (["version"], ["lockdown-mode", "get"])
+        ]
+        assert listen.stdout is not None
+        listen.stdout.readline()
+        for proc in others:
+            proc.wait(10)
+        out.append(time.perf_counter() - t0)
+        listen.terminate()
+        listen.wait(5)
+    return out
+
+
+def changes(n: int, fake: Any) -> list[float]:
+    """A state change in the fake Mullvad daemon -> NewIcon from our item on the bus (the host redraws)."""
+    from jeepney import MatchRule
+    from jeepney.bus_messages import message_bus
+    from jeepney.io.blocking import open_dbus_connection
+
+    conn = open_dbus_connection(bus="SESSION")
+    rule = MatchRule(type="signal", interface=SNI_ITEM, member="NewIcon")
+    conn.send_and_get_reply(message_bus.AddMatch(rule))
+    out: list[float] = []
+    with conn.filter(rule) as queue:
+        for i in range(n):
+            t0 = time.perf_counter()
+            fake.set_state("disconnected" if i % 2 == 0 else "connected")
+            conn.recv_until_filtered(queue, timeout=10)
+            out.append(time.perf_counter() - t0)
+            time.sleep(0.02)  # a fresh event each time, not a burst
+    conn.close()
+    return out
 
 
 def proc_stats(pid: int) -> tuple[float, int, dict[str, int]]:
@@ -121,7 +247,9 @@ def woken(before: dict[str, int], after: dict[str, int]) -> int:
 
 
 def idle(proc: subprocess.Popen[bytes], seconds: float) -> dict[str, float]:
-    time.sleep(5.0)  # let start-up work (first reads, the helper status, icon cache) finish
+    # let start-up work finish: first reads, the helper status, and the notification server closing a
+    # start-up notice (dunst expires one after 10 s and tells us)
+    time.sleep(15.0)
     cpu0, _rss, sw0 = proc_stats(proc.pid)
     peak = 0
     t0 = time.monotonic()
@@ -291,13 +419,15 @@ def main() -> int:
     ap.add_argument(
         "--idle", type=float, default=60.0, help="idle measurement window in seconds (default 60)"
     )
-    ap.add_argument("--runs", type=int, default=5, help="start-up runs (default 5)")
+    ap.add_argument("--runs", type=int, default=10, help="launch runs (default 10)")
     ap.add_argument(
         "--updates", type=int, default=100, help="state changes for the update latency (default 100)"
     )
     ap.add_argument("--menus", type=int, default=100, help="rounds for the issue-12 submenus (default 100)")
     ap.add_argument("--menus-only", action="store_true", help="only the submenu figures (no start-up, idle)")
     args = ap.parse_args()
+    # An installed package is byte-compiled (dh_python3, py3compile): measure that, not a compile per start.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "tray_app")], check=True)
     procs = start_desktop()
     tmp = Path(tempfile.mkdtemp(prefix="bench-tray-"))
     os.environ["XDG_CONFIG_HOME"] = str(tmp / "config")
@@ -309,6 +439,7 @@ def main() -> int:
     fake_t = FakeLocalApi(tmp / "ts.sock", status="running").start()
     daemon_args = ["--mullvad-cli", str(fake_m.cli), "--tailscale-socket", str(tmp / "ts.sock")]
     tray: subprocess.Popen[bytes] | None = None
+    want = ("Mullvad: connected", "Tailscale: running")
     try:
         fig = menus(args.menus, tmp)
         print(
@@ -328,18 +459,26 @@ def main() -> int:
         fake_t.set_status("running")
         if args.menus_only:
             return 0
-        times, tray = startup(args.runs, daemon_args)
+        registered, right, tray = launch(args.runs, daemon_args, want)
+        print(f"launch -> registered with the tray host (SNI, {len(registered)} runs): {ms(registered)}")
+        print(f"launch -> icon in the right state ({len(right)} runs): {ms(right)}   (target p95 < 170 ms)")
+        floor = fake_floor(str(fake_m.cli), args.runs)
         print(
-            f"start-up to icon registered (SNI, {len(times)} runs): median {statistics.median(times) * 1000:.0f} ms, "
-            f"p95 {p(times, 0.95) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms   (target < 1000 ms)"
+            f"  of which not ours: the fake `mullvad` CLI's first answers, alone ({len(floor)} runs): {ms(floor)}"
         )
         assert tray is not None
         stats = idle(tray, args.idle)
         print(
             f"idle over {stats['seconds']:.0f} s: CPU {stats['cpu_percent']:.3f} %, "
             f"wake-ups {stats['wakeups_per_s']:.2f}/s (context switches, all threads), "
-            f"RSS {stats['rss_mb']:.1f} MB (peak {stats['rss_peak_mb']:.1f} MB)   (targets: no wake-ups, RSS < 80 MB)"
+            f"RSS {stats['rss_mb']:.1f} MB (peak {stats['rss_peak_mb']:.1f} MB)   (targets: ~0 wake-ups, RSS < 50 MB)"
         )
+        icon = changes(args.updates, fake_m)
+        print(
+            f"change -> icon, fake daemon -> `mullvad status --json listen` -> NewIcon on the bus ({len(icon)}): "
+            f"{ms(icon)}   (target p95 < 20 ms)"
+        )
+        print(f"RSS after the changes: {proc_stats(tray.pid)[1] / 2**20:.1f} MB")
         tray.terminate()
         tray.wait(5)
         tray = None

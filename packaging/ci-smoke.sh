@@ -45,13 +45,13 @@ step "the same .deb on Debian 13 (packaging/ci-debian13.sh: a cached debootstrap
 packaging/ci-debian13.sh "$deb" 9>&- 2>&1 | sed 's/^/  /' || fail "the .deb on Debian 13 (above)"
 ok "Debian 13"
 
-step "install it with apt (pulls the distribution's PyQt6, pyroute2, nftables, polkit)"
+step "install it with apt (pulls the distribution's PyQt6, nftables, polkit)"
 if dpkg-query -W -f='${Status}' "$PKG" 2>/dev/null | grep -q "ok installed"; then
     unshare -n env DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq "$PKG" >/dev/null
 fi
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$deb" >/tmp/$PKG-apt.log 2>&1 \
     || { tail -n 30 /tmp/$PKG-apt.log >&2; die "apt-get install $deb failed"; }
-dpkg-query -W -f='${Version}\n' python3-pyqt6 python3-pyroute2 | paste -sd' ' | sed 's/^/     PyQt6, pyroute2: /'
+dpkg-query -W -f='${Version}\n' python3-pyqt6 | sed 's/^/     PyQt6: /'
 ok "installed"
 
 step "a new user's first run of the installed tray (packaging/e2e-new-user.sh)"

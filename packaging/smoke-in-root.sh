@@ -9,11 +9,11 @@ set -uo pipefail
 step "apt-get install ./$DEB (its dependencies are in the root already: nothing to download)"
 apt-get install -y -qq --no-install-recommends "/tmp/$DEB" >/tmp/apt.log 2>&1 \
     || { tail -n 20 /tmp/apt.log >&2; die "apt-get install of the .deb failed in Debian 13"; }
-printf '     Debian %s, %s, PyQt6 %s (Qt %s), pyroute2 %s, %s, polkit %s\n' "$(cat /etc/debian_version)" \
+printf '     Debian %s, %s, PyQt6 %s (Qt %s), %s, polkit %s\n' "$(cat /etc/debian_version)" \
     "$(python3 --version)" \
     "$(python3 -c 'from PyQt6.QtCore import PYQT_VERSION_STR as v; print(v)')" \
     "$(python3 -c 'from PyQt6.QtCore import QT_VERSION_STR as v; print(v)')" \
-    "$(dpkg-query -W -f='${Version}' python3-pyroute2)" "$(nft --version)" "$(dpkg-query -W -f='${Version}' polkitd)"
+    "$(nft --version)" "$(dpkg-query -W -f='${Version}' polkitd)"
 got=$("${SYS_ENV[@]}" "$PKG" --version 2>&1) || fail "$PKG --version failed: $got"
 [ "$got" = "$PKG $VERSION" ] || fail "$PKG --version printed '$got', expected '$PKG $VERSION'"
 ok "installed: $got"

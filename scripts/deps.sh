@@ -7,8 +7,12 @@ RUN_PKGS="python3 python3-venv libegl1 libgl1 libfontconfig1 libxkbcommon0 libgl
 
 # Real infrastructure for the tests: X server, tray hosts, a notification daemon, D-Bus, nft, ping, validators.
 TEST_PKGS="$RUN_PKGS dbus xvfb xdotool trayer dunst haskell-gtk-sni-tray-utils iputils-ping
- desktop-file-utils appstream socat procps libxml2-utils librsvg2-bin make python3-pyroute2 systemd xdg-utils
+ desktop-file-utils appstream socat procps libxml2-utils librsvg2-bin make systemd xdg-utils
  python3-pyqt6"  # Debian's own PyQt6 (6.4): tests check the code on the version the .deb runs on
+
+# The real Tailscale lab (tests/realts): tailscaled's iptables firewall mode, and a real WireGuard wg0-mullvad
+# in userspace (the kernel module may be missing).
+TEST_PKGS="$TEST_PKGS iptables wireguard-go wireguard-tools"
 
 apt_ensure() {
     local missing=()

@@ -45,11 +45,15 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["DBUS_SESSION_BUS_ADDRESS"] = addr
 
 
-def pytest_report_header(config: pytest.Config) -> str:
-    return (
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    from tests.realts import binaries
+
+    built = [b.short for b in binaries.builds()]
+    return [
         f"env: QT_QPA_PLATFORM={os.environ.get('QT_QPA_PLATFORM')} DISPLAY={os.environ.get('DISPLAY')} "
-        f"session-bus={os.environ.get('DBUS_SESSION_BUS_ADDRESS')} uid={os.geteuid()} CI={os.environ.get('CI')}"
-    )
+        f"session-bus={os.environ.get('DBUS_SESSION_BUS_ADDRESS')} uid={os.geteuid()} CI={os.environ.get('CI')}",
+        f"real tailscaled: {' '.join(built) if built else 'none built'} (in {binaries.CACHE})",
+    ]
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -21,6 +21,7 @@ from PyQt6.QtDBus import QDBusConnection, QDBusMessage, QDBusServiceWatcher
 from PyQt6.QtGui import QGuiApplication
 from PyQt6.QtWidgets import QApplication, QSystemTrayIcon
 
+from tray_app import APP_ID, DISPLAY_NAME
 from tray_app.controller import Controller
 from tray_app.core.model import Snapshot
 from tray_app.core.notify_policy import (
@@ -100,9 +101,6 @@ class NotifyDriver(QObject):
             self._timer.stop()  # idle: no timer, no wake-ups
         else:
             self._timer.start(max(0, int((deadline - now) * 1000) + 1))
-
-    def timer_active(self) -> bool:
-        return self._timer.isActive()
 
 
 class TrayApplication(QObject):
@@ -345,9 +343,9 @@ def _quit_on_signals(app: QApplication) -> QSocketNotifier:
 
 def name_application(app: QApplication) -> None:
     # Qt exports the application name as the StatusNotifierItem's Title (what hosts list the item as)
-    app.setApplicationName("Mullvad + Tailscale")
-    app.setApplicationDisplayName("Mullvad + Tailscale")
-    app.setDesktopFileName("mullvad-tailscale-tray")
+    app.setApplicationName(DISPLAY_NAME)
+    app.setApplicationDisplayName(DISPLAY_NAME)
+    app.setDesktopFileName(APP_ID)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -181,10 +181,6 @@ class Monitor(QObject):
         self._bypass_timer.stop()
         self._read_bypass()
 
-    def report(self, value: PartStatus) -> None:
-        """Fold a value learnt elsewhere (e.g. the status a helper call returned)."""
-        self._on_value(value)
-
     def timers_active(self) -> list[str]:
         """Running timers of the monitor and everything it owns (sources included): none while idle."""
         out = []

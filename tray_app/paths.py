@@ -10,7 +10,6 @@ if typing.TYPE_CHECKING:  # pathlib is imported where used: the root helper read
 
 HELPER_PATH = "/usr/libexec/mullvad-tailscale-tray/bypass-helper"
 STATE_DIR = "/var/lib/mullvad-tailscale-tray"
-STATE_FILE = STATE_DIR + "/bypass.json"
 BOOT_UNIT = "mullvad-tailscale-bypass.service"
 # The reconciler (`bypass-helper watch`) publishes the bypass status here for unprivileged readers.
 RUN_DIR = "/run/mullvad-tailscale-tray"

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from tests.bypass.conftest import ROOT, Lab
 from tests.bypass.test_bad_input import Snapshot, last_line, unchanged
-from tests.infra.require import require_root, require_tools
+from tests.infra.require import require, require_root, require_tools
 from tray_app.core.protocol import MODES, OPTIONS, VERBS, Exit
 from tray_app.core.routes import RouteError, parse_table52
 from tray_app.core.rules import Config
@@ -95,12 +95,18 @@ def _waiting_nft(tmp_path: Path) -> tuple[Path, Path, Path]:
     return wrapper, ready, go
 
 
-def stuck_in_its_batch(lab: Lab, tmp_path: Path) -> tuple[subprocess.Popen[str], Path, Path]:
+def stuck_in_its_batch(
+    lab: Lab, tmp_path: Path, prelude: str = ""
+) -> tuple[subprocess.Popen[str], Path, Path]:
     """A real `enable --mode private` stopped at its nft batch (private-mode ip rules added, the state lock
-    held) until the test creates the returned go-ahead file; also returns the file holding the waiting pid."""
+    held) until the test creates the returned go-ahead file; also returns the file holding the waiting pid.
+    `prelude`: shell commands run first, in the helper's process (e.g. joining a cgroup)."""
     require_tools("unshare", "mount")
     wrapper, ready, go = _waiting_nft(tmp_path)
-    script = f'set -e; mount --bind {wrapper} /usr/sbin/nft; exec {sys.executable} -m tray_app.helper "$@"'
+    script = (
+        f"set -e; {prelude}mount --bind {wrapper} /usr/sbin/nft; "
+        f'exec {sys.executable} -m tray_app.helper "$@"'
+    )
     p = subprocess.Popen(
         lab.ns.argv("unshare", "-m", "sh", "-c", script, "sh", "enable", "--mode", "private"),
         env=lab.env,
@@ -513,3 +519,75 @@ def test_any_table52_listing_gives_sets_or_a_clear_error(v4: object, v6: object)
         assert "table 52" in str(e)
         return
     assert all(n.version == 4 for n in fs.tailnet4) and all(n.version == 6 for n in fs.tailnet6)
+
+
+def test_a_flood_of_wide_tailnet_routes_costs_root_no_quadratic_time(lab: Lab) -> None:
+    """Table 52 is what the tailnet's control plane says. 16 384 IPv6 /16 routes in 8192 separate /15 pairs
+    (every pair too wide together) took the root helper minutes of CPU per read (a pairwise subnet check),
+    holding the state lock: `enable` ran past the 30 s bound here, the reconciler would lag as long. Now they
+    are all kept out in about a second, and the warning names a few and counts the rest."""
+    pairs = 8192
+    batch = "".join(
+        f"route add {0x2000 + 4 * i + j:x}::/16 dev tailscale0 table 52\n"
+        for i in range(pairs)
+        for j in (0, 1)
+    )
+    lab.ns.run("ip", "-6", "-batch", "-", input=batch)
+    out = lab.ok("enable")  # lab.ns.run's 30 s bound: the pairwise check needed about 80 s
+    assert out["state"] == "on" and out["tailnet6"] == ["fd7a:115c:a1e0::/48"], out["tailnet6"][:5]
+    assert len(out["excluded_routes"]) == 2 * pairs
+    (warning,) = [w for w in out["warnings"] if "are not bypassed" in w]
+    assert f"and {2 * pairs - 32} more are not bypassed" in warning and len(warning) < 1500, warning[:300]
+
+
+def _cgroup2() -> tuple[Path, Path]:
+    """(the cgroup v2 mount, our own cgroup's directory), or a failed prerequisite."""
+    mount = None
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        f = line.split()
+        if f[f.index("-") + 1] == "cgroup2" and f[3] == "/":
+            mount = Path(f[4])
+    ours = next(ln[3:] for ln in Path("/proc/self/cgroup").read_text().splitlines() if ln.startswith("0::"))
+    writable = mount is not None and os.access(mount / ours.lstrip("/"), os.W_OK)
+    require(writable, "needs a writable cgroup v2 hierarchy (mount -t cgroup2 none /sys/fs/cgroup)")
+    assert mount is not None
+    return mount, mount / ours.lstrip("/")
+
+
+def test_the_caller_cannot_freeze_the_helper_while_it_holds_the_lock(lab: Lab, tmp_path: Path) -> None:
+    """pkexec leaves the helper in the caller's cgroup, which under a systemd user session is the user's own
+    (`systemctl --user freeze UNIT` writes its cgroup.freeze; no signal permission is checked). Frozen in its
+    nft batch it held the state lock for as long as the user liked: every other change and the reconciler
+    waited and gave up. It now leaves a cgroup that is not root's before it takes the lock."""
+    require_tools("unshare", "mount", "setpriv")
+    mount, ours = _cgroup2()
+    scope = ours / f"mtt-caller-{os.getpid()}.scope"  # what the user's systemd creates for an app
+    inside = Path("/sys/fs/cgroup") / scope.relative_to(mount)  # `ip netns exec` hides the host's /sys
+    scope.mkdir()
+    try:
+        subprocess.run(["chown", "-R", "65534:65534", str(scope)], check=True)
+        prelude = f"mount -t cgroup2 none /sys/fs/cgroup; echo $$ > {inside}/cgroup.procs; "
+        p, _ready, go = stuck_in_its_batch(lab, tmp_path, prelude)
+        try:
+            nobody = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
+            subprocess.run([*nobody, "sh", "-c", f"echo 1 > {scope}/cgroup.freeze"], check=True)
+            time.sleep(0.2)
+            go.touch()
+            out, err = p.communicate(timeout=10)  # frozen, it would never finish
+        finally:
+            (scope / "cgroup.freeze").write_text("0")
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        assert p.returncode == 0, err
+        assert json.loads(out)["mode"] == "private"
+        assert lab.helper("disable", env={**lab.env, "MTT_LOCK_WAIT": "2"}).returncode == 0
+    finally:
+        (scope / "cgroup.freeze").write_text("0")
+        # the nft wrapper and its sleeps, if the helper never finished
+        (scope / "cgroup.kill").write_text("1")
+        for _ in range(100):
+            if not (scope / "cgroup.procs").read_text().strip():
+                break
+            time.sleep(0.05)
+        scope.rmdir()

@@ -294,11 +294,35 @@ def test_lan_is_read_from_main_without_tunnels_default_or_wide_routes() -> None:
         ]
     )
     main6 = json.dumps(
-        [{"dst": "2001:db8:1::/64", "dev": "eth0", "flags": []}, {"dst": "fe80::/64", "dev": "eth0"}]
+        [{"dst": "fd12:3456:789a::/64", "dev": "eth0", "flags": []}, {"dst": "fe80::/64", "dev": "eth0"}]
     )
     f = with_lan(build_facts([], []), main4, main6)
     assert [str(n) for n in f.lan4] == ["172.17.0.0/16", "192.168.1.0/24"]
-    assert [str(n) for n in f.lan6] == ["2001:db8:1::/64"]
+    assert [str(n) for n in f.lan6] == ["fd12:3456:789a::/64"]
+
+
+def test_public_routes_in_main_are_never_lan() -> None:
+    """TunnelVision (CVE-2024-3661): a rogue DHCP server (option 121) or RA puts public prefixes into main via
+    the LAN. Only private ranges may enter lan4/lan6 (what Mullvad's "allow LAN" allows); a route wider than
+    one keeps only the private part."""
+    main4 = json.dumps(
+        [
+            {"dst": "9.9.9.0/24", "gateway": "192.168.1.1", "dev": "eth0", "flags": []},
+            {"dst": "1.0.0.0/8", "gateway": "192.168.1.1", "dev": "eth0", "flags": []},
+            {"dst": "172.0.0.0/8", "gateway": "192.168.1.1", "dev": "eth0", "flags": []},
+            {"dst": "10.20.0.0/16", "dev": "eth1", "flags": []},
+        ]
+    )
+    main6 = json.dumps(
+        [
+            {"dst": "2001:db8:1::/64", "dev": "eth0", "flags": []},
+            {"dst": "2a00:1450::/32", "gateway": "fe80::1", "dev": "eth0", "flags": []},
+            {"dst": "fd12:3456:789a::/64", "dev": "eth0", "flags": []},
+        ]
+    )
+    f = with_lan(build_facts([], []), main4, main6)
+    assert [str(n) for n in f.lan4] == ["10.20.0.0/16", "172.16.0.0/12"]
+    assert [str(n) for n in f.lan6] == ["fd12:3456:789a::/64"]
 
 
 # --- our table's JSON -------------------------------------------------------------------------------------

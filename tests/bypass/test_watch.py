@@ -5,11 +5,13 @@ Traffic proofs and timings under a 10 ms ping are in tests/replica/test_reconcil
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import stat
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -232,3 +234,98 @@ def test_users_read_the_published_status_without_pkexec(lab: Lab, watcher: Watch
     r = lab.ns.run(*argv, "status", check=False)
     # no file: it asks the helper through pkexec, which (installed or not) cannot answer nobody here
     assert r.returncode == 127 and r.stdout == "", r.stdout + r.stderr
+
+
+def test_a_stale_status_file_is_not_revived_by_a_reused_pid(lab: Lab, watcher: Watcher) -> None:
+    """A reconciler killed outside systemd leaves its file behind (root's, saying "on"). Any user can start
+    processes until one gets the dead reconciler's pid: the readers must not then believe the file. They
+    trust it only while its pid is a root process with the start time the reconciler wrote."""
+    from tray_app.sources import published
+
+    path = str(watcher.status_path)
+    wait_for("published", lambda: _state(watcher) == "on")
+    assert published.read_text(path) is not None  # the live reconciler's file
+    real = json.loads(Path(path).read_text())
+    assert isinstance(real["reconciler"]["start_ticks"], int)
+    assert watcher.stop() == 0
+    stale = watcher.status_path.with_name("stale.json")
+
+    def plant(pid: int, ticks: object) -> str:
+        stale.write_text(
+            json.dumps({**real, "reconciler": {**real["reconciler"], "pid": pid, "start_ticks": ticks}})
+        )
+        return str(stale)
+
+    def ticks(pid: int) -> int:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+
+    user = subprocess.Popen(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sleep", "30"])
+    late = subprocess.Popen(["sleep", "30"])
+    try:
+        time.sleep(0.2)  # both have exec'd
+        assert published.read_text(plant(user.pid, ticks(user.pid))) is None  # a user's process
+        assert published.read_text(plant(late.pid, real["reconciler"]["start_ticks"])) is None  # a reused pid
+        assert published.read_text(plant(late.pid, None)) is None  # a file that names no start time
+        assert published.read_text(plant(late.pid, ticks(late.pid))) is not None  # the control: it can pass
+    finally:
+        for p in (user, late):
+            p.kill()
+            p.wait()
+
+
+def test_a_full_run_directory_neither_stops_the_reconciler_nor_leaves_a_stale_status(
+    lab: Lab, run_dir: Path
+) -> None:
+    """/run is one tmpfs, and where /run/lock (1777) is part of it any user may write there: a user who fills it makes the
+    status file unwritable. The reconciler used to die on the ENOSPC (under systemd: a restart loop, then the
+    start limit, and nobody follows table 52 any more). Now it keeps reconciling, withdraws the file it can no
+    longer renew (never a stale "on" after a `disable`: readers ask the helper), and publishes again once
+    there is room."""
+    require_tools("setpriv")
+    lab.route("100.64.0.0/10", "dev", "tailscale0")
+    lab.ok("enable")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k,mode=0755", "tmpfs", str(run_dir)], check=True)
+    w: Watcher | None = None
+    try:
+        w = Watcher(lab.ns, lab.env, run_dir)
+        w.ready()
+        wait_for("published on", lambda: _state(w) == "on")
+        subprocess.run(["dd", "if=/dev/zero", f"of={run_dir}/fill", "bs=1k", "count=64"], capture_output=True)
+        lab.ok("disable")
+        wait_for("the stale 'on' withdrawn", lambda: not w.status_path.exists())
+        assert w.proc.poll() is None, w.stderr
+        (run_dir / "fill").unlink()
+        lab.ok("enable")
+        wait_for("published on again", lambda: _state(w) == "on")
+        lab.route("10.77.0.0/16", "dev", "tailscale0")  # and it still follows table 52
+        wait_for("route followed", lambda: "10.77.0.0/16" in _set4(lab))
+        assert w.stop() == 0, w.stderr
+    finally:
+        if w is not None:
+            w.kill()
+        subprocess.run(["umount", str(run_dir)], check=False)
+
+
+def test_a_batch_it_could_not_lock_is_retried_not_dropped(lab: Lab, run_dir: Path) -> None:
+    """Another run holding the state lock past the wait (stuck, or frozen through its cgroup by the user who
+    started it) used to cost the reconciler that batch of events for good: a route tailscaled added meanwhile
+    stayed out of the sets until some later event. Now the batch waits and is retried."""
+
+    require_tools("setpriv")
+    lab.route("100.64.0.0/10", "dev", "tailscale0")
+    lab.ok("enable")
+    w = Watcher(lab.ns, {**lab.env, "MTT_LOCK_WAIT": "0.5"}, run_dir)
+    try:
+        w.ready()
+        fd = os.open(lab.state_dir / "lock", os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # the stuck run
+            lab.route("10.77.0.0/16", "dev", "tailscale0")
+            time.sleep(1.5)  # the reconciler has given up waiting at least once
+            assert "10.77.0.0/16" not in _set4(lab)
+        finally:
+            os.close(fd)
+        wait_for("the route followed once the lock is free", lambda: "10.77.0.0/16" in _set4(lab))
+        assert w.stop() == 0, w.stderr
+    finally:
+        w.kill()

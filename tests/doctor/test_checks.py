@@ -40,7 +40,13 @@ def helper_status(**over: Any) -> dict[str, Any]:
         "private_rules": False,
         "table52_default_route": False,
         "saved": {"mode": "direct", "options": []},
-        "reconciler": {"pid": 812, "version": 1, "repairs": 0, "last_repair": None},  # published status
+        "reconciler": {
+            "pid": 812,
+            "start_ticks": 1873,
+            "version": 1,
+            "repairs": 0,
+            "last_repair": None,
+        },  # published status
     }
     base.update(over)
     return base

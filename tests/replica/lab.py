@@ -115,6 +115,8 @@ class LabError(RuntimeError):
 class Lab:
     """One replica. Build with `Lab.build(...)`; use as a context manager or call `close()`."""
 
+    services = SERVICES  # {role: (TCP endpoints, UDP endpoints)} of the echo services
+
     def __init__(self, workdir: Path, rp_filter: int, connmark: str, cgnat_drop: bool) -> None:
         self.workdir = workdir
         self.rp_filter = rp_filter
@@ -360,7 +362,7 @@ class Lab:
         self.ip_batch("inet", [f"-4 route add {t.PEER4}/32 via {t.HOST_LAN4}"])
 
     def _start_services(self) -> None:
-        for role, (tcp, udp) in SERVICES.items():
+        for role, (tcp, udp) in self.services.items():
             log = self.workdir / f"{role}.log"
             log.touch()
             argv = [sys.executable, str(ECHO_SERVER), "--log", str(log)]
@@ -504,7 +506,7 @@ class Lab:
     def arrivals(self) -> dict[str, str]:
         """{UDP token: source address seen} from every echo service's log."""
         seen: dict[str, str] = {}
-        for role in SERVICES:
+        for role in self.services:
             for line in (self.workdir / f"{role}.log").read_text(encoding="utf-8").splitlines():
                 with contextlib.suppress(ValueError):
                     event = json.loads(line)

@@ -8,7 +8,9 @@ source address they saw, so each outcome is a short string:
 * `"185.65.134.10"`: the reply arrived, and the service saw this source (here: it left through the relay);
 * `"reply"`: an ICMP echo reply arrived;
 * `"fail"`: nothing came back and nothing arrived at the service;
-* `"fail (arrived as 10.66.0.2)"`: no reply, but the service logged the datagram from that source.
+* `"fail (arrived as 10.66.0.2)"`: no reply, but the service logged the datagram from that source;
+* a `dns` probe (a real resolver such as tailscaled's 100.100.100.100) asks for the A record of `query`: the
+  first address answered, or `"rcode N"` for an answer without one.
 
 Sockets are created by switching only the calling thread into the namespace (setns(2)) and straight back, so a
 whole batch costs one timeout at most and needs no subprocess. Every wait is bounded.
@@ -72,12 +74,13 @@ def as_euid(uid: int | None) -> Iterator[None]:
 class Probe:
     name: str
     ns: str  # lab role: "host", "peer", "inet", "relay"
-    kind: str  # "tcp", "udp" or "ping"
+    kind: str  # "tcp", "udp", "ping" or "dns"
     dst: str
     port: int = 0
     mark: int | None = None
     uid: int | None = None
     src: str | None = None
+    query: str = ""  # the name a "dns" probe asks for
 
 
 @dataclass
@@ -99,7 +102,7 @@ def _open(p: Probe, token: str) -> socket.socket:
     fam = _family(p.dst)
     if p.kind == "tcp":
         s = socket.socket(fam, socket.SOCK_STREAM)
-    elif p.kind == "udp":
+    elif p.kind in ("udp", "dns"):
         s = socket.socket(fam, socket.SOCK_DGRAM)
     elif p.kind == "ping":
         # Unprivileged ICMP "ping sockets": the kernel fills id and checksum (ping_group_range set by the lab).
@@ -120,6 +123,9 @@ def _open(p: Probe, token: str) -> socket.socket:
         elif p.kind == "udp":
             s.connect((p.dst, p.port))
             s.send(token.encode())
+        elif p.kind == "dns":
+            s.connect((p.dst, p.port))
+            s.send(_dns_query(p.query))
         else:
             s.connect((p.dst, 0))
             icmp_type = 8 if fam == socket.AF_INET else 128
@@ -212,8 +218,37 @@ def _advance(r: _Running, sel: selectors.BaseSelector) -> None:
             r.outcome = line or "fail"
     elif r.probe.kind == "udp":
         r.outcome = data.decode(errors="replace")
+    elif r.probe.kind == "dns":
+        r.outcome = _dns_answer(data)
     elif data and data[0] in (0, 129):  # ICMP(v6) echo reply
         r.outcome = "reply"
+
+
+def _dns_query(name: str) -> bytes:
+    """A recursive query for the A record of `name` (RFC 1035 4.1)."""
+    qname = b"".join(bytes([len(label)]) + label.encode() for label in name.rstrip(".").split(".")) + b"\0"
+    return struct.pack("!HHHHHH", 0x6D74, 0x0100, 1, 0, 0, 0) + qname + struct.pack("!HH", 1, 1)
+
+
+def _dns_answer(data: bytes) -> str:
+    """The first A record of a reply to `_dns_query`, else "rcode N" (N = 0 when the name has no address)."""
+    try:
+        rcode = data[3] & 0x0F
+        ancount = struct.unpack("!H", data[6:8])[0]
+        pos = 12
+        while data[pos]:  # the question's name, then its type and class
+            pos += data[pos] + 1
+        pos += 5
+        for _ in range(ancount):
+            pos += 2 if data[pos] & 0xC0 == 0xC0 else data.index(b"\0", pos) + 1 - pos
+            rtype, _cls, _ttl, rdlen = struct.unpack("!HHIH", data[pos : pos + 10])
+            pos += 10
+            if rtype == 1 and rdlen == 4:
+                return socket.inet_ntoa(data[pos : pos + 4])
+            pos += rdlen
+    except (IndexError, struct.error, ValueError):
+        return "malformed DNS reply"
+    return f"rcode {rcode}"
 
 
 class ContinuousPing:

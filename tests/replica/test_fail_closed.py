@@ -214,3 +214,27 @@ def test_control_without_the_guard_a_withdrawn_route_leaks(lab: Lab, helper: Hel
         lab.set_subnet_route(t.SUBNET, t.SUBNET_HOST)
     assert all(leaks["tailnet_dst"] > 0 for leaks in leaked.values()), leaked
     assert state == "drifted"
+
+
+@pytest.mark.parametrize("mode", ["direct", "private"])
+def test_a_hostile_lan_cannot_pull_exit_node_clients_out_of_mullvad(
+    lab: Lab, helper: HelperBypass, mode: str
+) -> None:
+    """TunnelVision (CVE-2024-3661): a rogue DHCP server's classless static route (option 121) or an RA puts
+    a public prefix into the main table via the LAN gateway. It must not count as "this host's LAN": exit-node
+    clients' traffic to it stays in Mullvad (or is dropped), never masqueraded out of eth0 in the clear. Only
+    the ranges Mullvad itself treats as LAN (RFC 1918, link-local, ULA) are."""
+    web_net = f"{t.WEB4.rsplit('.', 1)[0]}.0/24"
+    helper.enable(mode, "exit-via-mullvad")
+    lab.run("host", "ip", "route", "add", web_net, "via", t.LAN_GW4, "dev", "eth0")
+    try:
+        helper.refresh()  # the reconciler would do the same on the route event
+        lab.reset_leaks()
+        got = lab.probe((c.X2,))
+        leaks = lab.leaks()
+        table = lab.run("host", "nft", "list", "set", "inet", "mullvad-tailscale", "lan4").stdout
+    finally:
+        lab.run("host", "ip", "route", "del", web_net, "via", t.LAN_GW4, "dev", "eth0")
+        helper.refresh()
+    assert leaks["internet_clear"] == 0, (got, leaks, table)
+    assert got["X2_exit_client_443"] in (t.RELAY4, "fail"), got

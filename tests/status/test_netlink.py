@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from tests.infra.netns import NetNS
-from tests.infra.require import require
 from tests.status.lines import Event, LineReader, sig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -152,36 +151,5 @@ def test_overflow_rereads_links_and_fires_every_hint(netns: NetNS) -> None:
         # still listening after the overflow
         netns.run("ip", "link", "del", "wg0-mullvad")
         c.out.until(sig("link_changed", "wg0-mullvad", "removed"))
-    finally:
-        c.close()
-
-
-DEBIAN_PYROUTE2 = Path("/usr/lib/python3/dist-packages/pyroute2")
-
-
-def test_debian_12_pyroute2(netns: NetNS, tmp_path: Path) -> None:
-    """Debian 12 ships pyroute2 0.7 (python3-pyroute2): the same watcher must work with it."""
-    require(DEBIAN_PYROUTE2.is_dir(), "python3-pyroute2 (Debian's pyroute2 0.7) is not installed")
-    (tmp_path / "pyroute2").symlink_to(DEBIAN_PYROUTE2)
-    env = {**os.environ, "PYTHONPATH": f"{tmp_path}:{ROOT}"}
-    version = subprocess.run(
-        [sys.executable, "-c", "import pyroute2.netlink.rtnl.marshal as m; print(m.__file__)"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert version.startswith(str(tmp_path))  # really Debian's copy, not the venv's
-    c = Child(netns, env=env)
-    try:
-        add_link(netns, "wg0-mullvad")
-        netns.run("ip", "addr", "add", "fc00:bbbb:bbbb:bb01::2/128", "dev", "wg0-mullvad", "nodad")
-        netns.run("ip", "link", "set", "wg0-mullvad", "up")
-        netns.run("ip", "route", "add", "100.100.100.100/32", "dev", "wg0-mullvad", "table", "52")
-        events = names(c.out.until(sig("route_changed")))
-        assert ("link_changed", "wg0-mullvad", "added") in events
-        assert ("address_changed", "wg0-mullvad", "added", "fc00:bbbb:bbbb:bb01::2/128") in events
-        assert ("link_changed", "wg0-mullvad", "up") in events
-        assert events[-1] == ("route_changed", "added", "100.100.100.100/32")
     finally:
         c.close()

@@ -146,6 +146,25 @@ def test_replace_by_id_keeps_one_notification_per_slot(dunst, qtbot) -> None:  #
     assert [h["summary"] for h in dunst()] == ["Mullvad disconnected"]
 
 
+def test_a_body_from_others_shows_as_written_never_as_markup(dunst, qtbot) -> None:  # type: ignore[no-untyped-def]
+    """A peer names its Taildrop file. dunst (default `markup = full`, advertising body-hyperlinks) parses bodies
+    as Pango markup with links, so the body must arrive escaped: dunst then shows the name as the peer wrote it,
+    tags and ampersands included, with no link or bold of theirs. Its history keeps the body as received."""
+    from tray_app.core.notify_policy import Category, Notice
+    from tray_app.sources.notifications import Notifier
+
+    n = Notifier()
+    sent: list[str] = []
+    n.sent.connect(lambda notice: sent.append(notice.summary))
+    name = '<a href="https://evil.example">invoice</a> <b>&</b> more.pdf'
+    n.send(Notice("files", Category.TAILSCALE, "File from a peer", name))
+    qtbot.waitUntil(lambda: sent == ["File from a peer"], timeout=3000)
+    (shown,) = dunst()
+    assert shown["body"] == (
+        '&lt;a href="https://evil.example"&gt;invoice&lt;/a&gt; &lt;b&gt;&amp;&lt;/b&gt; more.pdf'
+    )
+
+
 def test_without_a_server_the_tray_balloon_is_used(qtbot) -> None:  # type: ignore[no-untyped-def]
     from tray_app.core.notify_policy import Category, Notice, Urgency
     from tray_app.sources.notifications import Notifier

@@ -20,7 +20,6 @@ _AGENTS = (
     "or KDE's polkit-kde-authentication-agent-1"
 )
 _DETAIL_MAX = 300
-HELPER_FAILED = 1  # the helper's "an ip/nft command failed unexpectedly" (not in protocol.Exit)
 
 
 class Problem(StrEnum):
@@ -190,7 +189,7 @@ def explain(code: int, stderr: str = "", *, verb: str = "", via_pkexec: bool = T
             or "another change of the bypass is still running; nothing was changed: try again in a minute",
             detail,
         )
-    if code == HELPER_FAILED:
+    if code == Exit.FAILED:
         return HelperProblem(
             Problem.FAILED,
             code,

@@ -1,4 +1,4 @@
-"""Tailscale's routing table 52, parsed into the destinations the bypass must cover (coexistence.md §2.1, §6.2).
+"""Tailscale's routing table 52, parsed into the destinations the bypass must cover (docs/bypass.md).
 
 Pure: the helper reads table 52 over rtnetlink in the shape `ip -j route show table 52` prints (and `ip -6
 ...`; helper/rtnl.py) and hands it here, decoded or as text. Only unicast
@@ -7,6 +7,7 @@ routes through `tailscale0` enter the sets; the caller (the unprivileged app) ne
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import json
 from collections.abc import Iterable, Sequence
@@ -24,6 +25,8 @@ MULLVAD_DNS4 = IPv4Network(
 # Routes this wide (outside Tailscale's own ranges) never enter the sets: they would put a large share of the
 # internet behind the tailnet, and the guard would then drop all of it once tailscaled withdraws them.
 WIDE_PREFIX = {4: 8, 6: 16}
+# How many kept-out routes a warning names; the rest are counted (`excluded_routes` has them all).
+MAX_NAMED = 32
 # NAT64 and IPv4-mapped addresses reach the IPv4 internet; bypassing them would take that internet traffic
 # out of Mullvad whatever the IPv4 sets say (RFC 6052, RFC 8215, RFC 4291).
 NEVER_BYPASS6 = (
@@ -33,6 +36,12 @@ NEVER_BYPASS6 = (
 )
 # Interfaces whose routes in the main table are not this host's LAN.
 NOT_LAN_IFS = ("lo", TAILSCALE_IF, "wg0-mullvad")
+# What may count as LAN at all: the ranges Mullvad's own "allow LAN" lets through (private IPv4, ULA; link-local
+# is never forwarded). Anyone on the LAN can put other routes into main (a rogue DHCP server's classless
+# static routes, an RA's prefixes: TunnelVision, CVE-2024-3661); a public prefix in the lan sets would send
+# exit-node clients' traffic to it out of the physical link with this host's real IP.
+LAN_RANGES4 = (IPv4Network("10.0.0.0/8"), IPv4Network("172.16.0.0/12"), IPv4Network("192.168.0.0/16"))
+LAN_RANGES6 = (IPv6Network("fc00::/7"),)
 
 
 class RouteError(ValueError):
@@ -158,13 +167,19 @@ def _wide_blocks(nets: Sequence[_N], tailnet: _N) -> tuple[list[_N], list[_N], b
     everything.append(tailnet)
     default = any(b.prefixlen == 0 for b in ipaddress.collapse_addresses(everything))
     dropped = [n for n in nets if n.prefixlen < limit and not n.subnet_of(tailnet)]
-    rest: list[_N] = [n for n in nets if n not in dropped]
+    rest: list[_N] = [n for n in nets if not (n.prefixlen < limit and not n.subnet_of(tailnet))]
     union: list[_N] = list(rest)
     union.append(tailnet)
+    # Collapsed blocks are disjoint and sorted: the one that can hold a route is the last starting at or
+    # before it (bisect). Table 52 comes from the tailnet's control plane; tens of thousands of routes must
+    # not cost quadratic time in root (a pairwise check took minutes and stalled every verb behind the lock).
     wide = [b for b in ipaddress.collapse_addresses(union) if b.prefixlen < limit]
+    starts = [int(b.network_address) for b in wide]
     kept: list[_N] = []
     for n in rest:
-        (dropped if not n.subnet_of(tailnet) and any(n.subnet_of(b) for b in wide) else kept).append(n)
+        i = bisect.bisect_right(starts, int(n.network_address)) - 1
+        inside = i >= 0 and n.subnet_of(wide[i])
+        (dropped if inside and not n.subnet_of(tailnet) else kept).append(n)
     return kept, dropped, default
 
 
@@ -209,14 +224,14 @@ def build_facts(
     wide = sorted({str(n) for n in too_wide if n.prefixlen > 0}, key=_net_key)
     if wide:
         warnings.append(
-            f"table 52 route(s) {', '.join(wide)} are not bypassed: alone or together they cover more than a /8 "
+            f"table 52 route(s) {_named(wide)} are not bypassed: alone or together they cover more than a /8 "
             "(IPv4) or /16 (IPv6) of the internet, which must not leave outside Mullvad; their traffic stays in "
             "the Mullvad tunnel (check the subnet router's routes with `tailscale status`)"
         )
     nat64_shown = sorted({str(n) for n in nat64}, key=_net_key)
     if nat64_shown:
         warnings.append(
-            f"table 52 route(s) {', '.join(nat64_shown)} are not bypassed: they reach into NAT64 or IPv4-mapped "
+            f"table 52 route(s) {_named(nat64_shown)} are not bypassed: they reach into NAT64 or IPv4-mapped "
             "space (64:ff9b::/96, 64:ff9b:1::/48, ::ffff:0:0/96), which is the IPv4 internet and stays in the "
             "Mullvad tunnel"
         )
@@ -254,8 +269,9 @@ def parse_lan(
     v4_text: Listing | None, v6_text: Listing | None
 ) -> tuple[list[IPv4Network], list[IPv6Network]]:
     """This host's LAN from `ip -j route show table main`: unicast, non-default routes through a device other
-    than lo, tailscale0 or wg0-mullvad, no wider than /8 (/16), outside Tailscale's ranges and NAT64. It is
-    what an exit node's clients may still reach outside Mullvad with --exit-via-mullvad (subnet routing)."""
+    than lo, tailscale0 or wg0-mullvad, no wider than /8 (/16), outside Tailscale's ranges and NAT64, cut to
+    the private ranges (LAN_RANGES4/6). It is what an exit node's clients may still reach outside Mullvad
+    with --exit-via-mullvad (subnet routing)."""
     out4: list[IPv4Network] = []
     out6: list[IPv6Network] = []
     for text, version in ((v4_text, 4), (v6_text, 6)):
@@ -280,12 +296,24 @@ def parse_lan(
             if net.version != version or net.prefixlen < WIDE_PREFIX[version] or _unusable(net):
                 continue
             if isinstance(net, IPv4Network) and not net.overlaps(TAILNET4):
-                out4.append(net)
+                out4 += _private_part(net, LAN_RANGES4)
             elif isinstance(net, IPv6Network) and not any(
                 net.overlaps(b) for b in (TAILNET6, *NEVER_BYPASS6)
             ):
-                out6.append(net)
+                out6 += _private_part(net, LAN_RANGES6)
     return out4, out6
+
+
+def _private_part(net: _N, ranges: Sequence[_N]) -> list[_N]:
+    """The part of `net` inside the private ranges (a 172.0.0.0/8 route keeps 172.16.0.0/12)."""
+    return [net if net.subnet_of(r) else r for r in ranges if net.subnet_of(r) or r.subnet_of(net)]
+
+
+def _named(nets: Sequence[str]) -> str:
+    """At most MAX_NAMED prefixes, then how many more: a hostile tailnet's thousands of routes must not make
+    a warning (a notification, a tooltip) nobody can read."""
+    shown = ", ".join(nets[:MAX_NAMED])
+    return shown + (f" and {len(nets) - MAX_NAMED} more" if len(nets) > MAX_NAMED else "")
 
 
 def _net_key(text: str) -> tuple[int, int, int]:

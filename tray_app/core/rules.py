@@ -1,4 +1,4 @@
-"""The bypass rule set: rendering for `nft -f`, and parsers over `nft -j` output (coexistence.md summary, §2.6, §6).
+"""The bypass rule set: rendering for `nft -f`, and parsers over `nft -j` output (docs/bypass.md, "What is loaded").
 
 Pure: no I/O. The helper renders here, applies with nft, lists the live table as JSON and compares it with a
 reference listing of what `render_table()` produces (loaded by the same nft in a scratch network namespace, so

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from tray_app.core.model import ExitNode, TailscaleSelf, TailscaleState, TailscaleStatus
@@ -321,7 +321,3 @@ def parse_cli_failure(stderr: str, returncode: int, cli: str) -> TailscaleStatus
     if "failed to connect to local tailscaled" in stderr:
         return unavailable(f"tailscaled is not running ({cli}: {text}); {START_FIX}")
     return unavailable(f"`{cli} status --json` failed: {text}")
-
-
-def with_write_denied(status: TailscaleStatus) -> TailscaleStatus:
-    return replace(status, can_write=False)

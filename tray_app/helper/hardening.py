@@ -78,6 +78,40 @@ def standard_streams() -> None:
             setattr(sys, name, open(fd, mode, encoding="ascii", errors="backslashreplace", closefd=False))  # noqa: SIM115
 
 
+def _cgroup2_mount() -> str | None:
+    """Where the cgroup v2 hierarchy is mounted with its root visible, None if nowhere."""
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
+        for line in f:
+            fields = line.split()
+            sep = fields.index("-") if "-" in fields else -1
+            if sep > 0 and fields[sep + 1 : sep + 2] == ["cgroup2"] and fields[3] == "/":
+                return fields[4]
+    return None
+
+
+def leave_callers_cgroup() -> None:
+    """pkexec leaves us in the caller's cgroup. Under a systemd user session that cgroup belongs to the user,
+    who may freeze it (`systemctl --user freeze`, cgroup.freeze), throttle it or cap its pids: a helper
+    frozen while it holds the state lock stalls every later change and the reconciler. Where any cgroup
+    from ours up is not root's, move to the hierarchy's root cgroup (exempt from cgroup v2's no-internal-
+    processes rule; nft and ip are started afterwards, so they follow). Best effort: a read-only cgroupfs (the
+    unit's sandbox, a container) means no caller's cgroup to leave, or none we could leave."""
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        with open("/proc/self/cgroup", encoding="utf-8", errors="replace") as f:
+            ours = next(ln for ln in f if ln.startswith("0::"))[3:].strip()
+        mount = _cgroup2_mount()
+        if mount is None or ours in ("", "/") or not ours.startswith("/"):
+            return
+        path = os.path.normpath(mount + ours)
+        while path.startswith(mount + "/"):
+            if os.stat(path).st_uid != 0:
+                with open(os.path.join(mount, "cgroup.procs"), "w", encoding="ascii") as f:
+                    f.write(str(os.getpid()))
+                return
+            path = os.path.dirname(path)
+
+
 def harden() -> None:
     ignore_terminal_signals()
     reset_limits()
+    leave_callers_cgroup()

@@ -39,7 +39,6 @@ from tray_app.core.rules import Config
 from tray_app.helper import facts, hardening, iprules, log, nft, state, tools
 
 PROG = "bypass-helper"
-FAILED = 1  # not in protocol.Exit: an unexpected failure of ip/nft (message says which), nothing half done
 MAX_ARGS = 6
 
 USAGE = f"""usage: {PROG} VERB [OPTIONS]
@@ -286,7 +285,7 @@ def _read_routes() -> routes_mod.RouteFacts:
     try:
         return facts.routes()
     except routes_mod.RouteError as e:
-        raise HelperError(FAILED, f"{e}; nothing was changed") from None
+        raise HelperError(Exit.FAILED, f"{e}; nothing was changed") from None
 
 
 def _tools_present() -> None:
@@ -570,7 +569,7 @@ def run(argv: Sequence[str]) -> int:
         return Exit.BUSY
     except (tools.ToolFailedError, rules.NftJsonError) as e:
         _err(f"error: {e}")
-        return FAILED
+        return Exit.FAILED
 
 
 def _unexpected(e: BaseException) -> int:
@@ -586,7 +585,7 @@ def _unexpected(e: BaseException) -> int:
             f"error: the helper failed unexpectedly ({type(e).__name__}: {_printable(str(e), 200)}); "
             "`mullvad-tailscale-tray doctor` shows what is in place"
         )
-    return FAILED
+    return Exit.FAILED
 
 
 def main(argv: Sequence[str] | None = None) -> int:

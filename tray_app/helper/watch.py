@@ -20,6 +20,7 @@ cleanly (the table stays until `disable`); SIGHUP re-checks everything.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import select
@@ -31,8 +32,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from tray_app.core import procstat, rules
 from tray_app.core import routes as routes_mod
-from tray_app.core import rules
 from tray_app.core.protocol import Exit
 from tray_app.core.rules import Config
 from tray_app.helper import facts, iprules, log, main, netlink, nft, state, tools
@@ -40,6 +41,7 @@ from tray_app.paths import RUN_DIR, STATUS_FILE_NAME
 
 QUIET_S = 0.003  # a burst of route events (tailscaled adds them one by one) becomes one transaction ...
 MAX_DELAY_S = 0.100  # ... but a never-ending burst still gets one every 100 ms
+RETRY_S = 1.0  # after the lock could not be had (each try already waited state.lock_wait())
 STATUS_VERSION = 1
 ROUTES_CHANGED = "Tailscale's routes in table 52 changed"
 TABLE_GONE = "its table was removed (nft flush ruleset, an nftables reload, or by hand)"
@@ -86,20 +88,31 @@ class Publisher:
         body = json.dumps(obj, sort_keys=True) + "\n"
         if body == self._last:
             return False
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._tmp, dir_fd=self._dfd)
-        fd = os.open(
-            self._tmp,
-            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-            0o644,
-            dir_fd=self._dfd,
-        )
         try:
-            os.fchmod(fd, 0o644)
-            os.write(fd, body.encode())
-        finally:
-            os.close(fd)
-        os.replace(self._tmp, STATUS_FILE_NAME, src_dir_fd=self._dfd, dst_dir_fd=self._dfd)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._tmp, dir_fd=self._dfd)
+            fd = os.open(
+                self._tmp,
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                0o644,
+                dir_fd=self._dfd,
+            )
+            try:
+                os.fchmod(fd, 0o644)
+                data = body.encode()
+                if os.write(fd, data) != len(data):
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            finally:
+                os.close(fd)
+            os.replace(self._tmp, STATUS_FILE_NAME, src_dir_fd=self._dfd, dst_dir_fd=self._dfd)
+        except OSError:
+            # /run full (any user may fill it through /run/lock): the old file would now tell readers
+            # something that is no longer true. Unlinking needs no space; readers ask the helper meanwhile.
+            for name in (self._tmp, STATUS_FILE_NAME):
+                with contextlib.suppress(OSError):
+                    os.unlink(name, dir_fd=self._dfd)
+            self._last = None
+            raise
         self._last = body
         return True
 
@@ -147,7 +160,10 @@ class Reconciler:
         self.on = False
         self.stop = False
         self.resync = False
+        self.publish_failed = False
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        with open("/proc/self/stat", encoding="ascii", errors="replace") as f:
+            self.start_ticks = procstat.start_ticks(f.read())
 
     # -- signals ------------------------------------------------------------------------------------------
 
@@ -170,10 +186,11 @@ class Reconciler:
 
     def run(self) -> int:
         self.install_signals()
-        self.reconcile(netlink.Events(overrun=True), start=True)
+        started = self.reconcile(netlink.Events(overrun=True), start=True)
         sd_notify("READY=1\nSTATUS=watching table 52 and nftables")
-        pending = netlink.Events()
-        first = deadline = 0.0
+        pending = netlink.Events(overrun=not started)  # a start that could not lock: retried like any batch
+        first = time.monotonic()
+        deadline = first + RETRY_S
         poller = select.poll()
         for fd in (self.route.fileno(), self.nft.fileno(), self._wake_r):
             poller.register(fd, select.POLLIN)
@@ -204,7 +221,11 @@ class Reconciler:
                 deadline = min(now + QUIET_S, first + MAX_DELAY_S)
             if pending and time.monotonic() >= deadline:
                 todo, pending = pending, netlink.Events()
-                self.reconcile(todo)
+                if not self.reconcile(todo):
+                    # Kept, not dropped: nothing else may come to wake us for what it says.
+                    _merge(pending, todo)
+                    first = time.monotonic()
+                    deadline = first + RETRY_S
         sd_notify("STOPPING=1")
         self.publisher.withdraw()
         # stderr (the journal under systemd): the counts the soak and attack tests read.
@@ -218,13 +239,17 @@ class Reconciler:
 
     # -- one reconciliation -------------------------------------------------------------------------------
 
-    def reconcile(self, ev: netlink.Events, start: bool = False) -> None:
+    def reconcile(self, ev: netlink.Events, start: bool = False) -> bool:
+        """One check; False when another run held the lock past the wait (the caller retries the batch)."""
         self.stats.checks += 1
+        done = True
         try:
             self._reconcile_locked(ev, start)
-        except state.LockBusyError as e:  # another helper run is stuck: look again at the next event
+        except state.LockBusyError as e:  # another helper run is stuck (or frozen by its caller)
             log.change(f"watch: {e}")
+            done = False
         self._publish()
+        return done
 
     def _reconcile_locked(self, ev: netlink.Events, start: bool) -> None:
         with state.locked():
@@ -321,11 +346,21 @@ class Reconciler:
             obj = {"enabled": False, "state": "unknown", "detail": str(e)}
         obj["reconciler"] = {
             "pid": os.getpid(),
+            "start_ticks": self.start_ticks,  # readers check it: a pid alone is reused after we die
             "version": STATUS_VERSION,
             "repairs": self.stats.repairs,
             "last_repair": self.stats.last_repair,
         }
-        self.publisher.publish(obj)
+        try:
+            self.publisher.publish(obj)
+        except OSError as e:  # keep reconciling: the kernel side matters more than the file
+            if not self.publish_failed:
+                log.change(
+                    f"watch: cannot publish the status in {run_dir()} ({e.strerror}); readers ask the helper"
+                )
+            self.publish_failed = True
+        else:
+            self.publish_failed = False
 
 
 def _merge(into: netlink.Events, new: netlink.Events) -> None:
@@ -344,5 +379,5 @@ def run() -> int:
         return Exit.PRECONDITION
     except OSError as e:
         sys.stderr.write(f"{main.PROG}: error: cannot open the kernel's event sockets or {run_dir()}: {e}\n")
-        return main.FAILED
+        return Exit.FAILED
     return rec.run()

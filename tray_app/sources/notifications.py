@@ -3,13 +3,14 @@
 The policy (`core.notify_policy`) decides what to say; this sends it, replacing the previous notification of
 the same slot by id, and reports clicked actions back as `action_invoked(action_id)`. Only when no server owns
 the name does it fall back to `QSystemTrayIcon.showMessage` (which in XEmbed mode is a Qt balloon without
-actions; test-infra.md §3).
+actions).
 
 Calls are asynchronous: a slow or hung notification server never blocks the tray.
 """
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 
 from PyQt6.QtCore import QMetaType, QObject, QVariant, pyqtSignal, pyqtSlot
@@ -83,11 +84,13 @@ class Notifier(QObject):
         self._slots: dict[int, str] = {}  # server id -> slot
         self._default_actions: dict[int, str] = {}  # server id -> the action a click on the bubble means
         self._watchers: set[QDBusPendingCallWatcher] = set()
+        # Does the server read bodies as markup? Unknown until GetCapabilities answers; notices wait for it,
+        # because a body carries text from others (a peer's Taildrop file name, a daemon's detail) that must
+        # show as written, never as markup or a link.
+        self._markup: bool | None = None
+        self._waiting: list[Notice] = []
         self._bus.connect(SERVICE, PATH, IFACE, "ActionInvoked", self._on_action)
         self._bus.connect(SERVICE, PATH, IFACE, "NotificationClosed", self._on_closed)
-
-    def set_fallback(self, fallback: Fallback | None) -> None:
-        self._fallback = fallback
 
     def server_present(self) -> bool:
         iface = self._bus.interface()
@@ -98,10 +101,42 @@ class Notifier(QObject):
 
     def send(self, notice: Notice) -> None:
         if not self.server_present():
+            self._markup = None  # the next server may differ
             if self._fallback is not None:
                 self._fallback(notice.summary, notice.body, notice.urgency)
                 self.sent.emit(notice)
             return
+        if self._markup is None:
+            self._waiting.append(notice)
+            if len(self._waiting) == 1:
+                self._ask_capabilities()
+            return
+        self._notify(notice)
+
+    def _ask_capabilities(self) -> None:
+        msg = QDBusMessage.createMethodCall(SERVICE, PATH, IFACE, "GetCapabilities")
+        watcher = QDBusPendingCallWatcher(self._bus.asyncCall(msg, 5000), self)
+        self._watchers.add(watcher)
+
+        def done(w: QDBusPendingCallWatcher) -> None:
+            self._watchers.discard(w)
+            reply = QDBusPendingReply(w).reply()
+            caps: list[str] = []
+            if reply.type() == QDBusMessage.MessageType.ReplyMessage and reply.arguments():
+                caps = [str(c) for c in reply.arguments()[0]]
+            # Servers that parse markup say body-markup (GNOME, Plasma) or, like dunst 1.9 with its default
+            # `markup = full`, only body-hyperlinks. No answer: escape anyway; a stray "&amp;" is better than
+            # a peer's markup or link.
+            self._markup = not caps or bool({"body-markup", "body-hyperlinks"} & set(caps))
+            waiting, self._waiting = self._waiting, []
+            for notice in waiting:
+                self._notify(notice)
+            w.deleteLater()
+
+        watcher.finished.connect(done)
+
+    def _notify(self, notice: Notice) -> None:
+        body = html.escape(notice.body, quote=False) if self._markup else notice.body
         msg = QDBusMessage.createMethodCall(SERVICE, PATH, IFACE, "Notify")
         actions: list[str] = []
         for a in notice.actions:
@@ -120,7 +155,7 @@ class Notifier(QObject):
                 _typed(self._ids.get(notice.slot, 0), _UINT),
                 (self._icon_for(notice) if self._icon_for is not None else "") or self._icon,
                 notice.summary,
-                notice.body,
+                body,
                 _typed(actions, _STRINGS),
                 _hints(notice),
                 timeout,
@@ -156,9 +191,6 @@ class Notifier(QObject):
         msg.setArguments([_typed(nid, _UINT)])
         self._bus.asyncCall(msg, 5000)
 
-    def slot_of(self, nid: int) -> str | None:
-        return self._slots.get(nid)
-
     @pyqtSlot(QDBusMessage)
     def _on_action(self, msg: QDBusMessage) -> None:
         args = msg.arguments()
@@ -187,5 +219,5 @@ class Notifier(QObject):
             del self._ids[slot]
 
     def pending(self) -> int:
-        """Notify calls still waiting for the server's reply."""
-        return len(self._watchers)
+        """Notify calls still waiting for the server's reply (or for its capabilities)."""
+        return len(self._watchers) + len(self._waiting)

@@ -3,7 +3,7 @@
 When `bypass-helper watch` runs (mullvad-tailscale-bypass.service), every reader -- the tray, `status`,
 `watch`, `bypass status`, `doctor` -- takes the bypass status from this world-readable file instead of
 running `pkexec bypass-helper status`. It is trusted only if root owns it and the reconciler that wrote it
-is still alive; otherwise callers fall back to asking the helper (a checkout, no systemd, a crashed unit).
+is still alive (its pid a root process with the start time the file names); otherwise callers fall back to asking the helper (a checkout, no systemd, a crashed unit).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import os
 import stat
 
 from tray_app.core.bypass_reply import HelperResult, make_result
+from tray_app.core.procstat import start_ticks
 from tray_app.paths import STATUS_FILE
 
 MAX_SIZE = 1 << 16
@@ -29,16 +30,29 @@ def run_dir() -> str:
     return os.path.dirname(status_path())
 
 
-def _alive(pid: object) -> bool:
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 1:
+def _start_ticks(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return start_ticks(f.read())
+    except OSError:
+        return None
+
+
+def _alive(reconciler: object) -> bool:
+    """Is the reconciler that wrote the file still running? A file outlives a reconciler killed outside
+    systemd, and any user can start processes until one gets its pid: so the pid must be a root process with
+    the start time (ticks since boot, immune to clock steps) the reconciler wrote. Unverifiable (/proc
+    mounted hidepid) = no: the caller asks the helper instead."""
+    if not isinstance(reconciler, dict):
+        return False
+    pid, ticks = reconciler.get("pid"), reconciler.get("start_ticks")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 1 or not isinstance(ticks, int):
         return False
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        owner = os.stat(f"/proc/{pid}").st_uid
+    except OSError:
         return False
-    except PermissionError:
-        return True  # root's process, which we may not signal: it exists
-    return True
+    return owner == 0 and _start_ticks(pid) == ticks
 
 
 def read_text(path: str | None = None) -> str | None:
@@ -58,10 +72,10 @@ def read_text(path: str | None = None) -> str | None:
     finally:
         os.close(fd)
     text = data.decode("utf-8", "replace")
-    pid = None
+    reconciler = None
     with contextlib.suppress(ValueError, RecursionError, AttributeError, TypeError):
-        pid = json.loads(text).get("reconciler", {}).get("pid")
-    return text if _alive(pid) else None
+        reconciler = json.loads(text).get("reconciler")
+    return text if _alive(reconciler) else None
 
 
 def read_status(path: str | None = None) -> HelperResult | None:

@@ -7,6 +7,7 @@ controller, the settings and the autostart file.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from PyQt6.QtCore import QObject, pyqtSignal
 from PyQt6.QtGui import QAction, QIcon
@@ -18,11 +19,13 @@ from tray_app.core.model import Snapshot
 from tray_app.core.notify_policy import Category, Urgency
 from tray_app.core.tooltip import bypass_in_place, lines, tooltip
 from tray_app.sources import autostart
-from tray_app.ui.about import AboutDialog
-from tray_app.ui.doctor_window import DoctorWindow
 from tray_app.ui.icon import app_icon_path, icon, resolve_style
 from tray_app.ui.menu import MenuFlags, TrayMenu
 from tray_app.ui.status_popup import StatusPopup
+
+if TYPE_CHECKING:  # imported when first opened: not needed to start
+    from tray_app.ui.about import AboutDialog
+    from tray_app.ui.doctor_window import DoctorWindow
 
 _BALLOON_ICON = {
     Urgency.LOW: QSystemTrayIcon.MessageIcon.Information,
@@ -49,7 +52,7 @@ class TrayUI(QObject):
         self.menus = TrayMenu(self)
         self.tray = self._new_tray()
         self.shown = False
-        self.popup = StatusPopup()
+        self._popup: StatusPopup | None = None  # built on first use: most starts are --hidden
         self.doctor: DoctorWindow | None = None
         self.about: AboutDialog | None = None
         self._wire()
@@ -78,14 +81,33 @@ class TrayUI(QObject):
         m.doctor.triggered.connect(self.open_doctor)
         m.about.triggered.connect(self.open_about)
         m.quit.triggered.connect(self.quit_requested.emit)
-        self.popup.bypass_button.clicked.connect(
-            lambda: c.set_bypass(not bypass_in_place(self.snapshot.bypass))
-        )
-        self.popup.menu_button.clicked.connect(self._menu_from_popup)
         c.busy_changed.connect(lambda _busy: self.render(self.snapshot))
         # what is not in the Snapshot (the autostart file: `autostart off` in a terminal) is read again
         # whenever the menu opens; SNI hosts send AboutToShow before they draw it
         m.menu.aboutToShow.connect(lambda: self.render(self.snapshot))
+
+    @property
+    def popup(self) -> StatusPopup:
+        """The status window. Building it costs about 40 ms, so not at start-up when it stays hidden."""
+        if self._popup is None:
+            self._popup = StatusPopup()
+            self._popup.bypass_button.clicked.connect(
+                lambda: self.controller.set_bypass(not bypass_in_place(self.snapshot.bypass))
+            )
+            self._popup.menu_button.clicked.connect(self._menu_from_popup)
+            self._update_popup()
+        return self._popup
+
+    def _update_popup(self, flags: MenuFlags | None = None) -> None:
+        if self._popup is None:
+            return
+        flags = flags or self.flags()
+        self._popup.update_view(
+            self.current_icon(),
+            lines(self.snapshot),
+            bypass_on=bypass_in_place(self.snapshot.bypass),
+            bypass_enabled=not flags.bypass_busy,
+        )
 
     def _new_tray(self) -> QSystemTrayIcon:
         tray = QSystemTrayIcon(self)
@@ -132,10 +154,7 @@ class TrayUI(QObject):
             self.tray.setToolTip(tip)
         flags = self.flags()
         self.menus.render(snapshot, flags)
-        on = bypass_in_place(snapshot.bypass)
-        self.popup.update_view(
-            self.current_icon(), lines(snapshot), bypass_on=on, bypass_enabled=not flags.bypass_busy
-        )
+        self._update_popup(flags)
 
     def current_icon(self) -> QIcon:
         return icon(self.spec or choose(self.snapshot), self.style)
@@ -147,7 +166,8 @@ class TrayUI(QObject):
     def hide(self) -> None:
         self.shown = False
         self.tray.hide()
-        self.popup.hide()
+        if self._popup is not None:
+            self._popup.hide()
 
     # -- user actions ---------------------------------------------------------------------------------
 
@@ -155,8 +175,8 @@ class TrayUI(QObject):
         # Left click: the status window (like the Mullvad app's window toggle); the right button opens the
         # menu in every host. Hosts that only ever show the menu (GNOME AppIndicator) never send Trigger.
         if reason == QSystemTrayIcon.ActivationReason.Trigger:
-            if self.popup.isVisible():
-                self.popup.hide()
+            if self._popup is not None and self._popup.isVisible():
+                self._popup.hide()
             else:
                 self.show_status()
         elif reason == QSystemTrayIcon.ActivationReason.MiddleClick:
@@ -220,6 +240,8 @@ class TrayUI(QObject):
 
     def open_doctor(self) -> None:
         if self.doctor is None:
+            from tray_app.ui.doctor_window import DoctorWindow  # noqa: PLC0415
+
             self.doctor = DoctorWindow(overrides=self.overrides)
         self.doctor.show()
         self.doctor.raise_()
@@ -227,6 +249,8 @@ class TrayUI(QObject):
 
     def open_about(self) -> None:
         if self.about is None:
+            from tray_app.ui.about import AboutDialog  # noqa: PLC0415
+
             path = app_icon_path()
             self.about = AboutDialog(QIcon(str(path)) if path.is_file() else self.current_icon())
         self.about.show()

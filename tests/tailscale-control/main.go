@@ -1,0 +1,191 @@
+// Command tailscale-control is the real-Tailscale test lab's control plane (docs/testing-replica.md, "Real
+// Tailscale lab"): Tailscale's own test control server (tailscale.com/tstest/integration/testcontrol), a DERP
+// server and a STUN server, all on one address inside the lab's namespaces. It is test infrastructure only; the
+// product stays Python.
+//
+// It prints one JSON line when it is ready: {"url": CONTROL_URL, "derp": "IP:PORT", "stun": "IP:PORT"}.
+//
+// Beyond testcontrol it does two things a real control server does and testcontrol leaves to its Go tests:
+//   - approves every route a node advertises (Hostinfo.RoutableIPs), like an autoApprovers policy, so a subnet
+//     router that withdraws its route with `tailscale set --advertise-routes=` really withdraws it;
+//   - reports presence: a node is online unless the lab said otherwise with
+//     POST /lab/online?host=NAME&online=0 (testcontrol has no presence tracking of its own);
+//   - shows every node to the others at 100.64.1.ID instead of testcontrol's 100.64.0.ID (Tailscale's own
+//     masquerade addresses, NAT done by each tailscaled): 100.64.0.0/26 is Mullvad's DNS range, which the
+//     bypass keeps in the tunnel, so a peer there is unreachable through it (as with Headscale's 100.64.0.1).
+//     A node's own address stays 100.64.0.ID; GET /lab/nodes lists both.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"tailscale.com/derp/derpserver"
+	"tailscale.com/net/stunserver"
+	"tailscale.com/tailcfg"
+	"tailscale.com/tstest/integration/testcontrol"
+	"tailscale.com/types/key"
+)
+
+func main() {
+	addr := flag.String("addr", "", "IP address to serve control, DERP and STUN on (inside the lab)")
+	port := flag.Int("port", 80, "control server TCP port")
+	verbose := flag.Bool("v", false, "log every control request")
+	flag.Parse()
+	if *addr == "" {
+		log.Fatal("tailscale-control: -addr is required")
+	}
+	logf := log.Printf
+	if !*verbose {
+		logf = func(string, ...any) {}
+	}
+
+	stun := stunserver.New(context.Background())
+	if err := stun.Listen(net.JoinHostPort(*addr, "3478")); err != nil {
+		log.Fatalf("tailscale-control: STUN: %v", err)
+	}
+	go stun.Serve()
+
+	d := derpserver.New(key.NewNode(), logf)
+	derpLn, err := net.Listen("tcp", net.JoinHostPort(*addr, "443"))
+	if err != nil {
+		log.Fatalf("tailscale-control: DERP: %v", err)
+	}
+	derpSrv := httptest.NewUnstartedServer(derpserver.Handler(d))
+	derpSrv.Listener.Close()
+	derpSrv.Listener = derpLn
+	derpSrv.Config.TLSNextProto = make(map[string]func(*http.Server, *tls.Conn, http.Handler))
+	derpSrv.StartTLS() // self-signed: clients accept it because of InsecureForTests below
+
+	derpMap := &tailcfg.DERPMap{Regions: map[int]*tailcfg.DERPRegion{
+		1: {RegionID: 1, RegionCode: "lab", RegionName: "Lab", Nodes: []*tailcfg.DERPNode{{
+			Name: "lab1", RegionID: 1, HostName: *addr, IPv4: *addr, IPv6: "none",
+			STUNPort: 3478, DERPPort: 443, InsecureForTests: true, STUNTestIP: *addr,
+		}}},
+	}}
+
+	url := fmt.Sprintf("http://%s", net.JoinHostPort(*addr, fmt.Sprint(*port)))
+	ctl := &testcontrol.Server{
+		Logf:            logf,
+		DERPMap:         derpMap,
+		ExplicitBaseURL: url,
+		MagicDNSDomain:  "lab.ts.net",
+		// Proxied: MagicDNS on, so 100.100.100.100 answers the tailnet's names.
+		DNSConfig: &tailcfg.DNSConfig{Proxied: true, Domains: []string{"lab.ts.net"}},
+	}
+	lab := &labState{ctl: ctl, offline: map[string]bool{}, routes: map[key.NodePublic][]netip.Prefix{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /lab/online", lab.serveOnline)
+	mux.HandleFunc("GET /lab/nodes", lab.serveNodes)
+	mux.Handle("/", ctl)
+	ctlLn, err := net.Listen("tcp", net.JoinHostPort(*addr, fmt.Sprint(*port)))
+	if err != nil {
+		log.Fatalf("tailscale-control: control: %v", err)
+	}
+	go func() { log.Fatal(http.Serve(ctlLn, mux)) }()
+	go lab.loop()
+
+	ready, _ := json.Marshal(map[string]string{
+		"url": url, "derp": derpLn.Addr().String(), "stun": stun.LocalAddr().String(),
+	})
+	fmt.Println(string(ready))
+	select {}
+}
+
+type labState struct {
+	ctl     *testcontrol.Server
+	mu      sync.Mutex
+	offline map[string]bool // host name -> shown offline
+	routes  map[key.NodePublic][]netip.Prefix
+	masqFor string // the node keys the masquerade pairs were made for
+}
+
+// seenAs is the address the other nodes see node id at.
+func seenAs(id tailcfg.NodeID) netip.Addr {
+	return netip.AddrFrom4([4]byte{100, 64, byte(1 + id>>8), byte(id)})
+}
+
+func (l *labState) serveNodes(w http.ResponseWriter, r *http.Request) {
+	out := map[string]map[string]string{}
+	for _, n := range l.ctl.AllNodes() {
+		out[n.Hostinfo.Hostname()] = map[string]string{"self": n.Addresses[0].Addr().String(), "seen": seenAs(n.ID).String()}
+	}
+	json.NewEncoder(w).Encode(out)
+}
+
+func (l *labState) serveOnline(w http.ResponseWriter, r *http.Request) {
+	host := r.URL.Query().Get("host")
+	if host == "" {
+		http.Error(w, "host= is required", http.StatusBadRequest)
+		return
+	}
+	l.mu.Lock()
+	l.offline[host] = r.URL.Query().Get("online") == "0"
+	l.mu.Unlock()
+	l.sync()
+	fmt.Fprintln(w, "ok")
+}
+
+// loop keeps presence and approved routes in step with the nodes (testcontrol reads its fields under its own
+// lock, so changes go through its setters; a node's Hostinfo arrives with its map requests).
+func (l *labState) loop() {
+	for {
+		l.sync()
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func (l *labState) sync() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	nodes := l.ctl.AllNodes()
+	var keys string
+	for _, n := range nodes {
+		keys += n.Key.String() + " "
+	}
+	if keys != l.masqFor {
+		l.masqFor = keys
+		var pairs []testcontrol.MasqueradePair
+		for _, n := range nodes {
+			for _, p := range nodes {
+				if n.ID != p.ID {
+					pairs = append(pairs, testcontrol.MasqueradePair{Node: n.Key, Peer: p.Key, NodeMasqueradesAs: seenAs(n.ID)})
+				}
+			}
+		}
+		l.ctl.SetMasqueradeAddresses(pairs)
+	}
+	for _, n := range nodes {
+		name := n.Hostinfo.Hostname()
+		online := !l.offline[name]
+		if n.Online == nil || *n.Online != online {
+			n.Online = &online
+			l.ctl.UpdateNode(n)
+		}
+		var want []netip.Prefix
+		if n.Hostinfo.Valid() {
+			want = n.Hostinfo.RoutableIPs().AsSlice()
+		}
+		if have, ok := l.routes[n.Key]; !ok || !slices.Equal(want, have) {
+			l.routes[n.Key] = want
+			l.ctl.SetSubnetRoutes(n.Key, want)
+		}
+	}
+}
+
+func init() {
+	log.SetFlags(0)
+	log.SetOutput(os.Stderr)
+}
