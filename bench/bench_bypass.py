@@ -4,8 +4,10 @@
 For each of apply (`enable`, from off), `refresh` (re-apply while on), remove (`disable`, from on) and
 `status`, N runs each:
 * the installed helper run directly as root (what the boot unit and `sudo ... bypass on` do);
-* the same through pkexec as an authorized test user (`runuser -u mtt-allow -- pkexec helper VERB`, what
-  the tray and the CLI do), with `runuser -u mtt-allow -- /bin/true` alongside to show runuser's share;
+* the same through pkexec as an authorized test user (`pkexec helper VERB` exec'd by a child that took the
+  user's uid and gids, what the tray and the CLI do), and the same under `runuser -u mtt-allow --` (how
+  this bench measured until the figures of docs/bypass.md's "Measured"; runuser opens a PAM session a user's
+  toggle does not pay), with `runuser -u mtt-allow -- /bin/true` alongside to show runuser's share;
 * the bare `nft -f` of the very batch the helper applies, and of its removal, for comparison.
 
 Runs as root. It installs the polkit test fixtures of tests/polkit/install.py (policy, rules, test users,
@@ -47,9 +49,11 @@ def pct(values: Sequence[float], p: float) -> float:
     return s[min(len(s) - 1, max(0, round(p / 100 * len(s) + 0.5) - 1))]  # nearest rank
 
 
-def timed(argv: Sequence[str], *, expect: int = 0) -> float:
+def timed(argv: Sequence[str], *, expect: int = 0, user: str | None = None) -> float:
+    # user: the child takes that user's uid and gids before exec (no PAM session), as a user's shell would be
+    as_user: dict[str, object] = {"user": user, "group": user, "extra_groups": []} if user else {}
     t0 = time.perf_counter()
-    out = subprocess.run(list(argv), capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False)
+    out = subprocess.run(list(argv), capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False, **as_user)  # type: ignore[call-overload]  # fmt: skip
     dt = (time.perf_counter() - t0) * 1000
     if out.returncode != expect:
         raise SystemExit(f"{' '.join(argv)} exited {out.returncode}:\n{out.stderr}")
@@ -83,16 +87,17 @@ def inner(runs: int) -> None:
     for fam, dst in TABLE52:
         subprocess.run(["ip", fam, "route", "add", dst, "dev", "tailscale0", "table", "52"], check=True)
 
-    pkexec = ["runuser", "-u", USER, "--", "/usr/bin/pkexec", HELPER_PATH]
+    pkexec = ["/usr/bin/pkexec", HELPER_PATH]
+    runuser = ["runuser", "-u", USER, "--", *pkexec]
     direct = [HELPER_PATH]
 
-    def helper(prefix: list[str]) -> tuple[Step, Step, Step, Step]:
+    def helper(prefix: list[str], user: str | None = None) -> tuple[Step, Step, Step, Step]:
         # `refresh` has no polkit action any more (the reconciler keeps the bypass right): root only.
         verbs = ("enable", "refresh" if prefix == direct else None, "disable", "status")
-        return tuple(lambda v=v: timed([*prefix, v]) if v else -1.0 for v in verbs)  # type: ignore[return-value]
+        return tuple(lambda v=v: timed([*prefix, v], user=user) if v else -1.0 for v in verbs)  # type: ignore[return-value]
 
     timed([*direct, "status"])  # warm the page cache and polkitd before measuring
-    timed([*pkexec, "status"])
+    timed([*pkexec, "status"], user=USER)
     batch = render_apply(Config(), facts.routes())
     remove = render_remove()
     with tempfile.NamedTemporaryFile("w", suffix=".nft", delete=False) as f:
@@ -106,7 +111,8 @@ def inner(runs: int) -> None:
         lambda: timed(["nft", "-f", g.name]),
         lambda: 0.0,
     )
-    paths = {"helper, direct as root": helper(direct), "helper via pkexec (user)": helper(pkexec), "bare nft -f (same batch)": bare}  # fmt: skip
+    paths = {"helper, direct as root": helper(direct), "helper via pkexec (user)": helper(pkexec, USER),
+             "runuser + pkexec (old bench)": helper(runuser), "bare nft -f (same batch)": bare}  # fmt: skip
     try:
         rows = [r for r in cycles(runs, paths) if not (r[0] == "status (off)" and r[1].startswith("bare"))]
         rows = [r for r in rows if min(r[2]) >= 0]  # steps a path does not have
@@ -119,6 +125,7 @@ def inner(runs: int) -> None:
     order = {"apply": 0, "refresh": 1, "remove": 2, "status (off)": 3, "baseline": 4}
     rows.sort(key=lambda r: order[r[0]])
     print(f"bypass helper timings, {runs} runs each, milliseconds (batch: {len(batch.splitlines())} lines)")
+    print(f"load average {os.getloadavg()[0]:.1f}")
     print(f"{'operation':<14} {'path':<30} {'median':>8} {'p95':>8} {'min':>8} {'max':>8}")
     for op, label, v in rows:
         print(

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+import typing
+
+if typing.TYPE_CHECKING:  # pathlib is imported where used: the root helper reads constants only here
+    from pathlib import Path
 
 HELPER_PATH = "/usr/libexec/mullvad-tailscale-tray/bypass-helper"
 STATE_DIR = "/var/lib/mullvad-tailscale-tray"
@@ -19,10 +22,14 @@ TAILSCALE_SOCKETS = ("/run/tailscale/tailscaled.sock", "/var/run/tailscale/tails
 
 def config_dir() -> Path:
     """$XDG_CONFIG_HOME/mullvad-tailscale-tray (user settings; never written by the helper)."""
+    from pathlib import Path  # noqa: PLC0415  (see the import above)
+
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "mullvad-tailscale-tray"
 
 
 def autostart_file() -> Path:
+    from pathlib import Path  # noqa: PLC0415  (see the import above)
+
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "autostart" / "mullvad-tailscale-tray.desktop"

@@ -281,24 +281,37 @@ def test_ip_missing(lab: Lab, tmp_path: Path) -> None:
         unchanged(lab, before)
 
 
+# The helper reads table 52 over rtnetlink in-process (helper/rtnl.py), so no wrapper around `ip` can make
+# the reading fail: this runs the real helper in the namespace with the dump failing as the kernel would fail
+# it (an errno in place of the routes).
+_FAILING_DUMP = """
+import errno, sys
+from tray_app.helper import main, rtnl
+
+real = rtnl._dump
+
+def failing(kind, family):
+    if kind == rtnl.RTM_GETROUTE:
+        raise rtnl.NetlinkError(errno.EIO, "Input/output error")
+    yield from real(kind, family)
+
+rtnl._dump = failing
+sys.exit(main.main(sys.argv[1:]))
+"""
+
+
 def test_unreadable_table52_changes_nothing(lab: Lab, tmp_path: Path) -> None:
-    """`ip` printing something that is not route JSON: a clear failure, never a guessed set."""
-    require_tools("unshare")
+    """Table 52 that cannot be read: a clear failure, never a guessed set."""
     lab.route("192.168.50.0/24", "dev", "tailscale0")
     lab.ok("enable")
     before = Snapshot(lab)
-    real = tmp_path / "ip-real"
-    shutil.copy2("/usr/sbin/ip", real)
-    wrapper = tmp_path / "ip-wrapper"
-    wrapper.write_text(
-        "#!/bin/sh\n"
-        'case "$*" in *"route show table 52"*) echo \'[{"dst": "bogus", "dev": "tailscale0"}]\'; exit 0;; esac\n'
-        f'exec {real} "$@"\n'
-    )
-    wrapper.chmod(0o755)
+    script = tmp_path / "failing_dump.py"
+    script.write_text(_FAILING_DUMP)
     for verb in (["enable", "--mode", "private"], ["refresh"]):
-        r = _in_mount_ns(lab, f"mount --bind {wrapper} /usr/sbin/ip", *verb)
-        assert r.returncode == 1, (verb, r.stderr)  # type: ignore[attr-defined]
-        assert "bad destination 'bogus'" in last_line(r.stderr)  # type: ignore[attr-defined]
-        assert "nothing was changed" in last_line(r.stderr)  # type: ignore[attr-defined]
+        r = lab.ns.run(sys.executable, str(script), *verb, check=False, env=lab.env)
+        assert r.returncode == 1, (verb, r.stderr)
+        assert "routing table 52 cannot be read over netlink" in last_line(r.stderr)
+        assert "nothing was changed" in last_line(r.stderr)
         unchanged(lab, before)
+    s = json.loads(lab.ns.run(sys.executable, str(script), "status", check=False, env=lab.env).stdout)
+    assert any("routing table 52 cannot be read over netlink" in w for w in s["warnings"]), s

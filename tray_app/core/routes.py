@@ -1,19 +1,18 @@
 """Tailscale's routing table 52, parsed into the destinations the bypass must cover (docs/bypass.md).
 
-Pure: the helper runs `ip -j route show table 52` (and `ip -6 ...`) and hands the text here. Only unicast
+Pure: the helper reads table 52 over rtnetlink in the shape `ip -j route show table 52` prints (and `ip -6
+...`; helper/rtnl.py) and hands it here, decoded or as text. Only unicast
 routes through `tailscale0` enter the sets; the caller (the unprivileged app) never supplies addresses.
 """
 
 from __future__ import annotations
 
 import bisect
-import dataclasses
 import ipaddress
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 TAILSCALE_IF = "tailscale0"
 TAILSCALE_TABLE = 52
@@ -49,9 +48,9 @@ class RouteError(ValueError):
     """`ip -j route` output that cannot be understood."""
 
 
-@dataclass(frozen=True, slots=True)
-class RouteFacts:
-    """What the sets are built from. `tailnet4`/`tailnet6` are collapsed (no overlaps, nft needs that)."""
+class RouteFacts(NamedTuple):
+    """What the sets are built from. `tailnet4`/`tailnet6` are collapsed (no overlaps, nft needs that).
+    A NamedTuple, not a dataclass: see core/rules.py on the root helper's start-up."""
 
     tailnet4: tuple[IPv4Network, ...]
     tailnet6: tuple[IPv6Network, ...]
@@ -80,12 +79,19 @@ def _via_tailscale(route: dict[str, object]) -> bool:
     )
 
 
-def _routes_json(text: str, table: str) -> list[dict[str, object]]:
+# A table's routes: `ip -j route show table N` output, or the same already decoded (helper/rtnl.py).
+Listing = str | list[dict[str, object]]
+
+
+def _routes_json(text: Listing, table: str) -> list[dict[str, object]]:
     """`ip -j route show table TABLE` output as a list of route objects, or RouteError saying what is wrong."""
-    try:
-        data = json.loads(text)
-    except ValueError as e:
-        raise RouteError(f"`ip -j route show table {table}` printed invalid JSON: {e}") from None
+    if isinstance(text, list):
+        data: object = text
+    else:
+        try:
+            data = json.loads(text)
+        except ValueError as e:
+            raise RouteError(f"`ip -j route show table {table}` printed invalid JSON: {e}") from None
     if not isinstance(data, list):
         raise RouteError(f"`ip -j route show table {table}` did not print a JSON list")
     if not all(isinstance(r, dict) for r in data):
@@ -93,9 +99,9 @@ def _routes_json(text: str, table: str) -> list[dict[str, object]]:
     return data
 
 
-def _parse_family(text: str | None, version: int) -> tuple[list[IPv4Network | IPv6Network], bool, bool]:
+def _parse_family(text: Listing | None, version: int) -> tuple[list[IPv4Network | IPv6Network], bool, bool]:
     """Returns (networks, default_route_seen, any_route_seen). `None` text means the table does not exist."""
-    if text is None or not text.strip():
+    if not text or (isinstance(text, str) and not text.strip()):
         return [], False, False
     data = _routes_json(text, "52")
     nets: list[IPv4Network | IPv6Network] = []
@@ -125,7 +131,7 @@ def _parse_family(text: str | None, version: int) -> tuple[list[IPv4Network | IP
     return nets, default, bool(data)
 
 
-def parse_table52(v4_text: str | None, v6_text: str | None) -> RouteFacts:
+def parse_table52(v4_text: Listing | None, v6_text: Listing | None) -> RouteFacts:
     """Parse `ip -j route show table 52` for both families (None: the table does not exist)."""
     nets4, default4, seen4 = _parse_family(v4_text, 4)
     nets6, default6, seen6 = _parse_family(v6_text, 6)
@@ -250,17 +256,18 @@ def build_facts(
     )
 
 
-def with_lan(facts: RouteFacts, v4_text: str | None, v6_text: str | None) -> RouteFacts:
+def with_lan(facts: RouteFacts, v4_text: Listing | None, v6_text: Listing | None) -> RouteFacts:
     """`facts` with this host's LAN read from `ip -j route show table main` (collapsed for nft)."""
     lan4, lan6 = parse_lan(v4_text, v6_text)
-    return dataclasses.replace(
-        facts,
+    return facts._replace(
         lan4=tuple(ipaddress.collapse_addresses(lan4)),
         lan6=tuple(ipaddress.collapse_addresses(lan6)),
     )
 
 
-def parse_lan(v4_text: str | None, v6_text: str | None) -> tuple[list[IPv4Network], list[IPv6Network]]:
+def parse_lan(
+    v4_text: Listing | None, v6_text: Listing | None
+) -> tuple[list[IPv4Network], list[IPv6Network]]:
     """This host's LAN from `ip -j route show table main`: unicast, non-default routes through a device other
     than lo, tailscale0 or wg0-mullvad, no wider than /8 (/16), outside Tailscale's ranges and NAT64, cut to
     the private ranges (LAN_RANGES4/6). It is what an exit node's clients may still reach outside Mullvad
@@ -268,7 +275,7 @@ def parse_lan(v4_text: str | None, v6_text: str | None) -> tuple[list[IPv4Networ
     out4: list[IPv4Network] = []
     out6: list[IPv6Network] = []
     for text, version in ((v4_text, 4), (v6_text, 6)):
-        if text is None or not text.strip():
+        if not text or (isinstance(text, str) and not text.strip()):
             continue
         for route in _routes_json(text, "main"):
             if route.get("type", "unicast") != "unicast":

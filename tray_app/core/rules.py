@@ -10,8 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from tray_app.core.protocol import MODES, OPTIONS, TABLE_FAMILY, TABLE_NAME
 from tray_app.core.routes import MULLVAD_DNS4, TAILSCALE_IF, RouteFacts
@@ -34,19 +33,39 @@ CONTAINER_IFACES = ("docker0", "br-*")
 _SET = "ct mark set 0x00000f41 meta mark set 0x6d6f6c65"
 
 
-@dataclass(frozen=True, slots=True)
+# The value classes below are plain classes and NamedTuples, not dataclasses: `dataclasses` imports `inspect`,
+# which was a fifth of the root helper's start-up on every toggle (docs/bypass.md, "Measured").
+
+
 class Config:
-    """What the user chose: a mode and a set of optional blocks."""
+    """What the user chose: a mode and a set of optional blocks. Immutable, hashable (a dict key)."""
 
-    mode: str = "direct"
-    options: frozenset[str] = field(default_factory=frozenset)
+    __slots__ = ("mode", "options")
+    mode: str
+    options: frozenset[str]
 
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"unknown mode {self.mode!r}")
-        unknown = set(self.options) - set(OPTIONS)
+    def __init__(self, mode: str = "direct", options: frozenset[str] = frozenset()) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}")
+        unknown = set(options) - set(OPTIONS)
         if unknown:
             raise ValueError(f"unknown option(s) {sorted(unknown)}")
+        object.__setattr__(self, "mode", mode)
+        object.__setattr__(self, "options", frozenset(options))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Config is immutable (cannot set {name})")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Config):
+            return NotImplemented
+        return (self.mode, self.options) == (other.mode, other.options)
+
+    def __hash__(self) -> int:
+        return hash((self.mode, self.options))
+
+    def __repr__(self) -> str:
+        return f"Config(mode={self.mode!r}, options={self.options!r})"
 
     @property
     def option_list(self) -> list[str]:
@@ -235,15 +254,13 @@ class NftJsonError(ValueError):
 Interval = tuple[int, int]
 
 
-@dataclass(frozen=True, slots=True)
-class SetView:
+class SetView(NamedTuple):
     type: str
     flags: tuple[str, ...]
     intervals: tuple[Interval, ...]  # merged, sorted; addresses as ints
 
 
-@dataclass(frozen=True, slots=True)
-class ChainView:
+class ChainView(NamedTuple):
     type: str | None
     hook: str | None
     prio: object
@@ -251,8 +268,7 @@ class ChainView:
     rules: tuple[str, ...]  # each rule's "expr" as canonical JSON
 
 
-@dataclass(frozen=True, slots=True)
-class TableView:
+class TableView(NamedTuple):
     sets: dict[str, SetView]
     chains: dict[str, ChainView]
 
@@ -378,8 +394,7 @@ def parse_table(text: str, family: str = TABLE_FAMILY, name: str = TABLE_NAME) -
     return parse_tables(text).get((family, name))
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(NamedTuple):
     """How the live table compares with what we would render now."""
 
     config: Config | None  # the mode/options the live rules are, None if they match none of ours
@@ -582,12 +597,14 @@ def tailscale_connmark(text: str | None) -> str:
     return CONNMARK_NONE if not found else CONNMARK_UNKNOWN
 
 
-def count_private_rules(text: str) -> int:
-    """How many of our pref-5200 rules `ip -j rule show` lists."""
-    try:
-        data = json.loads(text) if text.strip() else []
-    except ValueError:
-        return 0
+def count_private_rules(text: str | list[dict[str, object]]) -> int:
+    """How many of our pref-5200 rules `ip -j rule show` lists (its text, or the same decoded: helper/rtnl.py)."""
+    data: object = text
+    if isinstance(text, str):
+        try:
+            data = json.loads(text) if text.strip() else []
+        except ValueError:
+            return 0
     n = 0
     for r in data if isinstance(data, list) else []:
         if (

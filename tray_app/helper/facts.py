@@ -2,37 +2,77 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import socket
+from typing import NamedTuple
 
 from tray_app.core import rules
-from tray_app.core.routes import TAILSCALE_TABLE, RouteFacts, parse_table52, with_lan
-from tray_app.helper import nft, tools
+from tray_app.core.protocol import TABLE_FAMILY, TABLE_NAME
+from tray_app.core.routes import TAILSCALE_TABLE, RouteError, RouteFacts, parse_table52, with_lan
+from tray_app.helper import nft, rtnl, tools
+
+MAIN_TABLE = 254
 
 
-def _table(fam: str, table: str = str(TAILSCALE_TABLE)) -> str | None:
-    r = tools.run("ip", fam, "-j", "route", "show", "table", table)
-    if r.rc == 0:
-        return r.out
-    if "does not exist" in r.err:  # `Error: ipv4: FIB table does not exist.`
-        return None
-    if fam == "-6" and ("Address family not supported" in r.err or "not supported" in r.err):
-        return None  # kernel without IPv6
-    raise tools.ToolFailedError(f"`ip {fam} route show table {table}` failed: {tools.short(r.err, 3)}")
+def _table(family: int, table: int) -> list[dict[str, object]] | None:
+    try:
+        return rtnl.routes(family, table)
+    except OSError as e:  # as for a listing that cannot be understood: nothing is changed on a guess
+        raise RouteError(f"routing table {table} cannot be read over netlink ({e})") from None
 
 
 def routes() -> RouteFacts:
-    """Table 52 for the tailnet sets, and the main table for the LAN (--exit-via-mullvad's lan sets)."""
-    return with_lan(parse_table52(_table("-4"), _table("-6")), _table("-4", "main"), _table("-6", "main"))
+    """Table 52 for the tailnet sets, and the main table for the LAN (--exit-via-mullvad's lan sets), read
+    in-process over rtnetlink (helper/rtnl.py) in the shape `ip -j route show table N` prints."""
+    v4, v6 = socket.AF_INET, socket.AF_INET6
+    return with_lan(
+        parse_table52(_table(v4, TAILSCALE_TABLE), _table(v6, TAILSCALE_TABLE)),
+        _table(v4, MAIN_TABLE),
+        _table(v6, MAIN_TABLE),
+    )
 
 
-@dataclass(frozen=True, slots=True)
-class Mullvad:
+class Mullvad(NamedTuple):
     table: bool
     split_tunnel_accept: bool
 
 
-def mullvad() -> Mullvad:
-    text = nft.list_table("inet", "mullvad")
+class Others:
+    """Mullvad's and Tailscale's tables, listed by two nft children that run at the same time as each other
+    and as whatever the caller does meanwhile (a toggle's own batch): their facts are only reported, never
+    acted on. A context manager: children nobody collected are ended on the way out."""
+
+    def __init__(self, ours: bool = False) -> None:
+        """ours: list our own table too (`self.ours`), for a caller that needs it before its batch."""
+        self._jobs: list[tools.Job] = []
+        try:
+            self._mullvad = self._start("inet", "mullvad")
+            self._mangle = self._start("ip", "mangle")
+            self.ours = self._start(TABLE_FAMILY, TABLE_NAME) if ours else None
+        except BaseException:
+            self.__exit__()
+            raise
+
+    def _start(self, family: str, name: str) -> tools.Job:
+        job = nft.list_job(family, name)
+        self._jobs.append(job)
+        return job
+
+    def __enter__(self) -> Others:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for job in self._jobs:
+            job.close()
+
+    def mullvad(self) -> Mullvad:
+        return mullvad(self._mullvad)
+
+    def connmark(self) -> str:
+        return tailscale_connmark(self._mangle)
+
+
+def mullvad(job: tools.Job | None = None) -> Mullvad:
+    text = nft.list_table("inet", "mullvad", job)
     if text is None:
         return Mullvad(False, False)
     try:
@@ -45,8 +85,8 @@ def mullvad() -> Mullvad:
         return Mullvad(True, "ct mark 0x00000f41 accept" in lines)
 
 
-def tailscale_connmark() -> str:
+def tailscale_connmark(job: tools.Job | None = None) -> str:
     try:
-        return rules.tailscale_connmark(nft.list_table("ip", "mangle"))
+        return rules.tailscale_connmark(nft.list_table("ip", "mangle", job))
     except (tools.ToolFailedError, rules.NftJsonError):
         return rules.CONNMARK_UNKNOWN

@@ -30,6 +30,7 @@ from tray_app.core.protocol import (
     OPTIONS,
     PROTOCOL_VERSION,
     TABLE_FAMILY,
+    TABLE_NAME,
     VERBS,
     Exit,
     cli_enable_command,
@@ -83,6 +84,11 @@ class _Parser(argparse.ArgumentParser):
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         raise UsageError(message or "invalid arguments")
+
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        # A fixed width: argparse's default asks the terminal, importing shutil (with bz2 and lzma) for it on
+        # every add_argument; help is never printed from here (USAGE is), so the width is never seen.
+        return argparse.HelpFormatter(prog=self.prog, width=100)
 
 
 def _printable(text: str, limit: int) -> str:
@@ -175,15 +181,16 @@ def status(applied: tuple[rules.TableView | None, Config] | None = None) -> dict
     except state.StateError as e:
         saved = None
         warnings.append(str(e))
-    live_text = nft.list_ours()
-    live = rules.parse_table(live_text) if live_text is not None else None
-    try:
-        fs: routes_mod.RouteFacts | None = facts.routes()
-    except routes_mod.RouteError as e:
-        fs = None
-        warnings.append(f"{e}: the sets cannot be checked")
-    mv = facts.mullvad()
-    connmark = facts.tailscale_connmark()
+    with facts.Others(ours=True) as others:  # the three listings run side by side
+        live_text = nft.list_table(TABLE_FAMILY, TABLE_NAME, others.ours)
+        live = rules.parse_table(live_text) if live_text is not None else None
+        try:
+            fs: routes_mod.RouteFacts | None = facts.routes()
+        except routes_mod.RouteError as e:
+            fs = None
+            warnings.append(f"{e}: the sets cannot be checked")
+        mv = others.mullvad()
+        connmark = others.connmark()
     prules = iprules.present()
     private_rules = all(n >= 1 for n in prules.values())
     any_private = any(n >= 1 for n in prules.values())
@@ -287,9 +294,10 @@ def _tools_present() -> None:
     tools.find("ip")
 
 
-def _apply_table(cfg: Config, fs: routes_mod.RouteFacts) -> None:
-    """Replace our table's contents in place when its layout is ours, else delete and re-create it."""
-    live = nft.list_ours()
+def _apply_table(cfg: Config, fs: routes_mod.RouteFacts, ours: tools.Job | None = None) -> None:
+    """Replace our table's contents in place when its layout is ours, else delete and re-create it. `ours`:
+    the listing of our table, started earlier (nft.list_job) to run alongside other work."""
+    live = nft.list_table(TABLE_FAMILY, TABLE_NAME, ours)
     view = None
     if live is not None:
         with contextlib.suppress(rules.NftJsonError):
@@ -303,7 +311,7 @@ def _apply_table(cfg: Config, fs: routes_mod.RouteFacts) -> None:
     nft.apply(rules.render_replace(cfg, fs))
 
 
-def _apply(cfg: Config, verb: str) -> routes_mod.RouteFacts:
+def _apply(cfg: Config, verb: str, ours: tools.Job | None = None) -> routes_mod.RouteFacts:
     """Make the kernel match `cfg`: ip rules and one nft batch, rolled back together on failure."""
     _tools_present()
     fs = _read_routes()
@@ -311,7 +319,7 @@ def _apply(cfg: Config, verb: str) -> routes_mod.RouteFacts:
     if cfg.mode == "private":
         added = iprules.add()
     try:
-        _apply_table(cfg, fs)
+        _apply_table(cfg, fs, ours)
     except BaseException:
         if added:  # nothing half done: the rules we just added go again (a failure here must not mask nft's)
             with contextlib.suppress(tools.ToolFailedError, tools.ToolMissingError):
@@ -361,31 +369,37 @@ def enable(mode: str | None, flags: dict[str, bool | None]) -> int:
     with state.locked():
         _tools_present()
         state.check_writable()
-        cfg, last = _choice(mode, flags)
-        mv = facts.mullvad()
-        # Written (and fsynced) before the kernel changes, renamed into place after: a full disk fails here
-        # with nothing changed, instead of leaving a bypass that is on but not saved for boot.
-        pending = state.prepare(cfg)
-        try:
-            choice = state.prepare(cfg, state.CHOICE_NAME)
-        except BaseException:
-            pending.discard()
-            raise
-        try:
-            fs = _apply(cfg, "enable")
-        except BaseException:
-            pending.discard()
-            choice.discard()
-            raise
-        pending.commit()
-        choice.commit()
-    _emit({**_reply_after_apply(cfg, fs, mv), "previous": _as_json(last)})
+        # Our table, Mullvad's and Tailscale's are listed by nft children running while the choice is read and
+        # the state written (fsynced); the latter two also while the batch is applied.
+        with facts.Others(ours=True) as others:
+            cfg, last = _choice(mode, flags)
+            mv = others.mullvad()  # before any change: a failing listing fails with nothing changed
+            # Written (and fsynced) before the kernel changes, renamed into place after: a full disk fails
+            # here with nothing changed, instead of leaving a bypass that is on but not saved for boot.
+            pending = state.prepare(cfg)
+            try:
+                choice = state.prepare(cfg, state.CHOICE_NAME)
+            except BaseException:
+                pending.discard()
+                raise
+            try:
+                fs = _apply(cfg, "enable", others.ours)
+            except BaseException:
+                pending.discard()
+                choice.discard()
+                raise
+            pending.commit()
+            choice.commit()
+            connmark = others.connmark()
+    _emit({**_reply_after_apply(cfg, fs, mv, connmark), "previous": _as_json(last)})
     if mv.table and not mv.split_tunnel_accept:
         raise HelperError(Exit.PRECONDITION, "the bypass is on, but " + MULLVAD_NO_ACCEPT)
     return Exit.OK
 
 
-def _reply_after_apply(cfg: Config, fs: routes_mod.RouteFacts, mv: facts.Mullvad) -> dict[str, Any]:
+def _reply_after_apply(
+    cfg: Config, fs: routes_mod.RouteFacts, mv: facts.Mullvad, connmark: str
+) -> dict[str, Any]:
     """`status` right after a successful `enable`, from what enable read anyway: the batch was all or
     nothing (our table is cfg's rules with fs's sets), the ip rules were just made right and the state saved.
     Re-reading all of it would cost six more nft/ip runs on the toggle's hot path; the reconciler, when it
@@ -405,7 +419,7 @@ def _reply_after_apply(cfg: Config, fs: routes_mod.RouteFacts, mv: facts.Mullvad
         "mullvad": {"table": mv.table, "split_tunnel_accept": mv.split_tunnel_accept},
         "warnings": warnings,
         "protocol": PROTOCOL_VERSION,
-        "tailscale_connmark": facts.tailscale_connmark(),
+        "tailscale_connmark": connmark,
         "private_rules": cfg.mode == "private",
         "table52_default_route": fs.default_route,
         "excluded_routes": list(fs.excluded),
@@ -417,12 +431,15 @@ def disable() -> int:
     with state.locked():
         _tools_present()
         state.check_writable()
-        had_table = nft.list_ours() is not None
-        # Forget the saved choice first: if a later step fails, an automatic `refresh` (no password) or the
-        # boot unit must not bring back a bypass the user turned off.
-        had_state = state.clear()
-        nft.apply(rules.render_remove())
-        removed = iprules.remove()
+        # Three listings side by side; Mullvad's and Tailscale's (for the answer only) while the bypass goes.
+        with facts.Others(ours=True) as others:
+            had_table = nft.list_table(TABLE_FAMILY, TABLE_NAME, others.ours) is not None
+            # Forget the saved choice first: if a later step fails, an automatic `refresh` (no password) or
+            # the boot unit must not bring back a bypass the user turned off.
+            had_state = state.clear()
+            nft.apply(rules.render_remove())
+            removed = iprules.remove()
+            reply = _reply_after_disable(others)
     if had_table or removed or had_state:
         log.change(
             "disable: bypass removed"
@@ -430,18 +447,18 @@ def disable() -> int:
             + (f" (ip rule pref 5200 {', '.join(removed)})" if removed else "")
             + (" (saved state)" if had_state else "")
         )
-    _emit(_reply_after_disable())
+    _emit(reply)
     return Exit.OK
 
 
-def _reply_after_disable() -> dict[str, Any]:
+def _reply_after_disable(others: facts.Others) -> dict[str, Any]:
     """`status` right after `disable`: table, ip rules and saved state are gone (each step checked), so only
     the facts about other tables are read (see _reply_after_apply)."""
     try:
         fs: routes_mod.RouteFacts | None = facts.routes()
     except routes_mod.RouteError:
         fs = None
-    mv = facts.mullvad()
+    mv = others.mullvad()
     return {
         "enabled": False,
         "state": "off",
@@ -453,7 +470,7 @@ def _reply_after_disable() -> dict[str, Any]:
         "mullvad": {"table": mv.table, "split_tunnel_accept": mv.split_tunnel_accept},
         "warnings": [MULLVAD_NO_ACCEPT] if mv.table and not mv.split_tunnel_accept else [],
         "protocol": PROTOCOL_VERSION,
-        "tailscale_connmark": facts.tailscale_connmark(),
+        "tailscale_connmark": others.connmark(),
         "private_rules": False,
         "table52_default_route": bool(fs and fs.default_route),
         "excluded_routes": list(fs.excluded) if fs else [],

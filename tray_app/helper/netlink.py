@@ -13,11 +13,12 @@ from __future__ import annotations
 import errno
 import socket
 import struct
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from tray_app.core.protocol import TABLE_FAMILY, TABLE_NAME
 from tray_app.core.routes import TAILSCALE_TABLE
+from tray_app.helper.rtnl import attrs as _attrs
+from tray_app.helper.rtnl import messages as _messages
 
 NETLINK_ROUTE = 0
 NETLINK_NETFILTER = 12
@@ -43,8 +44,6 @@ NFPROTO = {"inet": 1, "ip": 2, "ip6": 10}
 SOL_NETLINK = 270
 NETLINK_NO_ENOBUFS = 5
 
-_NLMSGHDR = struct.Struct("=IHHII")  # len, type, flags, seq, pid
-_RTATTR = struct.Struct("=HH")
 RCVBUF = 1 << 20
 TAILSCALE_IF = b"tailscale0"
 # nft tables whose changes alter what `status` reports (Mullvad's split-tunnel accept rule, Tailscale's
@@ -73,26 +72,6 @@ def _group_mask(*groups: int) -> int:
     for g in groups:
         mask |= 1 << (g - 1)
     return mask
-
-
-def _attrs(data: bytes, offset: int, end: int) -> Iterator[tuple[int, bytes]]:
-    while offset + _RTATTR.size <= end:
-        length, kind = _RTATTR.unpack_from(data, offset)
-        if length < _RTATTR.size or offset + length > end:
-            return
-        yield kind & 0x3FFF, data[offset + _RTATTR.size : offset + length]  # without NLA_F_NESTED/BYTEORDER
-        offset += (length + 3) & ~3
-
-
-def _messages(data: bytes) -> Iterator[tuple[int, bytes, int, int]]:
-    """(type, the whole datagram, payload start, message end) per netlink message."""
-    offset = 0
-    while offset + _NLMSGHDR.size <= len(data):
-        length, kind, _flags, _seq, _pid = _NLMSGHDR.unpack_from(data, offset)
-        if length < _NLMSGHDR.size or offset + length > len(data):
-            return
-        yield kind, data, offset + _NLMSGHDR.size, offset + length
-        offset += (length + 3) & ~3
 
 
 class Subscription:

@@ -26,14 +26,19 @@ def _absent(err: str) -> bool:
     return "No such file or directory" in err
 
 
-def list_table(family: str, name: str) -> str | None:
-    """`nft -j list table FAMILY NAME`, None when the table does not exist."""
-    r = tools.run("nft", "-j", "list", "table", family, name)
+def list_table(family: str, name: str, job: tools.Job | None = None) -> str | None:
+    """`nft -j list table FAMILY NAME`, None when the table does not exist. `job`: that listing, started
+    earlier (list_job) to run alongside other work."""
+    r = job.result() if job is not None else tools.run("nft", "-j", "list", "table", family, name)
     if r.rc == 0:
         return r.out
     if _absent(r.err):
         return None
     raise tools.ToolFailedError(f"`nft list table {family} {name}` failed: {tools.short(r.err, 3)}")
+
+
+def list_job(family: str, name: str) -> tools.Job:
+    return tools.Job("nft", "-j", "list", "table", family, name)
 
 
 def list_ours() -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # Searched in this order; PATH is never consulted.
 CANDIDATES = {
@@ -57,8 +57,7 @@ def find(name: str) -> str:
     raise ToolMissingError(name)
 
 
-@dataclass(frozen=True, slots=True)
-class Result:
+class Result(NamedTuple):
     rc: int
     out: str
     err: str
@@ -84,6 +83,45 @@ def run(name: str, *args: str, stdin: str | None = None) -> Result:
         # Found but not runnable (e.g. a broken binary or a noexec mount): same as missing for the user.
         raise ToolMissingError(name) from e
     return Result(p.returncode, p.stdout, p.stderr)
+
+
+class Job:
+    """A child started now and collected later (`result()`), so that read-only listings overlap with other
+    work: same fixed path, environment and timeout as run(). `close()` ends it if nobody collected it."""
+
+    def __init__(self, name: str, *args: str) -> None:
+        self._what = f"`{name} {' '.join(args)}`"
+        self._result: Result | None = None
+        try:
+            self._proc = subprocess.Popen(
+                [find(name), *args],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=CHILD_ENV,
+                close_fds=True,
+                cwd="/",
+            )
+        except OSError as e:
+            raise ToolMissingError(name) from e
+
+    def result(self) -> Result:
+        if self._result is None:
+            try:
+                out, err = self._proc.communicate(timeout=TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.close()
+                raise ToolFailedError(f"{self._what} did not finish within {TIMEOUT:.0f} s") from None
+            self._result = Result(self._proc.returncode, out, err)
+        return self._result
+
+    def close(self) -> None:
+        if self._result is not None:  # collected: already reaped
+            return
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.communicate()
 
 
 def short(text: str, lines: int = 12) -> str:

@@ -20,7 +20,6 @@ cleanly (the table stays until `disable`); SIGHUP re-checks everything.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import errno
 import json
 import os
@@ -292,9 +291,7 @@ class Reconciler:
             # read. The hot path of a route event and of a flushed ruleset.
             nft.apply(rules.render_apply(cfg, fs))
             want = rules.expected_sets(fs, cfg)
-            sets = {
-                n: dataclasses.replace(v, intervals=want.get(n, v.intervals)) for n, v in base.sets.items()
-            }
+            sets = {n: v._replace(intervals=want.get(n, v.intervals)) for n, v in base.sets.items()}
             self.applied = (rules.TableView(sets, base.chains), cfg)
             log.change(
                 f"watch ({why}): bypass table applied ({len(fs.tailnet4)} IPv4 and {len(fs.tailnet6)} IPv6 "
