@@ -85,6 +85,7 @@ def test_direct_mode_is_the_reference_table() -> None:
         "type filter hook prerouting priority -145; policy accept;",
         'iifname "tailscale0" ct mark set 0x00000f41 meta mark set 0x6d6f6c65',
         'iifname != "wg0-mullvad" ct mark 0x00000f41 meta mark set 0x6d6f6c65',
+        'iifname != "wg0-mullvad" ct mark { 0x00006c00, 0x006f0000 } meta mark set 0x6d6f6c65',
         "}",
         # the fail-closed guard (issue 9 item 1): marked for the tailnet, but not leaving through tailscale0
         "chain postrouting {",

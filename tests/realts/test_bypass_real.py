@@ -8,6 +8,7 @@ connected and blocked. Every other built version x firewall mode x rp_filter run
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,31 @@ def test_reduced_matrix(version: str, firewall: str, mode: str, tmp_path: Path) 
                 assert lab.leaks() == catalogue.NO_LEAKS, (where, lab.leaked_flows())
             lab.mullvad_connect()
         RealHelper(lab, state_dir).disable()
+
+
+def _connmark_builds() -> list[str]:
+    return [b.version for b in binaries.builds() if b.connmark != "none"] or [binaries.MAIN]
+
+
+@pytest.mark.parametrize("version", _connmark_builds())
+def test_mullvad_flow_from_before_bypass(version: str, tmp_path: Path) -> None:
+    """Tailscale >= 1.96 in nftables mode, strict rp_filter, no bypass: a new WireGuard flow of Mullvad's gets
+    Tailscale's saved ct mark, Tailscale's restore puts it on the relay's replies and rp_filter drops them, so
+    Mullvad's tunnel is dead (Tailscale's bug, docs/tailscale.md "The real daemon"). `bypass on` must bring the
+    tunnel back on that same flow."""
+    require_real_lab()
+    build = next(b for b in binaries.builds() if b.version == version)
+    state_dir = tmp_path / "state"
+    state_dir.mkdir(mode=0o755)
+    with RealLab.build(build=build, firewall="nftables") as lab:
+        lab.set_rp_filter(1)
+        # A new source port: a new flow to the relay, born under Tailscale's save rule and not under ours.
+        lab._wg_set("host", t.WG_IF, ["listen-port", str(t.RELAY_PORT + 7)])
+        internet = lab.probes(("T5_internet4",))
+        # Dead, not slow: longer than WireGuard's 5 s handshake retry.
+        for _ in range(4):
+            assert lab.probe(internet)["T5_internet4"] == "fail", "Mullvad's tunnel works without the bypass"
+            time.sleep(2)
+        HelperBypass(lab, state_dir).enable("direct")
+        lab.wait(lambda: lab.probe(internet)["T5_internet4"] == t.RELAY4, 60, "Mullvad's tunnel")
+        HelperBypass(lab, state_dir).call("disable")

@@ -10,6 +10,8 @@ together at the end.
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 
 from tests.replica import catalogue as c
@@ -187,3 +189,42 @@ def test_refresh_follows_table_52(lab: Lab, helper: HelperBypass) -> None:
     assert new4[0] in status["tailnet4"] and new6[0] in status["tailnet6"], status
     assert dropped == {"new_subnet4": "fail", "new_subnet6": "fail"}
     assert leaks == c.NO_LEAKS
+
+
+# One datagram on Mullvad's WireGuard path (SO_MARK 0x6d6f6c65) to the relay, from a fixed source port so that a
+# second send rides the same conntrack flow; the address the relay saw, or "fail" if its reply never came back.
+_RELAY_UDP = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, 0x6d6f6c65)
+s.bind(("0.0.0.0", int(sys.argv[3])))
+s.settimeout(1.0)
+s.sendto(b"x", (sys.argv[1], int(sys.argv[2])))
+try:
+    print(s.recv(256).decode())
+except OSError:
+    print("fail")
+"""
+
+
+def _relay_udp(lab: Lab, sport: int) -> str:
+    args = ("python3", "-c", _RELAY_UDP, t.RELAY4, str(t.RELAY_PORT), str(sport))
+    return lab.run("host", *args).stdout.strip()
+
+
+@pytest.mark.parametrize("connmark", ["buggy", "fixed"])
+def test_mullvad_flow_from_before_enable_gets_its_replies(
+    lab: Lab, helper: HelperBypass, connmark: str
+) -> None:
+    """Tailscale >= 1.96 (nft) and strict rp_filter: Mullvad's WireGuard flow to its relay, already running when
+    the bypass goes on, got Tailscale's saved ct mark (0x6c00 or 0x6f0000), so Tailscale's restore clobbers the
+    relay's replies and rp_filter drops them: the tunnel is dead without the bypass (the real 1.96.5 daemon, in
+    tests/realts). `enable` must bring the replies back on that same flow."""
+    lab.set_rp_filter(1)
+    lab.set_tailscale(
+        connmark=connmark
+    )  # Mullvad reconnects after it, as on a machine that boots Tailscale first
+    sport = 40000 + secrets.randbelow(20000)  # a flow of its own, never one left by another test
+    assert _relay_udp(lab, sport) == "fail"  # Tailscale's bug, bypass or not
+    helper.enable("direct")
+    assert _relay_udp(lab, sport) == t.HOST_LAN4

@@ -31,6 +31,8 @@ PRIVATE_RULE_ARGS = ("pref", "5200", "fwmark", "0x80000/0xff0000", "lookup", str
 CONTAINER_IFACES = ("docker0", "br-*")
 
 _SET = "ct mark set 0x00000f41 meta mark set 0x6d6f6c65"
+# What Tailscale >= 1.96 saves as ct mark for Mullvad's 0x6d6f6c65: its mask, byte-swapped (1.96-1.98 nft) or not.
+_TS_SAVED = "0x00006c00, 0x006f0000"
 
 
 # The value classes below are plain classes and NamedTuples, not dataclasses: `dataclasses` imports `inspect`,
@@ -159,6 +161,10 @@ def render_table(config: Config, facts: RouteFacts, name: str = TABLE_NAME) -> s
         out.append(f'    iifname "{TAILSCALE_IF}" {_SET}')
     # Repair reply marks that Tailscale 1.96-1.98 overwrote (Mullvad's own -199 rule, moved after -150).
     out.append(f'    iifname != "{MULLVAD_IF}" ct mark 0x00000f41 meta mark set 0x6d6f6c65')
+    # ...and of Mullvad-marked flows born before this table (its WireGuard socket's flow to the relay): Tailscale's
+    # save gave them 0x6c00 (1.96-1.98 nft) or 0x6f0000 (>= 1.100), the restore puts that on the relay's replies
+    # and strict rp_filter drops them: Mullvad's tunnel is dead until the flow ends (docs/tailscale.md).
+    out.append(f'    iifname != "{MULLVAD_IF}" ct mark {{ {_TS_SAVED} }} meta mark set 0x6d6f6c65')
     out.append("  }")
     # The guard: the sets are a snapshot of table 52. Once tailscaled withdraws a route (or stops), a packet we
     # marked for it would be routed by main out of the physical link, outside Mullvad, with the real IP. After
