@@ -47,11 +47,6 @@ def test_problem_reproduces_without_bypass(real_lab: RealLab) -> None:
     assert real_lab.tailscaled_path() in (t.RELAY4, "DERP")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tailscaled's flows from before `bypass on` keep the tunnel address; the helper does not reset "
-    "them yet (docs/tailscale.md, 'Flows from before a change')",
-)
 def test_stale_flows_after_bypass_on(real_lab: RealLab, tmp_path: Path) -> None:
     """The common order: Tailscale up, Mullvad connects (tailscaled's control, DERP and peer flows now run
     through the tunnel), then `bypass on` in direct mode on the running daemon. Nothing may leave eth0 with the
