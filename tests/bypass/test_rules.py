@@ -93,6 +93,8 @@ def test_direct_mode_is_the_reference_table() -> None:
         "chain postrouting {",
         "type filter hook postrouting priority 0; policy accept;",
         'oifname "tailscale0" return',
+        'meta mark & 0x00ff0000 == 0x00080000 oifname != { "wg0-mullvad", "lo" } '
+        "ct status & (confirmed | snat) == confirmed fib saddr . oif type != local drop",
         "meta mark 0x6d6f6c65 ip daddr @tailnet4 drop",
         "meta mark 0x6d6f6c65 ip6 daddr @tailnet6 drop",
         'iifname "tailscale0" ip daddr @tailnet4 drop',

@@ -73,6 +73,12 @@ def test_bypass_on_keeps_tunnel_flows_in_the_tunnel(lab: Lab, helper: HelperBypa
         assert lab.leaks() == c.NO_LEAKS
         assert _left_directly(after) == [], after
         assert after == [t.RELAY4] * ROUNDS  # it keeps working where it began
+        lab.mullvad_block()  # no tunnel any more: main routes it out of eth0, still with the tunnel address
+        lab.reset_leaks()
+        blocked = f.exchange()
+        assert lab.leaks() == c.NO_LEAKS
+        assert _left_directly(blocked) == [], blocked
+        lab.mullvad_connect()
     assert lab.probe(c.by_name("T8_tailscaled_udp", "T9_tailscaled_tcp")) == dict.fromkeys(
         ("T8_tailscaled_udp", "T9_tailscaled_tcp"), t.HOST_LAN4
     )

@@ -156,6 +156,12 @@ def render_table(config: Config, facts: RouteFacts, name: str = TABLE_NAME) -> s
     out.append("  chain postrouting {")
     out.append("    type filter hook postrouting priority 0; policy accept;")
     out.append(f'    oifname "{TAILSCALE_IF}" return')
+    # A flow of tailscaled's that began in the tunnel and was never source-NATed, now routed elsewhere (Mullvad
+    # blocked, the tunnel gone): it would leave with the tunnel address. New flows (not yet confirmed) pass.
+    out.append(
+        f'    meta mark & 0x00ff0000 == 0x00080000 oifname != {{ "{MULLVAD_IF}", "lo" }} '
+        "ct status & (confirmed | snat) == confirmed fib saddr . oif type != local drop"
+    )
     if not direct:
         # Private mode: a flow tailscaled began in direct mode keeps ct mark 0xf41 (Mullvad's firewall accepts
         # it, blocked or not) and its NAT to the real IP. Outside the tunnel it is dropped; tailscaled's flows
