@@ -73,6 +73,9 @@ def test_direct_mode_is_the_reference_table() -> None:
         "set lan6 { type ipv6_addr; flags interval; }",
         "chain output {",
         "type route hook output priority -100; policy accept;",
+        # flows tailscaled began in the tunnel stay there (docs/bypass.md, "Flows from before a change")
+        'meta mark & 0x00ff0000 == 0x00080000 oifname "wg0-mullvad" '
+        "ct status & (confirmed | snat) == confirmed fib saddr . oif type local return",
         "meta mark & 0x00ff0000 == 0x00080000 ct mark set 0x00000f41",
         'meta mark & 0x00ff0000 == 0x00080000 oifname "wg0-mullvad" meta mark set 0x6d6f6c65',
         "meta mark & 0x00ff0000 == 0x00080000 return",
@@ -91,6 +94,8 @@ def test_direct_mode_is_the_reference_table() -> None:
         "chain postrouting {",
         "type filter hook postrouting priority 0; policy accept;",
         'oifname "tailscale0" return',
+        'meta mark & 0x00ff0000 == 0x00080000 oifname != { "wg0-mullvad", "lo" } '
+        "ct status & (confirmed | snat) == confirmed fib saddr . oif type != local drop",
         "meta mark 0x6d6f6c65 ip daddr @tailnet4 drop",
         "meta mark 0x6d6f6c65 ip6 daddr @tailnet6 drop",
         'iifname "tailscale0" ip daddr @tailnet4 drop',
@@ -104,10 +109,15 @@ def test_private_mode_drops_the_tailscaled_lines_only() -> None:
     direct = rule_lines(rules.render_table(Config("direct"), FACTS))
     private = rule_lines(rules.render_table(Config("private"), FACTS))
     assert [ln for ln in direct if ln not in private] == [
+        'meta mark & 0x00ff0000 == 0x00080000 oifname "wg0-mullvad" '
+        "ct status & (confirmed | snat) == confirmed fib saddr . oif type local return",
         "meta mark & 0x00ff0000 == 0x00080000 ct mark set 0x00000f41",
         'meta mark & 0x00ff0000 == 0x00080000 oifname "wg0-mullvad" meta mark set 0x6d6f6c65',
     ]
-    assert [ln for ln in private if ln not in direct] == []
+    # the guard drops tailscaled's flows left from direct mode outside the tunnel
+    assert [ln for ln in private if ln not in direct] == [
+        'meta mark & 0x00ff0000 == 0x00080000 ct mark 0x00000f41 oifname != { "wg0-mullvad", "lo" } drop'
+    ]
     assert rules.PRIVATE_RULE_ARGS == ("pref", "5200", "fwmark", "0x80000/0xff0000", "lookup", "1836018789")
 
 

@@ -385,9 +385,9 @@ class RealLab(Lab):
         """Restart this host's tailscaled (on a new port) and wait until the tailnet answers; the seconds.
 
         Flows tracked before a routing change keep their old source address, NAT and ct mark (docs/tailscale.md,
-        "Flows from before a change"): after `bypass on` in direct mode, tailscaled's flows that went through
-        the tunnel leave eth0 with the tunnel address, and its control long-poll is dead until tailscaled's
-        watchdog gives up on it after 2 minutes. test_stale_flows_after_bypass_on shows that, then restarts."""
+        "Flows from before a change"): after a mode switch on a running daemon, its old flows stay where they
+        began (in the tunnel) or are dropped (direct-mode flows in private mode) until they end. Tests that
+        need every flow born under the current mode restart it."""
         t0 = time.monotonic()
         self.start_tailscaled("host")
         self.wait(lambda: self.status()["BackendState"] == "Running", 30, "tailscaled running")

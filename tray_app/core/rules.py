@@ -121,6 +121,14 @@ def render_table(config: Config, facts: RouteFacts, name: str = TABLE_NAME) -> s
     if direct:
         # tailscaled's own traffic passes Mullvad's filter, and is moved out of the tunnel only if routing put
         # it there; otherwise 0x80000 stays so Tailscale's loop guard (pref 5250) keeps working.
+        # A flow tailscaled began in the tunnel (before `bypass on`, or in private mode) keeps its conntrack
+        # entry: no NAT, the tunnel address as source. Re-routed out of the physical link it would leak that
+        # address, so it stays in the tunnel until it ends; its new flows go direct (docs/bypass.md, "Flows
+        # from before a change"). Confirmed and never source-NATed, with the tunnel's own address.
+        out.append(
+            f'    meta mark & 0x00ff0000 == 0x00080000 oifname "{MULLVAD_IF}" '
+            "ct status & (confirmed | snat) == confirmed fib saddr . oif type local return"
+        )
         out.append("    meta mark & 0x00ff0000 == 0x00080000 ct mark set 0x00000f41")
         out.append(
             f'    meta mark & 0x00ff0000 == 0x00080000 oifname "{MULLVAD_IF}" meta mark set 0x6d6f6c65'
@@ -173,6 +181,19 @@ def render_table(config: Config, facts: RouteFacts, name: str = TABLE_NAME) -> s
     out.append("  chain postrouting {")
     out.append("    type filter hook postrouting priority 0; policy accept;")
     out.append(f'    oifname "{TAILSCALE_IF}" return')
+    # A flow of tailscaled's that began in the tunnel and was never source-NATed, now routed elsewhere (Mullvad
+    # blocked, the tunnel gone): it would leave with the tunnel address. New flows (not yet confirmed) pass.
+    out.append(
+        f'    meta mark & 0x00ff0000 == 0x00080000 oifname != {{ "{MULLVAD_IF}", "lo" }} '
+        "ct status & (confirmed | snat) == confirmed fib saddr . oif type != local drop"
+    )
+    if not direct:
+        # Private mode: a flow tailscaled began in direct mode keeps ct mark 0xf41 (Mullvad's firewall accepts
+        # it, blocked or not) and its NAT to the real IP. Outside the tunnel it is dropped; tailscaled's flows
+        # born in private mode carry no 0xf41 and may leave directly while Mullvad is disconnected.
+        out.append(
+            f'    meta mark & 0x00ff0000 == 0x00080000 ct mark 0x00000f41 oifname != {{ "{MULLVAD_IF}", "lo" }} drop'
+        )
     out.append("    meta mark 0x6d6f6c65 ip daddr @tailnet4 drop")
     out.append("    meta mark 0x6d6f6c65 ip6 daddr @tailnet6 drop")
     # Forwarded from the tailnet: Tailscale's ts-forward has rewritten the mark by now.
