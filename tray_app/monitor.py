@@ -8,8 +8,8 @@ turns what they report into:
 * `ready(Snapshot)` -- once, when every part has been reported at least once (or the start-up wait ran
   out): the state found at start-up, which `watch` prints first and the notification policy does not
   announce;
-* `table52_changed()` -- Tailscale's routes changed (debounced): the app runs the helper's `refresh`
-  and then calls `refresh_bypass()`.
+* `table52_changed()` -- Tailscale's routes changed (debounced). Nothing in the app acts on it any more:
+  the root reconciler keeps the sets right (docs/bypass.md); kept for issue 13's one bypass service.
 
 Netlink hints wake the sources and, debounced, re-read the bypass status, which is also re-read on start,
 when Mullvad's state changes (its firewall changes with it, without a netlink event) and when told
@@ -38,8 +38,9 @@ if TYPE_CHECKING:
 
 BYPASS_DEBOUNCE_MS = 300  # a Mullvad connect is a burst of link, address, route and rule events
 TABLE52_DEBOUNCE_MS = 300  # tailscaled adds its routes one by one
-# After table 52 changes the bypass sets are stale until the app's `refresh` ran; read the status only
-# after that had time to happen, so a refresh in flight is not reported as "drifted".
+# After table 52 changes the bypass sets are stale until the reconciler re-applied them (milliseconds; its
+# published status is read at once). Without a reconciler nobody re-applies them, so this grace only delays
+# the "drifted" a status read then reports.
 TABLE52_GRACE_MS = 1500
 READY_TIMEOUT_MS = 10_000  # a source that never answers must not keep `watch` silent forever
 
@@ -177,7 +178,7 @@ class Monitor(QObject):
             self.bypass.stop()
 
     def refresh_bypass(self) -> None:
-        """Re-read the bypass now (after the user toggled it, or after the app's `refresh`)."""
+        """Re-read the bypass now (e.g. after the user toggled it)."""
         self._bypass_timer.stop()
         self._read_bypass()
 
@@ -269,8 +270,8 @@ class Monitor(QObject):
 
     def _on_table52(self) -> None:
         self._table52_timer.start()
-        # Until the app's `refresh` ran, the helper would report the bypass as drifted: push any read
-        # (including one a link event just asked for) past the grace; `refresh_bypass()` ends it early.
+        # Push any status read (including one a link event just asked for) past the grace, so a re-apply in
+        # flight is not reported as drifted; `refresh_bypass()` ends it early.
         self._schedule_bypass(self._table52_timer.interval() + self._table52_grace_ms)
 
     def _on_table52_settled(self) -> None:
