@@ -42,5 +42,5 @@ def test_real_xembed_tray_is_found() -> None:
     try:
         desktop.wait_until(lambda: desktop_probe.xembed_host() is True, 10, "trayer owns the tray selection")
     finally:
-        desktop.stop(p)  # type: ignore[arg-type]
+        desktop.stop(p)
     desktop.wait_until(lambda: desktop_probe.xembed_host() is False, 5, "selection released")

@@ -7,6 +7,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 
 from tests.infra.require import require_tools
 
@@ -36,13 +37,16 @@ def wait_until(pred: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.02)
 
 
-def stop(p: subprocess.Popen[bytes]) -> None:
+def stop(p: subprocess.Popen[Any] | None, grace: float = 5) -> None:
+    """Terminate `p` (if it still runs), and kill it when it has not ended after `grace` seconds."""
+    if p is None or p.poll() is not None:
+        return
     p.terminate()
     try:
-        p.wait(5)
+        p.wait(grace)
     except subprocess.TimeoutExpired:
         p.kill()
-        p.wait()
+        p.wait(5)
 
 
 def _start(argv: list[str], ready: Callable[[], bool], attempts: int) -> subprocess.Popen[bytes]:

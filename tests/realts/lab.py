@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from tests.infra.desktop import stop as stop_process
 from tests.infra.netns import NetNS
 from tests.realts import binaries
 from tests.realts.binaries import Build
@@ -165,23 +166,12 @@ class RealLab(Lab):
         if self._closed:
             return
         for node in self.nodes.values():
-            self._stop_proc(node.proc)
+            stop_process(node.proc, grace=10)
         for proc in [*self._wg.values(), self._control]:
-            self._stop_proc(proc)
+            stop_process(proc, grace=10)
         for d in self._etc:
             shutil.rmtree(d, ignore_errors=True)
         super().close()
-
-    @staticmethod
-    def _stop_proc(proc: subprocess.Popen[str] | None) -> None:
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
     # ---- topology ---------------------------------------------------------------------------------------
     def _build_topology(self) -> None:
@@ -357,7 +347,7 @@ class RealLab(Lab):
         """Start (or restart, possibly on another version) the node's tailscaled; its state dir persists."""
         old = self.nodes.get(role)
         if old is not None:
-            self._stop_proc(old.proc)
+            stop_process(old.proc, grace=10)
         build = build or (old.build if old else self.build_)
         d = self.workdir / f"ts-{role}"
         d.mkdir(exist_ok=True)
@@ -402,7 +392,7 @@ class RealLab(Lab):
         return "spare"
 
     def stop_tailscaled(self, role: str = "host") -> None:
-        self._stop_proc(self.nodes[role].proc)
+        stop_process(self.nodes[role].proc, grace=10)
 
     def ts(
         self, role: str, *args: str, check: bool = True, timeout: float = 30
