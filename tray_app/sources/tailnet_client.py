@@ -31,7 +31,8 @@ SUGGEST_PATH = "/localapi/v0/suggest-exit-node"
 PROFILES_PATH = "/localapi/v0/profiles/"
 FILES_PATH = "/localapi/v0/files/"
 READ_PROFILES = ("list your accounts", "read the current account")
-BACKGROUND = (*READ_PROFILES, "suggest an exit node", "list the Taildrop files")
+LIST_FILES = "list the Taildrop files"
+BACKGROUND = (*READ_PROFILES, "suggest an exit node", LIST_FILES)
 LOGIN_PATH = "/localapi/v0/login-interactive"
 
 
@@ -63,7 +64,7 @@ def http_problem(what: str, code: int, body: bytes) -> str:
     except ValueError:
         pass
     if code == 403:
-        return f"Tailscale refused {what} ({text or 'access denied'}): {OPERATOR_HINT}"
+        return f"Tailscale refused to {what} ({text or 'access denied'}): {OPERATOR_HINT}"
     return f"Tailscale could not {what}: HTTP {code}" + (f": {text}" if text else "")
 
 
@@ -165,7 +166,7 @@ class TailnetClient(QObject):
             names = [f.get("Name") for f in doc if isinstance(f, dict)] if isinstance(doc, list) else []
             self.files.emit(tuple(n for n in names if isinstance(n, str) and n))
 
-        self._call("GET", FILES_PATH, None, ok, "list the Taildrop files")
+        self._call("GET", FILES_PATH, None, ok, LIST_FILES)
 
     def save_files(self, names: tuple[str, ...], folder: Path) -> None:
         """Like `tailscale file get --conflict=rename FOLDER`: stream each file to disk (`.NAME.part`, renamed
