@@ -33,7 +33,7 @@ from tests.tray import conftest as tray_fixtures
 from tests.tray.conftest import TrayRig
 from tests.tray.daemons import Daemons
 from tray_app.core.tailnet import device_label, now_utc, parse_time
-from tray_app.core.tailnet_notify import ACTION_REAUTH, ACTION_SAVE_FILES, TailnetKind
+from tray_app.core.tailnet_notify import ACTION_SAVE_FILES, TailnetKind
 from tray_app.core.tailscale_parse import OPERATOR_HINT
 from tray_app.sources.localapi import choose_socket, request
 
@@ -49,6 +49,8 @@ EXIT_LAN4 = "198.18.3.2"  # where the exit node's traffic comes from, seen on th
 isolated_config = tray_fixtures.isolated_config
 lab = tray_fixtures.lab
 rig = tray_fixtures.rig
+dunst = tray_fixtures.dunst
+xembed_host = tray_fixtures.xembed_host
 
 
 def localapi(lab: RealLab, method: str, path: str, role: str = "host") -> tuple[int, Any]:
@@ -139,6 +141,16 @@ def test_route_sets_the_real_exit_node_and_traffic_follows(real_lab: RealLab, op
     assert prefs(lab)["ExitNodeID"] == ""
     lab.wait(lambda: "default" not in lab.table52(), 30, "the default route to leave table 52")
     lab.wait(lambda: internet_from(lab) == t.HOST_LAN4, 30, "internet traffic leaving directly again")
+
+
+def test_route_as_a_non_operator_is_refused_with_the_fix(real_lab: RealLab) -> None:
+    failed = as_user(real_lab, "route", "exit-node", "exit")
+    assert failed.returncode == 1
+    assert failed.stderr.strip() == (
+        "failed: Tailscale refused to change the exit node (prefs write access denied): "
+        "run `sudo tailscale set --operator=$USER` once, then try again"
+    )
+    assert prefs(real_lab)["ExitNodeID"] == ""  # the daemon changed nothing
 
 
 def test_no_suggestion_as_the_real_daemon_answers_it(real_lab: RealLab) -> None:
@@ -283,10 +295,11 @@ def test_tray_route_menu_sets_the_real_exit_node(real_lab: RealLab, rig: TrayRig
 
 
 def test_reauthenticate_does_what_tailscale_up_force_reauth_does(
-    real_lab: RealLab, rig: TrayRig, qtbot: Any
+    real_lab: RealLab, rig: TrayRig, dunst: Any, xembed_host: None, qtbot: Any
 ) -> None:
     """Both ask control for a new login: tailscaled stays Running, its status gets the AuthURL control
-    handed out, and the user is sent there (the CLI prints it; the tray opens it)."""
+    handed out, and the user is sent there (the CLI prints it; the tray opens it from the key-expiry
+    notification's action, clicked through dunst)."""
     lab = real_lab
     node = lab.nodes["host"]
     lab._control_api("POST", "/lab/require-auth?on=1")
@@ -305,10 +318,22 @@ def test_reauthenticate_does_what_tailscale_up_force_reauth_does(
         assert cli.wait(60) == 0 and "Success." in cli.stdout.read()
         assert lab.status()["AuthURL"] == ""
 
+        # dunst's action 0 is the newest notification's: no other one (the tailnet-cut-off suggestion, the
+        # no-tray notice) may come in between
+        rig.daemons.mullvad.set_state("disconnected")
         f = start_tray(rig, qtbot)
         opened: list[str] = []
         f.open_url = opened.append
-        f.on_action(ACTION_REAUTH)  # the key-expiry notification's "Re-authenticate"
+        sent: list[tuple[str, str]] = []
+        rig.app.notifier.sent.connect(  # type: ignore[attr-defined]
+            lambda n: sent.append((n.summary, n.body)) if "key" in n.summary else None
+        )
+        f.kind_actions[TailnetKind.KEY_EXPIRY].trigger()
+        lab._control_api("POST", "/lab/key-expiry?host=thishost&in=73h")  # control: the key expires soon
+        qtbot.waitUntil(lambda: bool(sent), timeout=20000)
+        assert sent[0][0] == "Tailscale key expiring" and "expires in 3 days" in sent[0][1]
+        qtbot.wait(300)
+        subprocess.run(["dunstctl", "action", "0"], check=True)  # "Re-authenticate", through dunst
         qtbot.waitUntil(lambda: bool(opened), timeout=20000)
         st = lab.status()
         assert (st["BackendState"], st["AuthURL"]) == ("Running", opened[0])
@@ -318,6 +343,7 @@ def test_reauthenticate_does_what_tailscale_up_force_reauth_does(
         assert lab.status()["BackendState"] == "Running"
     finally:
         lab._control_api("POST", "/lab/require-auth?on=0")
+        lab._control_api("POST", "/lab/key-expiry?host=thishost&in=4320h")  # renewed, as control does
 
 
 @pytest.fixture
@@ -407,6 +433,10 @@ def test_accounts_switch_like_tailscale_switch(real_lab: RealLab, rig: TrayRig, 
             lambda: lab.status()["BackendState"] == "Running", 30, "tailscaled running on the first account"
         )
         assert lab.status()["Self"]["HostName"] == "thishost"  # type: ignore[index]
+        # and the other way round: `tailscale switch` in a terminal, the menu shows it when next opened
+        lab.ts("host", "switch", second["ID"])
+        a.menu.aboutToShow.emit()
+        qtbot.waitUntil(lambda: a.menu.title() == want, timeout=20000)
     finally:
         current = localapi(lab, "GET", "/localapi/v0/profiles/current")[1]
         if current["ID"] != first["ID"]:

@@ -20,6 +20,7 @@
 //   - grants every node Taildrop to and from every other (file-sharing-target/-send app capabilities), as an
 //     ACL grant would: testcontrol gives each node its own user, and Taildrop otherwise only goes between one
 //     user's devices;
+//   - a node key expiry on request: POST /lab/key-expiry?host=NAME&in=72h (testcontrol's keys never expire);
 //   - interactive login on request: POST /lab/require-auth?on=1 makes control hand out an auth URL (as
 //     Tailscale's control does on a re-authentication), POST /lab/complete-auth?url=URL completes one (the
 //     user visited it in a browser).
@@ -104,6 +105,7 @@ func main() {
 	mux.HandleFunc("POST /lab/online", lab.serveOnline)
 	mux.HandleFunc("GET /lab/nodes", lab.serveNodes)
 	mux.HandleFunc("POST /lab/require-auth", lab.serveRequireAuth)
+	mux.HandleFunc("POST /lab/key-expiry", lab.serveKeyExpiry)
 	mux.HandleFunc("POST /lab/complete-auth", lab.serveCompleteAuth)
 	mux.Handle("/", ctl)
 	ctlLn, err := net.Listen("tcp", net.JoinHostPort(*addr, fmt.Sprint(*port)))
@@ -146,6 +148,29 @@ func (l *labState) serveNodes(w http.ResponseWriter, r *http.Request) {
 // under its own lock, which the lab cannot take: a plain bool written between logins.
 func (l *labState) serveRequireAuth(w http.ResponseWriter, r *http.Request) {
 	l.ctl.RequireAuth = r.URL.Query().Get("on") == "1"
+	fmt.Fprintln(w, "ok")
+}
+
+func (l *labState) serveKeyExpiry(w http.ResponseWriter, r *http.Request) {
+	in, err := time.ParseDuration(r.URL.Query().Get("in"))
+	if err != nil {
+		http.Error(w, "in=DURATION is required", http.StatusBadRequest)
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	found := false
+	for _, n := range l.ctl.AllNodes() { // every key of the host: a re-authentication leaves two for a while
+		if n.Hostinfo.Hostname() == r.URL.Query().Get("host") {
+			n.KeyExpiry = time.Now().Add(in).UTC().Truncate(time.Second)
+			l.ctl.UpdateNode(n)
+			found = true
+		}
+	}
+	if !found {
+		http.Error(w, "no such host", http.StatusNotFound)
+		return
+	}
 	fmt.Fprintln(w, "ok")
 }
 
