@@ -212,6 +212,9 @@ class TailnetFeatures(QObject):
     def _on_route_open(self) -> None:
         if self.tailnet.exit_nodes or self.tailnet.mullvad_exit_nodes:
             self.client.fetch_suggestion()
+        elif self.suggestion is not None:
+            self.suggestion = None  # the exit nodes are gone: so is the recommendation
+            self.render()
 
     def pick_route(self, kind: str, key: str) -> None:
         s, t = self.snapshot, self.tailnet
@@ -313,6 +316,10 @@ class TailnetFeatures(QObject):
         )
 
     def _on_suggestion(self, node_id: str, name: str) -> None:
+        if not node_id:  # the daemon suggests none now (e.g. the exit node went offline)
+            self.suggestion = None
+            self.render()
+            return
         peer = self.tailnet.peer(node_id)
         self.suggestion = (node_id, peer.name if peer else name.split(".", 1)[0])
         self.render()

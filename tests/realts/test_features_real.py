@@ -290,7 +290,13 @@ def test_tray_route_menu_sets_the_real_exit_node(real_lab: RealLab, rig: TrayRig
         assert prefs(lab)["ExitNodeID"] == ""
         qtbot.waitUntil(lambda: rig.daemons.mullvad_state() == "connected", timeout=10000)
         qtbot.waitUntil(lambda: r.mullvad.isChecked() and not node.isChecked(), timeout=10000)
+        # the exit node goes offline: the daemon suggests none (200, empty ID), and "Recommended" goes
+        lab.set_online("exit", False)
+        qtbot.waitUntil(lambda: node.text() == "exit · offline", timeout=20000)
+        r.menu.aboutToShow.emit()
+        qtbot.waitUntil(lambda: not r.recommended.isVisible(), timeout=10000)
     finally:
+        lab.set_online("exit", True)
         lab.ts("host", "set", "--exit-node=", "--exit-node-allow-lan-access=false")
 
 

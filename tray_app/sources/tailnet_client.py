@@ -69,7 +69,7 @@ def http_problem(what: str, code: int, body: bytes) -> str:
 
 
 class TailnetClient(QObject):
-    """Emits `suggestion(id, name)`, `profiles(tuple[Profile, ...], current_id)`, `failed(what, text)`,
+    """Emits `suggestion(id, name)` (id "" when the daemon suggests none), `profiles(tuple[Profile, ...], current_id)`, `failed(what, text)`,
     `done(what)`. Reads that run by themselves (`BACKGROUND`) fail quietly: the caller decides."""
 
     suggestion = pyqtSignal(str, str)
@@ -130,7 +130,8 @@ class TailnetClient(QObject):
                 obj = json.loads(data)
             except ValueError:
                 return
-            if isinstance(obj, dict) and isinstance(obj.get("ID"), str) and obj["ID"]:
+            if isinstance(obj, dict) and isinstance(obj.get("ID"), str):
+                # {"ID": "", "Name": ""}: no exit node qualifies now (emitted too: an old one is stale)
                 self.suggestion.emit(obj["ID"], str(obj.get("Name") or obj["ID"]))
 
         self._call("GET", SUGGEST_PATH, None, ok, "suggest an exit node")
