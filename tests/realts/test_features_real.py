@@ -5,10 +5,11 @@ same requests as the fake-daemon tests in tests/tray, answered by the real Local
   node and local network access in the real prefs, and internet traffic then really leaves through the exit
   node; `route direct` clears it;
 * the device list built from the real `/status` is what `tailscale status --json` of the same daemon says;
-* the tray itself (its real Monitor and sources, in this process, as root like tailscaled's own CLI needs
-  no operator) picks the exit node from its menu, re-authenticates like `tailscale up --force-reauth`,
-  saves a file a peer sent with `tailscale file cp`, and switches accounts like `tailscale switch`;
-* a non-operator gets tailscaled's 403 for Taildrop and accounts with the fix.
+* the tray itself (its real Monitor and sources, in this process, as root, whom tailscaled allows what it
+  allows its operator) picks the exit node from its menu, re-authenticates like `tailscale up
+  --force-reauth`, saves a file a peer sent with `tailscale file cp`, and switches accounts like `tailscale
+  switch`;
+* a non-operator (the product's code run as `nobody`) gets tailscaled's 403s with the fix.
 
 Mullvad is the fake `mullvad` CLI where the tray needs one; the lab's Mullvad is disconnected.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,7 +29,7 @@ from typing import Any
 import pytest
 
 from tests.fakes.fake_mullvad import FakeMullvad
-from tests.realts.lab import RealLab
+from tests.realts.lab import NODE_NET, RealLab
 from tests.replica import topology as t
 from tests.tray import conftest as tray_fixtures
 from tests.tray.conftest import TrayRig
@@ -42,7 +44,7 @@ LAB_MULLVAD = "disconnected"  # Tailscale alone: the exit node carries the inter
 
 REPO = Path(__file__).resolve().parents[2]
 USER = "nobody"  # the desktop user of these tests: made tailscaled's operator where the product writes
-EXIT_LAN4 = "198.18.3.2"  # where the exit node's traffic comes from, seen on the lab's internet
+EXIT_LAN4 = f"198.18.{NODE_NET['exit']}.2"  # the exit node's own address: what the lab's internet sees
 
 # The tray tests' rig (tests/tray/conftest.py): its real Monitor and sources, the real helper in a private
 # namespace, isolated settings; `daemons` below points it at the real tailscaled.
@@ -202,9 +204,8 @@ def test_device_list_is_what_tailscale_status_says(real_lab: RealLab, qtbot: Any
                       p["Online"], users[str(p["UserID"])]["LoginName"], parse_time(p["LastSeen"]))
             for p in theirs["Peer"].values()  # type: ignore[union-attr]
         }  # fmt: skip
-        assert {
-            p.id: (p.name, p.dns_name, p.ips, p.os, p.online, p.owner, p.last_seen) for p in ours.peers
-        } == (expected)
+        read = {p.id: (p.name, p.dns_name, p.ips, p.os, p.online, p.owner, p.last_seen) for p in ours.peers}
+        assert read == expected
         peer = ours.peer("peer")
         assert peer.last_seen is not None and not peer.mine  # testcontrol gives every node its own user
         # the submenu: online first, each with its OS and owner; the offline one with when it was last seen
@@ -249,7 +250,7 @@ def daemons(real_lab: RealLab) -> Iterator[Daemons]:
             FakeMullvad(d / "mullvad", state="connected"), RealTailscale(real_lab.nodes["host"].socket), d
         )  # type: ignore[arg-type]
     finally:
-        subprocess.run(["rm", "-rf", str(d)], check=False)
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def start_tray(rig: TrayRig, qtbot: Any, peers: int = 3) -> Any:
