@@ -386,22 +386,37 @@ def test_taildrop_from_a_peer_is_announced_and_saved(
 
 
 def test_a_non_operator_is_refused_taildrop_and_accounts_with_the_fix(real_lab: RealLab) -> None:
-    r = subprocess.run(
-        [
-            *("setpriv", "--reuid", USER, "--regid", "nogroup", "--clear-groups", "--"),
-            *(sys.executable, "-m", "tests.realts.tailnet_child", real_lab.nodes["host"].socket),
-        ],
-        capture_output=True, text=True, timeout=60, cwd=REPO, check=False,
-        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO), "HOME": "/tmp", "QT_QPA_PLATFORM": "offscreen"},
-    )  # fmt: skip
-    assert r.returncode == 0, r.stderr
-    failures = dict(json.loads(r.stdout.strip().splitlines()[-1])["failures"])
-    assert failures["list the Taildrop files"] == (
-        f"Tailscale refused to list the Taildrop files (file access denied): {OPERATOR_HINT}"
-    )
-    assert failures["list your accounts"] == (
-        f"Tailscale refused to list your accounts (profiles access denied): {OPERATOR_HINT}"
-    )
+    lab = real_lab
+    src = lab.workdir / "notes.txt"
+    src.write_text("for the operator only\n")
+    lab.ts("peer", "file", "cp", str(src), f"{lab.ip('host')}:")
+    lab.wait(lambda: localapi(lab, "GET", "/localapi/v0/files/")[1] is not None, 20, "the file waiting")
+    downloads = lab.workdir / "Downloads-of-nobody"  # the lab's directory: traversable by the user
+    downloads.mkdir()
+    shutil.chown(downloads, USER)
+    try:
+        r = subprocess.run(
+            [
+                *("setpriv", "--reuid", USER, "--regid", "nogroup", "--clear-groups", "--"),
+                *(sys.executable, "-m", "tests.realts.tailnet_child", lab.nodes["host"].socket),
+                *(str(downloads), "notes.txt"),
+            ],
+            capture_output=True, text=True, timeout=60, cwd=REPO, check=False,
+            env={"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO), "HOME": "/tmp", "QT_QPA_PLATFORM": "offscreen"},
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        failures = dict(json.loads(r.stdout.strip().splitlines()[-1])["failures"])
+        assert failures == {
+            "list the Taildrop files": "Tailscale refused to list the Taildrop files (file access denied): "
+            + OPERATOR_HINT,
+            "list your accounts": f"Tailscale refused to list your accounts (profiles access denied): {OPERATOR_HINT}",
+            "save": f"Tailscale refused to fetch a Taildrop file (file access denied): {OPERATOR_HINT}",
+        }
+        assert list(downloads.iterdir()) == []  # nothing half-written left behind
+        _code, waiting = localapi(lab, "GET", "/localapi/v0/files/")
+        assert [f["Name"] for f in waiting] == ["notes.txt"]  # still there for the operator
+    finally:
+        request(choose_socket(lab.nodes["host"].socket), "DELETE", "/localapi/v0/files/notes.txt", None)
 
 
 # -- accounts (last: it adds a second profile to this host) ---------------------------------------------------
