@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from typing import Any
 import pytest
 
 from tests.fakes.fake_mullvad import FakeMullvad
+from tests.infra.desktop import stop as stop_process
 from tests.realts.lab import NODE_NET, RealLab
 from tests.replica import topology as t
 from tests.tray import conftest as tray_fixtures
@@ -310,6 +312,7 @@ def test_reauthenticate_does_what_tailscale_up_force_reauth_does(
     notification's action, clicked through dunst)."""
     lab = real_lab
     node = lab.nodes["host"]
+    cli: subprocess.Popen[str] | None = None
     lab._control_api("POST", "/lab/require-auth?on=1")
     try:
         cli = lab.namespaces["host"].popen(
@@ -317,13 +320,22 @@ def test_reauthenticate_does_what_tailscale_up_force_reauth_does(
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )  # fmt: skip
         assert cli.stdout is not None
-        lines = [cli.stdout.readline() for _ in range(4)]
-        cli_url = lines[-1].strip()
-        assert lines[1].strip() == "To authenticate, visit:" and "/auth/" in cli_url, lines
+        out = cli.stdout
+        lines: list[str] = []  # read by a thread: a CLI that prints nothing must not hang the suite
+
+        def read() -> None:
+            for line in out:
+                lines.append(line.strip())
+
+        threading.Thread(target=read, daemon=True).start()
+        lab.wait(lambda: any("/auth/" in line for line in lines), 30, "`tailscale up --force-reauth`'s URL")
+        cli_url = next(line for line in lines if "/auth/" in line)
+        assert "To authenticate, visit:" in lines and "/auth/" in cli_url, lines
         st = lab.status()
         assert (st["BackendState"], st["AuthURL"]) == ("Running", cli_url)
         lab._control_api("POST", f"/lab/complete-auth?url={cli_url}")
-        assert cli.wait(60) == 0 and "Success." in cli.stdout.read()
+        assert cli.wait(60) == 0
+        lab.wait(lambda: "Success." in lines, 10, "`tailscale up --force-reauth` to say Success")
         assert lab.status()["AuthURL"] == ""
 
         # dunst's action 0 is the newest notification's: no other one (the tailnet-cut-off suggestion, the
@@ -350,6 +362,7 @@ def test_reauthenticate_does_what_tailscale_up_force_reauth_does(
         lab.wait(lambda: lab.status()["AuthURL"] == "", 30, "the re-authentication to complete")
         assert lab.status()["BackendState"] == "Running"
     finally:
+        stop_process(cli)
         lab._control_api("POST", "/lab/require-auth?on=0")
         lab._control_api("POST", "/lab/key-expiry?host=thishost&in=4320h")  # renewed, as control does
 
