@@ -27,14 +27,14 @@ from PyQt6.QtCore import QFileSystemWatcher, QObject, QTimer, pyqtSignal
 from tray_app.core.model import BypassState, BypassStatus, Snapshot
 from tray_app.core.snapshot_fold import Folded, Part, PartStatus, Transition, fold
 from tray_app.paths import STATE_DIR
-from tray_app.sources import published
+from tray_app.rootside import published
 from tray_app.sources.base import Source
 from tray_app.sources.netlink import NetlinkWatcher
 
 if TYPE_CHECKING:
     from tray_app.core.bypass_reply import HelperResult
-    from tray_app.sources.bypass_client import BypassClient
-    from tray_app.sources.bypass_run import HelperCommand
+    from tray_app.rootside.bypass_client import BypassClient
+    from tray_app.rootside.bypass_run import HelperCommand
 
 BYPASS_DEBOUNCE_MS = 300  # a Mullvad connect is a burst of link, address, route and rule events
 TABLE52_DEBOUNCE_MS = 300  # tailscaled adds its routes one by one
@@ -65,7 +65,7 @@ class Monitor(QObject):
         state_dir: str | None = STATE_DIR,
         parent: QObject | None = None,
     ) -> None:
-        """`bypass` is a `sources.bypass_client.BypassClient` (or None: the bypass stays unknown).
+        """`bypass` is a `rootside.bypass_client.BypassClient` (or None: the bypass stays unknown).
 
         `state_dir` is where the helper saves the bypass state on enable/disable; watching it (inotify,
         no polling) notices `bypass on|off` run from a terminal, which changes no link, route or rule.
@@ -125,8 +125,8 @@ class Monitor(QObject):
         helper: HelperCommand | None = None,
         parent: QObject | None = None,
     ) -> Monitor:
-        """The real sources; `helper` is a `sources.bypass_run.HelperCommand` (default: the installed one)."""
-        from tray_app.sources.bypass_client import BypassClient  # noqa: PLC0415  (sources load lazily)
+        """The real sources; `helper` is a `rootside.bypass_run.HelperCommand` (default: the installed one)."""
+        from tray_app.rootside.bypass_client import BypassClient  # noqa: PLC0415  (sources load lazily)
         from tray_app.sources.mullvad import MullvadSource  # noqa: PLC0415
         from tray_app.sources.tailscale import TailscaleSource  # noqa: PLC0415
 

@@ -16,8 +16,8 @@ from tests.infra.netns import NetNS
 from tray_app.core.model import Snapshot
 from tray_app.core.snapshot_fold import Transition
 from tray_app.monitor import Monitor
-from tray_app.sources.bypass_client import BypassClient
-from tray_app.sources.bypass_run import HelperCommand
+from tray_app.rootside.bypass_client import BypassClient
+from tray_app.rootside.bypass_run import HelperCommand
 from tray_app.sources.mullvad import MullvadSource
 from tray_app.sources.netlink import NetlinkWatcher
 from tray_app.sources.tailscale import TailscaleSource

@@ -24,7 +24,7 @@ from tests.bypass.tables import MULLVAD_NO_SPLIT
 from tests.infra.netns import NetNS
 from tests.polkit.install import USER_MARK, PolkitEnv, installed
 from tray_app.core.protocol import ACTIONS
-from tray_app.sources.bypass_run import HelperCommand
+from tray_app.rootside.bypass_run import HelperCommand
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLE = ("inet", "mullvad-tailscale")

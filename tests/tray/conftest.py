@@ -83,7 +83,7 @@ def rig(qtbot: object, tmp_path: Path, lab: BypassLab, daemons: Daemons) -> Iter
     from tray_app.app import TrayApplication
     from tray_app.core.notify_policy import PolicyConfig
     from tray_app.monitor import Monitor
-    from tray_app.sources.bypass_client import BypassClient
+    from tray_app.rootside.bypass_client import BypassClient
     from tray_app.sources.netlink import NetlinkWatcher
     from tray_app.sources.settings import Settings
 

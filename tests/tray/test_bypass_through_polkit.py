@@ -28,7 +28,7 @@ from tests.tray.bypass_lab import BypassLab, polkit_install
 from tests.tray.conftest import dispose
 from tests.tray.daemons import fake_daemons
 from tray_app.core.protocol import ACTIONS
-from tray_app.sources.bypass_run import HelperCommand
+from tray_app.rootside.bypass_run import HelperCommand
 
 pytestmark = pytest.mark.root
 
@@ -76,7 +76,7 @@ def pkexec_tray(
     from tray_app.app import TrayApplication
     from tray_app.core.notify_policy import PolicyConfig
     from tray_app.monitor import Monitor
-    from tray_app.sources.bypass_client import BypassClient
+    from tray_app.rootside.bypass_client import BypassClient
     from tray_app.sources.settings import Settings
 
     state = tmp_path / "state"

@@ -32,7 +32,7 @@ def live(qtbot, tmp_path: Path, lab: BypassLab) -> Iterator[LiveRig]:  # type: i
     from tray_app.app import TrayApplication
     from tray_app.core.notify_policy import PolicyConfig
     from tray_app.monitor import Monitor
-    from tray_app.sources.bypass_client import BypassClient
+    from tray_app.rootside.bypass_client import BypassClient
     from tray_app.sources.mullvad import MullvadSource
     from tray_app.sources.settings import Settings
     from tray_app.sources.tailscale import TailscaleSource

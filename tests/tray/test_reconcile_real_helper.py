@@ -18,7 +18,7 @@ def test_lost_table_is_announced_and_restored_only_by_the_click(  # noqa: PLR091
     from tray_app.app import TrayApplication
     from tray_app.core.notify_policy import PolicyConfig
     from tray_app.monitor import Monitor
-    from tray_app.sources.bypass_client import BypassClient
+    from tray_app.rootside.bypass_client import BypassClient
     from tray_app.sources.settings import Settings
 
     mullvad, tailscale = daemons.sources()  # the fakes: Mullvad connected, Tailscale running

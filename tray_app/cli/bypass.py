@@ -14,7 +14,7 @@ import sys
 from tray_app.core.bypass_reply import HelperResult
 from tray_app.core.model import BypassState, BypassStatus
 from tray_app.core.protocol import Exit
-from tray_app.sources.bypass_run import EnableOptions, run_helper
+from tray_app.rootside.bypass_run import EnableOptions, run_helper
 
 _PROG = "mullvad-tailscale-tray"
 

@@ -42,7 +42,7 @@ def _read_tailscale(sock: str | None, cli: str | None) -> TailscaleStatus:
 
 
 def _read_bypass() -> BypassStatus:
-    from tray_app.sources.bypass_run import run_helper  # noqa: PLC0415
+    from tray_app.rootside.bypass_run import run_helper  # noqa: PLC0415
 
     result = run_helper("status", timeout=HELPER_TIMEOUT_S)
     if result.status is not None:

@@ -22,7 +22,8 @@ from typing import Any
 from tray_app import paths
 from tray_app.core import doctor
 from tray_app.core.doctor import Facts, IpRule, ProbeResult
-from tray_app.sources import bypass_run, desktop_probe
+from tray_app.rootside import bypass_run
+from tray_app.sources import desktop_probe
 from tray_app.sources import mullvad as mullvad_source
 from tray_app.sources import tailscale as tailscale_source
 

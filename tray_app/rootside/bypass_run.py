@@ -16,7 +16,7 @@ from tray_app.core.bypass_reply import HelperResult, make_result
 from tray_app.core.helper_errors import launch_failure, no_answer
 from tray_app.core.protocol import MODES, VERBS
 from tray_app.paths import HELPER_PATH
-from tray_app.sources.published import read_status
+from tray_app.rootside.published import read_status
 
 PKEXEC = "/usr/bin/pkexec"  # absolute: pkexec's policy lookup is by the helper's path, ours by pkexec's
 # pkexec clears the environment anyway; the direct (root) run gets the same clean one.

@@ -14,8 +14,8 @@ from PyQt6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, pyqtSig
 
 from tray_app.core.bypass_reply import HelperResult, make_result
 from tray_app.core.helper_errors import launch_failure
-from tray_app.sources.bypass_run import CLEAN_ENV, EnableOptions, HelperCommand
-from tray_app.sources.published import read_status
+from tray_app.rootside.bypass_run import CLEAN_ENV, EnableOptions, HelperCommand
+from tray_app.rootside.published import read_status
 
 
 class BypassClient(QObject):
