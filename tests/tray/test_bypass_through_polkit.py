@@ -76,7 +76,7 @@ def pkexec_tray(
     from tray_app.app import TrayApplication
     from tray_app.core.notify_policy import PolicyConfig
     from tray_app.monitor import Monitor
-    from tray_app.rootside.bypass_client import BypassClient
+    from tray_app.rootside.service import BypassService
     from tray_app.sources.settings import Settings
 
     state = tmp_path / "state"
@@ -94,14 +94,13 @@ def pkexec_tray(
         log = agent_dir / f"{user}.log"
         log.touch()
         os.chown(log, pwd.getpwnam(user).pw_uid, -1)
-        client = BypassClient(_command(polkit, sandbox, user, agent, log))
+        service = BypassService(
+            _command(polkit, sandbox, user, agent, log), state_dir=str(state), debounce_ms=20
+        )
         results: list[object] = []
-        client.finished.connect(results.append)
+        service.client.finished.connect(results.append)
         mullvad, tailscale = daemons.sources()
-        monitor = Monitor(
-            mullvad, tailscale, client, None, bypass_debounce_ms=20, ready_timeout_ms=3000,
-            state_dir=str(state),
-        )  # fmt: skip
+        monitor = Monitor(mullvad, tailscale, service, None, ready_timeout_ms=3000)
         app = TrayApplication(
             monitor, Settings(str(tmp_path / f"{user}.ini")), policy_config=PolicyConfig(settle=0.3)
         )
@@ -144,7 +143,7 @@ def _command(env: PolkitEnv, sandbox: Sandbox, user: str, agent: str | None, log
 def _toggle_and_wait(rig: PkexecTray, qtbot) -> None:  # type: ignore[no-untyped-def]
     u = rig.app.ui  # type: ignore[attr-defined]
     qtbot.waitUntil(lambda: "Bypass: off" in u.tray.toolTip(), timeout=30000)  # status: no password
-    client = rig.monitor.bypass  # type: ignore[attr-defined]
+    client = rig.monitor.bypass.client  # type: ignore[attr-defined]
     with qtbot.waitSignal(client.finished, timeout=30000, check_params_cb=lambda r: r.verb == "enable"):
         u.menus.bypass.trigger()
     qtbot.waitUntil(u.menus.bypass.isEnabled, timeout=5000)  # no longer greyed: the dialog is gone
