@@ -211,3 +211,6 @@ def test_a_user_polkit_allows_turns_it_on_and_off_from_the_menu(pkexec_tray, qtb
     qtbot.waitUntil(lambda: "Bypass: off" in u.tray.toolTip(), timeout=30000)
     assert not u.menus.bypass.isChecked() and rig.lab.table() is None and rig.lab.saved() is None
     assert rig.messages == []
+    qtbot.wait(500)  # past the read debounce: a read-back would have run by now
+    # every pkexec the tray ran: the start-up read, then one per toggle (the state came from their replies)
+    assert [r.verb for r in rig.results] == ["status", "enable", "disable"]  # type: ignore[attr-defined]
