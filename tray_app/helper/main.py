@@ -518,9 +518,7 @@ def run(argv: Sequence[str]) -> int:
     try:
         args = parse(argv)
     except UsageError as e:
-        _err(
-            f"error: {e} (usage: {PROG} status|refresh|enable|disable|restore|watch|version; see {PROG} --help)"
-        )
+        _err(f"error: {e} (usage: {PROG} {'|'.join(Verb)}; see {PROG} --help)")
         return Exit.USAGE
     verb = Verb(args.verb)
     if verb is Verb.VERSION:
