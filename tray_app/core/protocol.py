@@ -35,7 +35,7 @@ OPTIONS = ("containers", "exit-via-mullvad")
 ACTION_PREFIX = "io.github.mullvad-tailscale-tray.bypass."
 # `refresh` has no action since the root reconciler keeps the bypass right (docs/security-review.md): root
 # and scripts run it directly; through pkexec it needs the administrator, like `restore` and `watch`.
-ACTIONS = {verb: ACTION_PREFIX + verb for verb in (Verb.STATUS, Verb.ENABLE, Verb.DISABLE)}
+ACTIONS: dict[str, str] = {verb: ACTION_PREFIX + verb for verb in (Verb.STATUS, Verb.ENABLE, Verb.DISABLE)}
 
 
 class Exit(IntEnum):
