@@ -66,6 +66,8 @@ class BypassService(QObject):
         self._last: BypassStatus | None = None
         self._dir_known: DirStamp = None  # the state directory as the last answer saw it
         self._dir_at_read: DirStamp = None
+        self._replies = 0  # toggle replies taken: a status run started before the last one answers too late
+        self._replies_at_read = 0
         self._files: QFileSystemWatcher | None = None
         self._timer = QTimer(self)
         self._timer.setObjectName("BypassService.read")
@@ -138,6 +140,7 @@ class BypassService(QObject):
             return
         self._reread = False
         self._dir_at_read = self._dir_stamp()
+        self._replies_at_read = self._replies
         self.client.request(Verb.STATUS)
 
     def _on_finished(self, result: HelperResult) -> None:
@@ -149,8 +152,10 @@ class BypassService(QObject):
         status = result.status or BypassStatus(
             BypassState.UNKNOWN, detail=result.message or "the helper gave no status"
         )
-        self._dir_known = self._dir_at_read
-        self._take(status)
+        if self._replies_at_read == self._replies:
+            self._dir_known = self._dir_at_read
+            self._take(status)
+        # else: it read the bypass before a toggle's reply that came in first: that reply stands
         if self._reread:
             self._read()
 
@@ -166,6 +171,7 @@ class BypassService(QObject):
                     status, reconciled=True, repairs=last.repairs, last_repair=last.last_repair
                 )
             self._dir_known = self._dir_stamp()  # the helper has exited: its saves are in
+            self._replies += 1
             if self._hint_in_toggle:
                 self._hint = self._hint_in_toggle = False  # e.g. the private mode's own ip rule
             # The kernel told of that ip rule before the helper exited, but the event loop may hand both
