@@ -80,6 +80,14 @@ class BypassLab:
         """A peer starts advertising a subnet route: tailscaled adds it to table 52."""
         self.ns.run("ip", "route", "add", PEER_SUBNET, "dev", "tailscale0", "table", "52")
 
+    def add_subnet_routes(self, count: int = 8) -> list[str]:
+        """A subnet router's routes arriving in table 52 in one go (one `ip -batch`: a burst of netlink
+        events). Spaced apart, so nft's interval set cannot merge them."""
+        prefixes = [f"198.51.100.{32 * i}/28" for i in range(count)]
+        batch = "".join(f"route add {p} dev tailscale0 table 52\n" for p in prefixes)
+        self.ns.run("ip", "-batch", "-", input=batch)
+        return prefixes
+
     def tailnet4(self) -> list[str]:
         r = self.ns.run("nft", "-j", "list", "set", *TABLE, "tailnet4", check=False)
         if r.returncode != 0:

@@ -50,8 +50,7 @@ def test_a_burst_of_hints_is_one_status_run(rig: TrayRig, qtbot) -> None:  # typ
     before = _settled(rig, qtbot)
     u = ui(rig)
     rig.lab.enable("direct")  # a terminal's `bypass on`: not a process of the tray
-    batch = "".join(f"route add 198.51.100.{32 * i}/28 dev tailscale0 table 52\n" for i in range(BURST))
-    rig.lab.ns.run("ip", "-batch", "-", input=batch)
+    rig.lab.add_subnet_routes(BURST)
     rig.daemons.mullvad.set_state("connecting")
     rig.daemons.mullvad.set_state("connected")
     # on, but without a reconciler nobody put the new routes in: the one read shows it out of date
