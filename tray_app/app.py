@@ -129,8 +129,6 @@ class TrayApplication(QObject):
             getattr(monitor, "bypass", None),
             clipboard=_copy_to_clipboard,
             open_url=self.opener.open,
-            reread_bypass=getattr(monitor, "refresh_bypass", None),
-            report=getattr(monitor, "report", None),
             parent=self,
         )
         self.ui = TrayUI(self.controller, self, overrides=overrides)

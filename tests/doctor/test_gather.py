@@ -16,8 +16,8 @@ from tests.fakes.fake_mullvad import FakeMullvad
 from tests.infra.netns import NetNS
 from tray_app.core import doctor
 from tray_app.core.doctor import Level
+from tray_app.rootside.bypass_run import HelperCommand
 from tray_app.sources import doctor_facts
-from tray_app.sources.bypass_run import HelperCommand
 
 ROOT = Path(__file__).resolve().parents[2]
 # Mullvad's output chain, reduced to what the doctor looks at (coexistence.md §1.8).
@@ -68,7 +68,7 @@ class Lab:
         code = (
             "import json, sys, pickle\n"
             "from tray_app.sources import doctor_facts\n"
-            "from tray_app.sources.bypass_run import HelperCommand\n"
+            "from tray_app.rootside.bypass_run import HelperCommand\n"
             "opts = pickle.loads(bytes.fromhex(sys.argv[1]))\n"
             "sys.stdout.write(pickle.dumps(doctor_facts.gather(opts)).hex())\n"
         )

@@ -12,8 +12,8 @@ import pytest
 from tests.realts.lab import HOSTNAMES, RealLab
 from tray_app.core import doctor
 from tray_app.core.doctor import Level
+from tray_app.rootside.bypass_run import HelperCommand
 from tray_app.sources import doctor_facts
-from tray_app.sources.bypass_run import HelperCommand
 
 pytestmark = pytest.mark.real_tailscale
 LAB_MULLVAD = "disconnected"  # Tailscale alone: Mullvad's state is not what these tests read

@@ -24,7 +24,7 @@ class LiveRig:
     mullvad: FakeMullvad
     tailscale: FakeLocalApi
     lab: BypassLab
-    results: list[object]  # every HelperResult of the tray's BypassClient
+    results: list[object]  # every HelperResult of a helper process the tray ran
 
 
 @pytest.fixture
@@ -32,23 +32,18 @@ def live(qtbot, tmp_path: Path, lab: BypassLab) -> Iterator[LiveRig]:  # type: i
     from tray_app.app import TrayApplication
     from tray_app.core.notify_policy import PolicyConfig
     from tray_app.monitor import Monitor
-    from tray_app.sources.bypass_client import BypassClient
+    from tray_app.rootside.service import BypassService
     from tray_app.sources.mullvad import MullvadSource
     from tray_app.sources.settings import Settings
     from tray_app.sources.tailscale import TailscaleSource
 
     mullvad = FakeMullvad(tmp_path / "mullvad", state="disconnected")
     ts = FakeLocalApi(tmp_path / "ts.sock", status="running").start()
-    client = BypassClient(lab.command)
+    service = BypassService(lab.command, state_dir=str(lab.state_dir), debounce_ms=20)
     results: list[object] = []
-    client.finished.connect(results.append)
+    service.client.finished.connect(results.append)
     monitor = Monitor(
-        MullvadSource(str(mullvad.cli)),
-        TailscaleSource(str(tmp_path / "ts.sock"), None),
-        client,
-        None,
-        bypass_debounce_ms=20,
-        state_dir=str(lab.state_dir),
+        MullvadSource(str(mullvad.cli)), TailscaleSource(str(tmp_path / "ts.sock"), None), service, None
     )
     app = TrayApplication(
         monitor,

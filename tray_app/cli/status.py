@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from tray_app.core.model import BypassState, BypassStatus, MullvadStatus, Snapshot, TailscaleStatus
+from tray_app.core.protocol import Verb
 from tray_app.core.snapshot_fold import Part, Transition, part_value
 from tray_app.core.status_text import part_text, status_lines
 
@@ -42,9 +43,9 @@ def _read_tailscale(sock: str | None, cli: str | None) -> TailscaleStatus:
 
 
 def _read_bypass() -> BypassStatus:
-    from tray_app.sources.bypass_run import run_helper  # noqa: PLC0415
+    from tray_app.rootside.bypass_run import run_helper  # noqa: PLC0415
 
-    result = run_helper("status", timeout=HELPER_TIMEOUT_S)
+    result = run_helper(Verb.STATUS, timeout=HELPER_TIMEOUT_S)
     if result.status is not None:
         return result.status
     return BypassStatus(BypassState.UNKNOWN, detail=result.message or "the bypass helper gave no status")

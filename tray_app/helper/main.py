@@ -33,6 +33,7 @@ from tray_app.core.protocol import (
     TABLE_NAME,
     VERBS,
     Exit,
+    Verb,
     cli_enable_command,
 )
 from tray_app.core.rules import Config
@@ -143,7 +144,7 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     sub = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
     for verb in VERBS:
         p = sub.add_parser(verb, add_help=False, allow_abbrev=False, exit_on_error=False)
-        if verb == "enable":
+        if verb is Verb.ENABLE:
             # None = not given: keep the last choice (see enable()).
             p.add_argument("--mode", choices=MODES, default=None)
             for opt in OPTIONS:
@@ -383,7 +384,7 @@ def enable(mode: str | None, flags: dict[str, bool | None]) -> int:
                 pending.discard()
                 raise
             try:
-                fs = _apply(cfg, "enable", others.ours)
+                fs = _apply(cfg, Verb.ENABLE, others.ours)
             except BaseException:
                 pending.discard()
                 choice.discard()
@@ -517,12 +518,10 @@ def run(argv: Sequence[str]) -> int:
     try:
         args = parse(argv)
     except UsageError as e:
-        _err(
-            f"error: {e} (usage: {PROG} status|refresh|enable|disable|restore|watch|version; see {PROG} --help)"
-        )
+        _err(f"error: {e} (usage: {PROG} {'|'.join(Verb)}; see {PROG} --help)")
         return Exit.USAGE
-    verb: str = args.verb
-    if verb == "version":
+    verb = Verb(args.verb)
+    if verb is Verb.VERSION:
         sys.stdout.write(f"{PROTOCOL_VERSION}\n")
         return Exit.OK
     if os.geteuid() != 0:
@@ -534,19 +533,21 @@ def run(argv: Sequence[str]) -> int:
     os.umask(0o022)
     hardening.harden()
     try:
-        if verb == "status":
+        if verb is Verb.STATUS:
             _emit(status())
             return Exit.OK
-        if verb == "watch":
+        if verb is Verb.WATCH:
             from tray_app.helper import watch  # noqa: PLC0415  (only the daemon needs it)
 
             return watch.run()
-        if verb == "enable":  # prints its own answer (see _reply_after_apply)
+        if verb is Verb.ENABLE:  # prints its own answer (see _reply_after_apply)
             return enable(args.mode, {o: getattr(args, o.replace("-", "_")) for o in OPTIONS})
-        if verb == "disable":
+        if verb is Verb.DISABLE:
             return disable()  # prints its own answer
         code = reapply(verb)
-        if verb != "restore":  # the boot unit needs no report (and its sandbox forbids the scratch namespace)
+        if (
+            verb is not Verb.RESTORE
+        ):  # the boot unit needs no report (and its sandbox forbids the scratch namespace)
             _emit(status())
         return code
     except HelperError as e:

@@ -22,7 +22,9 @@ from typing import Any
 from tray_app import paths
 from tray_app.core import doctor
 from tray_app.core.doctor import Facts, IpRule, ProbeResult
-from tray_app.sources import bypass_run, desktop_probe
+from tray_app.core.protocol import Verb
+from tray_app.rootside import bypass_run
+from tray_app.sources import desktop_probe
 from tray_app.sources import mullvad as mullvad_source
 from tray_app.sources import tailscale as tailscale_source
 
@@ -192,7 +194,7 @@ def desktop() -> tuple[bool | None, bool | None, str | None]:
 def helper_facts(opts: Options) -> tuple[bool | None, int | None, Mapping[str, Any] | None, str | None]:
     """(installed, protocol, status JSON, error) from the helper's read-only `status` verb."""
     installed = os.path.isfile(opts.helper_path) and os.access(opts.helper_path, os.X_OK)
-    result = bypass_run.run_helper("status", command=opts.helper, timeout=30)
+    result = bypass_run.run_helper(Verb.STATUS, command=opts.helper, timeout=30)
     if not result.ok:
         return installed, None, None, result.message
     data = result.data if isinstance(result.data, Mapping) else None
