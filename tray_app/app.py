@@ -39,10 +39,10 @@ from tray_app.core.notify_policy import (
     UserIntent,
     Withdraw,
 )
-from tray_app.sources.notifications import Notifier
-from tray_app.sources.settings import Settings
-from tray_app.sources.single_instance import SingleInstance
-from tray_app.sources.url_opener import UrlOpener
+from tray_app.desktop.notifications import Notifier
+from tray_app.desktop.settings import Settings
+from tray_app.desktop.single_instance import SingleInstance
+from tray_app.desktop.url_opener import UrlOpener
 
 ACTION_COPY_LINK = "copy-link"
 

@@ -26,10 +26,10 @@ from PyQt6.QtCore import QFileSystemWatcher, QObject, QTimer, pyqtSignal
 
 from tray_app.core.model import BypassState, BypassStatus, Snapshot
 from tray_app.core.snapshot_fold import Folded, Part, PartStatus, Transition, fold
+from tray_app.daemons.base import Source
+from tray_app.daemons.netlink import NetlinkWatcher
 from tray_app.paths import STATE_DIR
 from tray_app.sources import published
-from tray_app.sources.base import Source
-from tray_app.sources.netlink import NetlinkWatcher
 
 if TYPE_CHECKING:
     from tray_app.core.bypass_reply import HelperResult
@@ -126,9 +126,9 @@ class Monitor(QObject):
         parent: QObject | None = None,
     ) -> Monitor:
         """The real sources; `helper` is a `sources.bypass_run.HelperCommand` (default: the installed one)."""
+        from tray_app.daemons.mullvad import MullvadSource  # noqa: PLC0415
+        from tray_app.daemons.tailscale import TailscaleSource  # noqa: PLC0415
         from tray_app.sources.bypass_client import BypassClient  # noqa: PLC0415  (sources load lazily)
-        from tray_app.sources.mullvad import MullvadSource  # noqa: PLC0415
-        from tray_app.sources.tailscale import TailscaleSource  # noqa: PLC0415
 
         return cls(
             MullvadSource(mullvad_cli),

@@ -14,9 +14,9 @@ import pytest
 from tests.fakes.fake_localapi import FakeLocalApi
 from tests.fakes.fake_mullvad import FakeMullvad
 from tests.infra.netns import NetNS
+from tray_app import doctor_facts
 from tray_app.core import doctor
 from tray_app.core.doctor import Level
-from tray_app.sources import doctor_facts
 from tray_app.sources.bypass_run import HelperCommand
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,7 +67,7 @@ class Lab:
         """Gather inside the namespace: the ip rules and rp_filter are the namespace's own."""
         code = (
             "import json, sys, pickle\n"
-            "from tray_app.sources import doctor_facts\n"
+            "from tray_app import doctor_facts\n"
             "from tray_app.sources.bypass_run import HelperCommand\n"
             "opts = pickle.loads(bytes.fromhex(sys.argv[1]))\n"
             "sys.stdout.write(pickle.dumps(doctor_facts.gather(opts)).hex())\n"

@@ -17,7 +17,7 @@ from pytestqt.qtbot import QtBot
 from tests.fakes.fake_mullvad import FakeMullvad, make_state
 from tray_app.core import mullvad_parse as mp
 from tray_app.core.model import MullvadState, MullvadStatus
-from tray_app.sources.mullvad import LineReader, MullvadSource, read_status
+from tray_app.daemons.mullvad import LineReader, MullvadSource, read_status
 
 S = MullvadState
 GOT = "Gothenburg, Sweden"

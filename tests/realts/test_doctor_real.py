@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.realts.lab import HOSTNAMES, RealLab
+from tray_app import doctor_facts
 from tray_app.core import doctor
 from tray_app.core.doctor import Level
-from tray_app.sources import doctor_facts
 from tray_app.sources.bypass_run import HelperCommand
 
 pytestmark = pytest.mark.real_tailscale
@@ -20,7 +20,7 @@ LAB_MULLVAD = "disconnected"  # Tailscale alone: Mullvad's state is not what the
 REPO = Path(__file__).resolve().parents[2]
 CHILD = (
     "import sys, pickle\n"
-    "from tray_app.sources import doctor_facts\n"
+    "from tray_app import doctor_facts\n"
     "opts = pickle.loads(bytes.fromhex(sys.argv[1]))\n"
     "sys.stdout.write(pickle.dumps(doctor_facts.gather(opts)).hex())\n"
 )

@@ -16,7 +16,7 @@ from tests.fakes.fake_localapi import FakeLocalApi
 from tests.infra.require import require, require_root
 from tests.tailscale.test_parse import EXPECTED
 from tray_app.core.model import TailscaleState
-from tray_app.sources.localapi import (
+from tray_app.daemons.localapi import (
     LineSplitter,
     LocalApiError,
     ResponseParser,
@@ -25,7 +25,7 @@ from tray_app.sources.localapi import (
     choose_socket,
     request,
 )
-from tray_app.sources.tailscale import read_details, read_status
+from tray_app.daemons.tailscale import read_details, read_status
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures" / "tailscale"
 FAKE = Path(__file__).resolve().parent.parent / "fakes" / "fake_localapi.py"
@@ -102,7 +102,7 @@ def test_line_splitter() -> None:
 
 def test_choose_socket_prefers_the_override(monkeypatch: pytest.MonkeyPatch) -> None:
     assert choose_socket("/x/y.sock") == SocketChoice("/x/y.sock", True)
-    monkeypatch.setattr("tray_app.sources.localapi.TAILSCALE_SOCKETS", ("/nonexistent/a", "/nonexistent/b"))
+    monkeypatch.setattr("tray_app.daemons.localapi.TAILSCALE_SOCKETS", ("/nonexistent/a", "/nonexistent/b"))
     assert choose_socket(None) == SocketChoice("/nonexistent/a", False)
 
 

@@ -82,10 +82,10 @@ def rig(qtbot: object, tmp_path: Path, lab: BypassLab, daemons: Daemons) -> Iter
     """The tray, not started yet: set the daemons' states through `rig.daemons` first, then start it."""
     from tray_app.app import TrayApplication
     from tray_app.core.notify_policy import PolicyConfig
+    from tray_app.daemons.netlink import NetlinkWatcher
+    from tray_app.desktop.settings import Settings
     from tray_app.monitor import Monitor
     from tray_app.sources.bypass_client import BypassClient
-    from tray_app.sources.netlink import NetlinkWatcher
-    from tray_app.sources.settings import Settings
 
     mullvad, tailscale = daemons.sources()
     client = BypassClient(lab.command)

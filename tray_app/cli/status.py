@@ -30,13 +30,13 @@ TAILSCALE_TIMEOUT_S = 3.0
 
 
 def _read_mullvad(cli: str) -> MullvadStatus:
-    from tray_app.sources.mullvad import read_status  # noqa: PLC0415
+    from tray_app.daemons.mullvad import read_status  # noqa: PLC0415
 
     return read_status(cli)
 
 
 def _read_tailscale(sock: str | None, cli: str | None) -> TailscaleStatus:
-    from tray_app.sources.tailscale import read_status  # noqa: PLC0415
+    from tray_app.daemons.tailscale import read_status  # noqa: PLC0415
 
     return read_status(sock, cli, timeout=TAILSCALE_TIMEOUT_S)
 

@@ -1,6 +1,6 @@
 """Doctor: every check is a pure function of gathered facts (docs/bypass.md, "Limits").
 
-Gathering (processes, sockets, D-Bus, the helper) lives in `tray_app.sources.doctor_facts`; here we only decide
+Gathering (processes, sockets, D-Bus, the helper) lives in `tray_app.doctor_facts`; here we only decide
 ok / warn / fail / skip and say, in plain words, what was seen, why it matters and what to do.
 A fact that could not be gathered is `None` and makes its check `skip` with the reason, never a guess.
 """

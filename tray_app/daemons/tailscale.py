@@ -37,8 +37,8 @@ from tray_app.core.tailscale_parse import (
     status_tun,
     unavailable,
 )
-from tray_app.sources.base import Source
-from tray_app.sources.localapi import LocalApiCall, LocalApiError, SocketChoice, choose_socket, request
+from tray_app.daemons.base import Source
+from tray_app.daemons.localapi import LocalApiCall, LocalApiError, SocketChoice, choose_socket, request
 
 STATUS_PATH = "/localapi/v0/status"
 WATCH_PATH = f"/localapi/v0/watch-ipn-bus?mask={WATCH_MASK}"

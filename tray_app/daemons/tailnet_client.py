@@ -24,7 +24,7 @@ from PyQt6.QtCore import QObject, pyqtSignal
 
 from tray_app.core.tailnet import Profile, parse_profile, parse_profiles
 from tray_app.core.tailscale_parse import OPERATOR_HINT
-from tray_app.sources.localapi import LocalApiCall, LocalApiError, choose_socket, request
+from tray_app.daemons.localapi import LocalApiCall, LocalApiError, choose_socket, request
 
 PREFS_PATH = "/localapi/v0/prefs"
 SUGGEST_PATH = "/localapi/v0/suggest-exit-node"

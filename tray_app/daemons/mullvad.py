@@ -37,7 +37,7 @@ from tray_app.core.mullvad_parse import (
     status_from_json,
     unavailable,
 )
-from tray_app.sources.base import Source
+from tray_app.daemons.base import Source
 
 # Lines up to this size are decoded when they look like JSON objects (settings events are a few KB); longer
 # ones are only decoded when they start like a state, and dropped whole beyond MAX_LINE.

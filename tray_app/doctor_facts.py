@@ -22,9 +22,10 @@ from typing import Any
 from tray_app import paths
 from tray_app.core import doctor
 from tray_app.core.doctor import Facts, IpRule, ProbeResult
-from tray_app.sources import bypass_run, desktop_probe
-from tray_app.sources import mullvad as mullvad_source
-from tray_app.sources import tailscale as tailscale_source
+from tray_app.daemons import mullvad as mullvad_source
+from tray_app.daemons import tailscale as tailscale_source
+from tray_app.desktop import desktop_probe
+from tray_app.sources import bypass_run
 
 MULLVAD_SOCKETS = ("/run/mullvad-vpn", "/var/run/mullvad-vpn")
 
