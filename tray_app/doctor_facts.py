@@ -22,8 +22,7 @@ from typing import Any
 from tray_app import paths
 from tray_app.core import doctor
 from tray_app.core.doctor import Facts, IpRule, ProbeResult
-from tray_app.daemons import mullvad as mullvad_source
-from tray_app.daemons import tailscale as tailscale_source
+from tray_app.daemons import mullvad_read, tailscale_read
 from tray_app.desktop import desktop_probe
 from tray_app.sources import bypass_run
 
@@ -205,8 +204,8 @@ def helper_facts(opts: Options) -> tuple[bool | None, int | None, Mapping[str, A
 
 def gather(opts: Options) -> Facts:
     installed, proto, status, helper_error = helper_facts(opts)
-    mv = mullvad_source.read_status(opts.mullvad_cli)
-    ts_details = tailscale_source.read_details(opts.tailscale_socket, opts.tailscale_cli)
+    mv = mullvad_read.read_status(opts.mullvad_cli)
+    ts_details = tailscale_read.read_details(opts.tailscale_socket, opts.tailscale_cli)
     sni, xembed, notif = desktop()
     return Facts(
         helper_installed=installed,

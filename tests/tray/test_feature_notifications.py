@@ -123,7 +123,7 @@ def test_a_new_health_warning_is_said_once(dunst, xembed_host, rig: TrayRig, qtb
 def test_taildrop_save_streams_big_files_and_never_overwrites(rig: TrayRig, home: Path, qtbot) -> None:  # type: ignore[no-untyped-def]
     """A file bigger than any LocalAPI answer kept in memory (64 MiB) is streamed to disk; a name that is
     taken gets ` (1)`; a name with a path in it is never written."""
-    from tray_app.daemons.localapi import MAX_BODY
+    from tray_app.core.http1 import MAX_BODY
     from tray_app.daemons.tailnet_client import safe_name
 
     f, _sent = start(rig, qtbot)

@@ -30,8 +30,8 @@ from tray_app.core.internet_route import (
 from tray_app.core.model import MullvadState, Snapshot
 from tray_app.core.tailnet import Tailnet, exit_node_label, tailnet_from_status
 from tray_app.core.tailscale_parse import parse_prefs, parse_status
-from tray_app.daemons.mullvad import LOGIN_FIX, NOT_LOGGED_IN
-from tray_app.daemons.mullvad import read_status as read_mullvad
+from tray_app.daemons.mullvad_read import LOGIN_FIX, NOT_LOGGED_IN
+from tray_app.daemons.mullvad_read import read_status as read_mullvad
 from tray_app.daemons.tailnet_client import SUGGEST_PATH, TailnetError, call_sync
 
 EXIT_REFUSED = 3

@@ -16,7 +16,7 @@ from PyQt6.QtCore import QObject, QProcess, pyqtSignal
 
 from tray_app.core.mullvad_parse import cli_error_detail
 from tray_app.core.mullvad_relays import Country, LocationChoice, parse_location_constraint, parse_relay_list
-from tray_app.daemons.mullvad import LOGIN_FIX
+from tray_app.daemons.mullvad_read import LOGIN_FIX
 
 
 class MullvadLocations(QObject):

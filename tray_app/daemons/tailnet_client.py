@@ -24,7 +24,8 @@ from PyQt6.QtCore import QObject, pyqtSignal
 
 from tray_app.core.tailnet import Profile, parse_profile, parse_profiles
 from tray_app.core.tailscale_parse import OPERATOR_HINT
-from tray_app.daemons.localapi import LocalApiCall, LocalApiError, choose_socket, request
+from tray_app.daemons.localapi import LocalApiError, choose_socket, request
+from tray_app.daemons.localapi_call import LocalApiCall
 
 PREFS_PATH = "/localapi/v0/prefs"
 SUGGEST_PATH = "/localapi/v0/suggest-exit-node"
