@@ -22,6 +22,7 @@ from typing import Any
 from tray_app import paths
 from tray_app.core import doctor
 from tray_app.core.doctor import Facts, IpRule, ProbeResult
+from tray_app.core.world import HELPER_PATH, MULLVAD_IF, TAILSCALE_IF, TAILSCALE_SOCKETS
 from tray_app.daemons import mullvad_read, tailscale_read
 from tray_app.desktop import desktop_probe
 from tray_app.sources import bypass_run
@@ -53,7 +54,7 @@ POLKIT_AGENTS = (
     "deepin-polkit-agent",
     "deepin-polkit-a",
 )
-RP_FILTER_IFACES = ("all", "default", "wg0-mullvad", "tailscale0")
+RP_FILTER_IFACES = ("all", "default", MULLVAD_IF, TAILSCALE_IF)
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class Options:
     tailscale_socket: str | None = None
     tailscale_cli: str = "tailscale"
     probe: str | None = None
-    helper_path: str = paths.HELPER_PATH
+    helper_path: str = HELPER_PATH
     helper: bypass_run.HelperCommand = field(default_factory=bypass_run.HelperCommand)
     policy_path: str = paths.POLKIT_POLICY
     proc: str = "/proc"
@@ -222,7 +223,7 @@ def gather(opts: Options) -> Facts:
         tailscale_prefs=ts_details.prefs,
         tailscale_tun=ts_details.tun,
         tailscale_socket_uid=socket_uid(
-            (opts.tailscale_socket,) if opts.tailscale_socket else paths.TAILSCALE_SOCKETS
+            (opts.tailscale_socket,) if opts.tailscale_socket else TAILSCALE_SOCKETS
         ),
         user=pwd.getpwuid(os.getuid()).pw_name,
         resolv_conf=resolv_conf(),

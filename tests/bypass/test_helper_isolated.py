@@ -29,6 +29,7 @@ ALLOWED = {
     "tray_app.core.protocol",
     "tray_app.core.routes",
     "tray_app.core.rules",
+    "tray_app.core.world",  # the outside world's constants (marks, tables, interface names)
 }
 
 # Runs the launcher as `python3 -IS launcher VERB` would, then writes where each loaded module came from.

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from tests.infra.netns import NetNS
 from tray_app.core import rules
-from tray_app.core.routes import NEVER_BYPASS6, TAILNET4, TAILNET6, WIDE_PREFIX, parse_table52
+from tray_app.core.routes import NEVER_BYPASS6, WIDE_PREFIX, parse_table52
 from tray_app.core.rules import Config
+from tray_app.core.world import TAILNET4, TAILNET6
 
 # A small pool of bases so that overlaps, duplicates and nesting are common.
 BASES4 = [

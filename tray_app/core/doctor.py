@@ -15,11 +15,16 @@ from typing import Any
 
 from tray_app.core.model import MullvadState, MullvadStatus, TailscaleState, TailscaleStatus
 from tray_app.core.protocol import PROTOCOL_VERSION, cli_enable_command
+from tray_app.core.world import (
+    HELPER_PATH,
+    MULLVAD_MARK,
+    MULLVAD_TABLE_ID,
+    TAILNET4,
+    TAILNET6,
+    TAILSCALE_TABLE,
+)
 
-MULLVAD_MARK = 0x6D6F6C65
-MULLVAD_TABLE = "1836018789"
 MAIN_TABLE = ("254", "main")  # `ip -N` prints the number; older captures (and fixtures) the name
-TAILSCALE_TABLE = "52"
 NETFILTER_MODES = {0: "off", 1: "nodivert", 2: "on"}
 
 
@@ -172,7 +177,7 @@ def check_helper(f: Facts) -> Check:
             cid,
             Level.FAIL,
             "The bypass helper is not installed",
-            "Without /usr/libexec/mullvad-tailscale-tray/bypass-helper the bypass cannot be switched on.",
+            f"Without {HELPER_PATH} the bypass cannot be switched on.",
             "Install the package for your distribution (see README, Install), or `sudo make install`.",
         )
     if f.helper_protocol is not None and f.helper_protocol != f.app_protocol:
@@ -582,10 +587,15 @@ def check_rule_order(f: Facts) -> Check:
     for fam in (4, 6):
         rules = [r for r in f.ip_rules if r.family == fam]
         mv_not = next(
-            (r for r in rules if r.inverted and r.fwmark == MULLVAD_MARK and r.table == MULLVAD_TABLE), None
+            (
+                r
+                for r in rules
+                if r.inverted and r.fwmark == MULLVAD_MARK and r.table == str(MULLVAD_TABLE_ID)
+            ),
+            None,
         )
         mv_sup = next((r for r in rules if r.table in MAIN_TABLE and r.suppress_prefixlen == 0), None)
-        ts = next((r for r in rules if r.table == TAILSCALE_TABLE and r.fwmark is None), None)
+        ts = next((r for r in rules if r.table == str(TAILSCALE_TABLE) and r.fwmark is None), None)
         # The kernel evaluates rules in list order; equal priorities (the `pref 0` trap) keep insertion order.
         if mv_not and mv_sup and rules.index(mv_not) < rules.index(mv_sup):
             problems.append(
@@ -868,7 +878,7 @@ def _netfilter_mode(f: Facts) -> str | None:
     return None
 
 
-_TAILNET = (ipaddress.ip_network("100.64.0.0/10"), ipaddress.ip_network("fd7a:115c:a1e0::/48"))
+_TAILNET = (TAILNET4, TAILNET6)
 
 
 def _outside_tailnet(cidr: str) -> bool:

@@ -13,24 +13,33 @@ from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 from tray_app.core.protocol import MODES, OPTIONS, TABLE_FAMILY, TABLE_NAME
-from tray_app.core.routes import MULLVAD_DNS4, TAILSCALE_IF, RouteFacts
+from tray_app.core.routes import RouteFacts
+from tray_app.core.world import (
+    MULLVAD_DNS4,
+    MULLVAD_IF,
+    MULLVAD_MARK,
+    MULLVAD_TABLE_ID,
+    SPLIT_CT_MARK,
+    TAILSCALE_IF,
+    TS_BYPASS_MARK,
+    TS_MASK,
+    hex32,
+)
 
 TABLE = f"{TABLE_FAMILY} {TABLE_NAME}"
 
-MULLVAD_IF = "wg0-mullvad"
-MULLVAD_MARK = 0x6D6F6C65  # Mullvad's fwmark and routing table id ("mole")
-MULLVAD_TABLE_ID = MULLVAD_MARK  # 1836018789
-SPLIT_CT_MARK = 0x00000F41  # Mullvad's split-tunnel ct mark, compared with == by its filter chains
-TS_BYPASS_MARK = 0x00080000  # tailscaled's own sockets (SO_MARK)
-TS_MASK = 0x00FF0000  # the mark bits Tailscale owns
-
 # Private mode: tailscaled's marked traffic is sent into Mullvad's routing table (v4 and v6).
 PRIVATE_RULE_PREF = 5200
-PRIVATE_RULE_ARGS = ("pref", "5200", "fwmark", "0x80000/0xff0000", "lookup", str(MULLVAD_TABLE_ID))
+PRIVATE_RULE_ARGS = (
+    "pref", str(PRIVATE_RULE_PREF), "fwmark", f"{TS_BYPASS_MARK:#x}/{TS_MASK:#x}", "lookup", str(MULLVAD_TABLE_ID)
+)  # fmt: skip
 
 CONTAINER_IFACES = ("docker0", "br-*")
 
-_SET = "ct mark set 0x00000f41 meta mark set 0x6d6f6c65"
+_CT = hex32(SPLIT_CT_MARK)  # 0x00000f41
+_MARK = hex32(MULLVAD_MARK)  # 0x6d6f6c65
+_TS_OWN = f"meta mark & {hex32(TS_MASK)} == {hex32(TS_BYPASS_MARK)}"  # a packet of tailscaled's own sockets
+_SET = f"ct mark set {_CT} meta mark set {_MARK}"
 # What Tailscale >= 1.96 saves as ct mark for Mullvad's 0x6d6f6c65: its mask, byte-swapped (1.96-1.98 nft) or not.
 _TS_SAVED = "0x00006c00, 0x006f0000"
 
@@ -126,21 +135,19 @@ def render_table(config: Config, facts: RouteFacts, name: str = TABLE_NAME) -> s
         # address, so it stays in the tunnel until it ends; its new flows go direct (docs/bypass.md, "Flows
         # from before a change"). Confirmed and never source-NATed, with the tunnel's own address.
         out.append(
-            f'    meta mark & 0x00ff0000 == 0x00080000 oifname "{MULLVAD_IF}" '
+            f'    {_TS_OWN} oifname "{MULLVAD_IF}" '
             "ct status & (confirmed | snat) == confirmed fib saddr . oif type local return"
         )
-        out.append("    meta mark & 0x00ff0000 == 0x00080000 ct mark set 0x00000f41")
-        out.append(
-            f'    meta mark & 0x00ff0000 == 0x00080000 oifname "{MULLVAD_IF}" meta mark set 0x6d6f6c65'
-        )
+        out.append(f"    {_TS_OWN} ct mark set {_CT}")
+        out.append(f'    {_TS_OWN} oifname "{MULLVAD_IF}" meta mark set {_MARK}')
     # tailscaled's own sockets keep their mark: re-marked for a tailnet destination they would lose Tailscale's
     # loop guard, leave private mode's tunnel, and (to a LAN peer inside a subnet route) meet the guard below.
-    out.append("    meta mark & 0x00ff0000 == 0x00080000 return")
+    out.append(f"    {_TS_OWN} return")
     out.append("    ip daddr @mullvad_dns4 return")  # Mullvad's content-blocker DNS stays in the tunnel
     out.append(f"    ip daddr @tailnet4 {_SET}")
     out.append(f"    ip6 daddr @tailnet6 {_SET}")
     # Shim: Tailscale >= 1.96's connmark save clobbers Mullvad's split-tunnel ct mark; set it back absolutely.
-    out.append("    ct state new meta mark 0x6d6f6c65 ct mark != 0x00000f41 ct mark set 0x00000f41")
+    out.append(f"    ct state new meta mark {_MARK} ct mark != {_CT} ct mark set {_CT}")
     out.append("  }")
     # Prerouting: after conntrack, Mullvad (-199) and Tailscale's restore (-150); before rpfilter (-140),
     # DNAT (-100) and routing.
@@ -159,20 +166,20 @@ def render_table(config: Config, facts: RouteFacts, name: str = TABLE_NAME) -> s
         out.append(f'    iifname "{TAILSCALE_IF}" ip daddr @tailnet4 {_SET}')
         out.append(f'    iifname "{TAILSCALE_IF}" ip6 daddr @tailnet6 {_SET}')
         out.append(
-            f'    iifname "{MULLVAD_IF}" ct direction reply ct original ip saddr @tailnet4 meta mark set 0x6d6f6c65'
+            f'    iifname "{MULLVAD_IF}" ct direction reply ct original ip saddr @tailnet4 meta mark set {_MARK}'
         )
         out.append(
-            f'    iifname "{MULLVAD_IF}" ct direction reply ct original ip6 saddr @tailnet6 meta mark set 0x6d6f6c65'
+            f'    iifname "{MULLVAD_IF}" ct direction reply ct original ip6 saddr @tailnet6 meta mark set {_MARK}'
         )
     else:
         # Tailnet ingress, matched by interface: only WireGuard-authenticated packets arrive on tailscale0.
         out.append(f'    iifname "{TAILSCALE_IF}" {_SET}')
     # Repair reply marks that Tailscale 1.96-1.98 overwrote (Mullvad's own -199 rule, moved after -150).
-    out.append(f'    iifname != "{MULLVAD_IF}" ct mark 0x00000f41 meta mark set 0x6d6f6c65')
+    out.append(f'    iifname != "{MULLVAD_IF}" ct mark {_CT} meta mark set {_MARK}')
     # ...and of Mullvad-marked flows born before this table (its WireGuard socket's flow to the relay): Tailscale's
     # save gave them 0x6c00 (1.96-1.98 nft) or 0x6f0000 (>= 1.100), the restore puts that on the relay's replies
     # and strict rp_filter drops them: Mullvad's tunnel is dead until the flow ends (docs/tailscale.md).
-    out.append(f'    iifname != "{MULLVAD_IF}" ct mark {{ {_TS_SAVED} }} meta mark set 0x6d6f6c65')
+    out.append(f'    iifname != "{MULLVAD_IF}" ct mark {{ {_TS_SAVED} }} meta mark set {_MARK}')
     out.append("  }")
     # The guard: the sets are a snapshot of table 52. Once tailscaled withdraws a route (or stops), a packet we
     # marked for it would be routed by main out of the physical link, outside Mullvad, with the real IP. After
@@ -184,18 +191,16 @@ def render_table(config: Config, facts: RouteFacts, name: str = TABLE_NAME) -> s
     # A flow of tailscaled's that began in the tunnel and was never source-NATed, now routed elsewhere (Mullvad
     # blocked, the tunnel gone): it would leave with the tunnel address. New flows (not yet confirmed) pass.
     out.append(
-        f'    meta mark & 0x00ff0000 == 0x00080000 oifname != {{ "{MULLVAD_IF}", "lo" }} '
+        f'    {_TS_OWN} oifname != {{ "{MULLVAD_IF}", "lo" }} '
         "ct status & (confirmed | snat) == confirmed fib saddr . oif type != local drop"
     )
     if not direct:
         # Private mode: a flow tailscaled began in direct mode keeps ct mark 0xf41 (Mullvad's firewall accepts
         # it, blocked or not) and its NAT to the real IP. Outside the tunnel it is dropped; tailscaled's flows
         # born in private mode carry no 0xf41 and may leave directly while Mullvad is disconnected.
-        out.append(
-            f'    meta mark & 0x00ff0000 == 0x00080000 ct mark 0x00000f41 oifname != {{ "{MULLVAD_IF}", "lo" }} drop'
-        )
-    out.append("    meta mark 0x6d6f6c65 ip daddr @tailnet4 drop")
-    out.append("    meta mark 0x6d6f6c65 ip6 daddr @tailnet6 drop")
+        out.append(f'    {_TS_OWN} ct mark {_CT} oifname != {{ "{MULLVAD_IF}", "lo" }} drop')
+    out.append(f"    meta mark {_MARK} ip daddr @tailnet4 drop")
+    out.append(f"    meta mark {_MARK} ip6 daddr @tailnet6 drop")
     # Forwarded from the tailnet: Tailscale's ts-forward has rewritten the mark by now.
     out.append(f'    iifname "{TAILSCALE_IF}" ip daddr @tailnet4 drop')
     out.append(f'    iifname "{TAILSCALE_IF}" ip6 daddr @tailnet6 drop')

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from tray_app.core.http1 import MAX_BODY, ResponseParser, build_request
 from tray_app.core.model import TailscaleStatus
 from tray_app.core.tailscale_parse import daemon_absent, daemon_refused, unavailable
-from tray_app.paths import TAILSCALE_SOCKETS
+from tray_app.core.world import TAILSCALE_SOCKETS
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,8 @@ from typing import NamedTuple
 
 from tray_app.core import rules
 from tray_app.core.protocol import TABLE_FAMILY, TABLE_NAME
-from tray_app.core.routes import TAILSCALE_TABLE, RouteError, RouteFacts, parse_table52, with_lan
+from tray_app.core.routes import RouteError, RouteFacts, parse_table52, with_lan
+from tray_app.core.world import SPLIT_CT_MARK, TAILSCALE_TABLE, hex32
 from tray_app.helper import nft, rtnl, tools
 
 MAIN_TABLE = 254
@@ -82,7 +83,7 @@ def mullvad(job: tools.Job | None = None) -> Mullvad:
         # match): read the plain listing of the one chain instead.
         r = tools.run("nft", "list", "chain", "inet", "mullvad", "output")
         lines = {ln.strip() for ln in r.out.splitlines()} if r.rc == 0 else set()
-        return Mullvad(True, "ct mark 0x00000f41 accept" in lines)
+        return Mullvad(True, f"ct mark {hex32(SPLIT_CT_MARK)} accept" in lines)
 
 
 def tailscale_connmark(job: tools.Job | None = None) -> str:

@@ -36,6 +36,7 @@ from tray_app.core.protocol import (
     cli_enable_command,
 )
 from tray_app.core.rules import Config
+from tray_app.core.world import SPLIT_CT_MARK, hex32
 from tray_app.helper import facts, hardening, iprules, log, nft, state, tools
 
 PROG = "bypass-helper"
@@ -226,7 +227,7 @@ def status(applied: tuple[rules.TableView | None, Config] | None = None) -> dict
             if want_private and not private_rules:
                 matches = False
                 warnings.append(
-                    "private mode's ip rule (pref 5200 fwmark 0x80000/0xff0000 lookup 1836018789) is missing, so "
+                    f"private mode's ip rule ({' '.join(rules.PRIVATE_RULE_ARGS)}) is missing, so "
                     "tailscaled's traffic may leave outside Mullvad"
                 )
             if not want_private and any_private:
@@ -271,7 +272,7 @@ def status(applied: tuple[rules.TableView | None, Config] | None = None) -> dict
 
 
 MULLVAD_NO_ACCEPT = (
-    "Mullvad's firewall has no split-tunnel accept rule (`ct mark 0x00000f41 accept` in `inet mullvad` output), "
+    f"Mullvad's firewall has no split-tunnel accept rule (`ct mark {hex32(SPLIT_CT_MARK)} accept` in `inet mullvad` output), "
     "so the bypass cannot take effect: Mullvad's split tunnelling is unavailable (no net_cls cgroup) or the "
     "daemon is still in early-boot blocking; check `mullvad split-tunnel list` and restart mullvad-daemon"
 )
