@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from typing import NamedTuple
 
-from tray_app.core import rules
+from tray_app.core import rules_readback, their_tables
 from tray_app.core.protocol import TABLE_FAMILY, TABLE_NAME
 from tray_app.core.routes import RouteError, RouteFacts, parse_table52, with_lan
 from tray_app.core.world import SPLIT_CT_MARK, TAILSCALE_TABLE, hex32
@@ -77,8 +77,8 @@ def mullvad(job: tools.Job | None = None) -> Mullvad:
     if text is None:
         return Mullvad(False, False)
     try:
-        return Mullvad(True, rules.mullvad_split_accept(text))
-    except rules.NftJsonError:
+        return Mullvad(True, their_tables.mullvad_split_accept(text))
+    except rules_readback.NftJsonError:
         # Some nft versions print invalid JSON for expressions they cannot express (e.g. a newer Mullvad's
         # match): read the plain listing of the one chain instead.
         r = tools.run("nft", "list", "chain", "inet", "mullvad", "output")
@@ -88,6 +88,6 @@ def mullvad(job: tools.Job | None = None) -> Mullvad:
 
 def tailscale_connmark(job: tools.Job | None = None) -> str:
     try:
-        return rules.tailscale_connmark(nft.list_table("ip", "mangle", job))
-    except (tools.ToolFailedError, rules.NftJsonError):
-        return rules.CONNMARK_UNKNOWN
+        return their_tables.tailscale_connmark(nft.list_table("ip", "mangle", job))
+    except (tools.ToolFailedError, rules_readback.NftJsonError):
+        return their_tables.CONNMARK_UNKNOWN
