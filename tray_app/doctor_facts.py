@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tray_app import paths
-from tray_app.core import doctor
-from tray_app.core.doctor import Facts, IpRule, ProbeResult
+from tray_app.core.doctor.facts import Facts, IpRule, ProbeResult, parse_ip_rules, parse_mullvad_dns
 from tray_app.core.world import HELPER_PATH, MULLVAD_IF, TAILSCALE_IF, TAILSCALE_SOCKETS
 from tray_app.daemons import mullvad_read, tailscale_read
 from tray_app.desktop import desktop_probe
@@ -80,7 +79,7 @@ def ip_rules() -> tuple[IpRule, ...] | None:
     ip = shutil.which("ip") or "/usr/sbin/ip"
     rules: list[IpRule] = []
     for family, flag in ((4, "-4"), (6, "-6")):
-        # -N: tables as numbers, whatever names /etc/iproute2/rt_tables gives them (doctor.parse_ip_rules).
+        # -N: tables as numbers, whatever names /etc/iproute2/rt_tables gives them (core/doctor/facts.py: parse_ip_rules).
         out = _run([ip, flag, "-N", "-j", "rule", "show"])
         if out is None or out.returncode != 0:
             return None
@@ -88,7 +87,7 @@ def ip_rules() -> tuple[IpRule, ...] | None:
             data = json.loads(out.stdout or "[]")
         except json.JSONDecodeError:
             return None
-        rules.extend(doctor.parse_ip_rules(family, data))
+        rules.extend(parse_ip_rules(family, data))
     return tuple(rules)
 
 
@@ -157,7 +156,7 @@ def mullvad_dns(cli: str) -> tuple[str, ...] | None:
     out = _run([cli, "dns", "get"])
     if out is None or out.returncode != 0:
         return None
-    return doctor.parse_mullvad_dns(out.stdout)
+    return parse_mullvad_dns(out.stdout)
 
 
 def autostart() -> bool | None:
