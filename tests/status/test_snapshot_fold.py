@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -14,7 +16,8 @@ from tray_app.core.model import (
     TailscaleState,
     TailscaleStatus,
 )
-from tray_app.core.snapshot_fold import Folded, Part, fold, transitions_between
+from tray_app.core.snapshot_fold import PART_OF, Folded, Part, fold, transitions_between
+from tray_app.core.status_text import PART_TEXT
 
 CONNECTED = MullvadStatus(
     MullvadState.CONNECTED, relay="se-got-wg-001", location="Gothenburg, Sweden", lockdown=False
@@ -32,6 +35,15 @@ def test_first_report_is_initial_and_marks_part_reported() -> None:
     assert tr[0].after is CONNECTED
     assert tr[0].state_changed
     assert "relay" in tr[0].fields
+
+
+def test_every_part_is_a_snapshot_field_of_its_status_type() -> None:
+    """The table the fold works by: adding a source is one row there and one Snapshot field (DESIGN.md)."""
+    snapshot_fields = {f.name: f for f in dataclasses.fields(Snapshot)}
+    assert set(PART_OF.values()) == set(Part) and set(snapshot_fields) == {p.value for p in Part}
+    for kind, part in PART_OF.items():
+        assert isinstance(getattr(Snapshot(), part.value), kind)
+    assert list(PART_TEXT) == list(Part)  # `status` and `watch` say every part
 
 
 def test_repeated_value_is_no_change() -> None:

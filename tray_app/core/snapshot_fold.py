@@ -64,28 +64,27 @@ class Folded:
         return self.reported == ALL_PARTS
 
 
+# One row per status source: the type of value it reports and its part; a part's value is also the name of
+# its `Snapshot` field (tests/status/test_snapshot_fold.py checks both stay in step).
+PART_OF: dict[type[PartStatus], Part] = {
+    MullvadStatus: Part.MULLVAD,
+    TailscaleStatus: Part.TAILSCALE,
+    BypassStatus: Part.BYPASS,
+}
+
+
 def part_of(value: PartStatus) -> Part:
-    if isinstance(value, MullvadStatus):
-        return Part.MULLVAD
-    if isinstance(value, TailscaleStatus):
-        return Part.TAILSCALE
-    return Part.BYPASS
+    return PART_OF[type(value)]
 
 
 def part_value(snapshot: Snapshot, part: Part) -> PartStatus:
-    if part is Part.MULLVAD:
-        return snapshot.mullvad
-    if part is Part.TAILSCALE:
-        return snapshot.tailscale
-    return snapshot.bypass
+    value: PartStatus = getattr(snapshot, part.value)
+    return value
 
 
 def with_part(snapshot: Snapshot, value: PartStatus) -> Snapshot:
-    if isinstance(value, MullvadStatus):
-        return replace(snapshot, mullvad=value)
-    if isinstance(value, TailscaleStatus):
-        return replace(snapshot, tailscale=value)
-    return replace(snapshot, bypass=value)
+    fields_: dict[str, object] = {part_of(value).value: value}
+    return replace(snapshot, **fields_)  # type: ignore[arg-type]  # PART_OF pairs each type with its field
 
 
 def changed_fields(before: PartStatus, after: PartStatus) -> tuple[str, ...]:
