@@ -321,3 +321,16 @@ def parse_cli_failure(stderr: str, returncode: int, cli: str) -> TailscaleStatus
     if "failed to connect to local tailscaled" in stderr:
         return unavailable(f"tailscaled is not running ({cli}: {text}); {START_FIX}")
     return unavailable(f"`{cli} status --json` failed: {text}")
+
+
+def cli_status(cli: str, stdout: str, stderr: str, returncode: int) -> TailscaleStatus:
+    """What `tailscale status --json` said, or why it failed."""
+    if returncode != 0:
+        return parse_cli_failure(stderr, returncode, cli)
+    return parse_status(stdout, origin=f"`{cli} status --json`")
+
+
+def http_detail(what: str, code: int, body: bytes) -> str:
+    """An HTTP error of tailscaled's LocalAPI, for a status detail."""
+    text = " ".join(body.decode("utf-8", "replace").split())[:120]
+    return f"tailscaled answered HTTP {code} to {what}" + (f": {text}" if text else "")

@@ -23,13 +23,16 @@ from tray_app.core.backoff import Backoff
 from tray_app.core.lines import LineSplitter
 from tray_app.core.model import MullvadState, MullvadStatus
 from tray_app.core.mullvad_parse import (
+    LOGIN_THEN_CONNECT,
     MAX_LINE,
+    NOT_LOGGED_IN,
     cli_error_detail,
     is_json_unsupported,
     is_state_line,
     is_unknown_subcommand,
     lockdown_from_settings,
     merge_status,
+    missing_cli_detail,
     parse_lockdown,
     parse_text_status,
     parse_version,
@@ -37,7 +40,6 @@ from tray_app.core.mullvad_parse import (
     unavailable,
 )
 from tray_app.daemons.base import Source
-from tray_app.daemons.mullvad_read import LOGIN_FIX, NOT_LOGGED_IN, missing_cli_detail
 
 # Lines up to this size are decoded when they look like JSON objects (settings events are a few KB); longer
 # ones are only decoded when they start like a state, and dropped whole beyond MAX_LINE.
@@ -139,7 +141,7 @@ class MullvadSource(Source):
         def done(code: int, out: str, err: str) -> None:
             if code == 0:
                 if NOT_LOGGED_IN in out:  # the CLI warns and goes on; the daemon then blocks (auth failed)
-                    self.action_failed.emit(f"Mullvad is not logged in: {LOGIN_FIX}")
+                    self.action_failed.emit(f"Mullvad is not logged in: {LOGIN_THEN_CONNECT}")
                 return
             reason = err if code == -1 else cli_error_detail(err, code, f"mullvad {verb}")
             self.action_failed.emit(f"Could not {verb} Mullvad: {reason}")

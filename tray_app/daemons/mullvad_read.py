@@ -12,22 +12,13 @@ from tray_app.core.mullvad_parse import (
     is_json_unsupported,
     is_unknown_subcommand,
     merge_status,
+    missing_cli_detail,
     parse_json_output,
     parse_lockdown,
     parse_text_status,
     parse_version,
     unavailable,
 )
-
-NOT_LOGGED_IN = "You are not logged in"
-LOGIN_FIX = "log in with `mullvad account login` (or in the Mullvad app), then connect again"
-
-
-def missing_cli_detail(cli: str) -> str:
-    return (
-        f"the Mullvad command `{cli}` was not found: install Mullvad VPN (https://mullvad.net/download) "
-        "or point --mullvad-cli / MTT_MULLVAD_CLI at it"
-    )
 
 
 def _spawn(cli: str, args: list[str]) -> subprocess.Popen[str]:

@@ -28,6 +28,8 @@ from tray_app.core.tailscale_parse import (
     OPERATOR_HINT,
     START_FIX,
     WATCH_MASK,
+    cli_status,
+    http_detail,
     parse_bus_line,
     parse_status,
     unavailable,
@@ -35,7 +37,7 @@ from tray_app.core.tailscale_parse import (
 from tray_app.daemons.base import Source
 from tray_app.daemons.localapi import LocalApiError, SocketChoice, choose_socket
 from tray_app.daemons.localapi_call import LocalApiCall
-from tray_app.daemons.tailscale_read import PREFS_PATH, STATUS_PATH, cli_status, http_detail
+from tray_app.daemons.tailscale_read import PREFS_PATH, STATUS_PATH
 
 WATCH_PATH = f"/localapi/v0/watch-ipn-bus?mask={WATCH_MASK}"
 DEBOUNCE_MS = 250

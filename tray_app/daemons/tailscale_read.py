@@ -9,7 +9,8 @@ from typing import Any
 
 from tray_app.core.model import TailscaleState, TailscaleStatus
 from tray_app.core.tailscale_parse import (
-    parse_cli_failure,
+    cli_status,
+    http_detail,
     parse_prefs,
     parse_status,
     status_tun,
@@ -19,17 +20,6 @@ from tray_app.daemons.localapi import LocalApiError, choose_socket, request
 
 STATUS_PATH = "/localapi/v0/status"
 PREFS_PATH = "/localapi/v0/prefs"
-
-
-def http_detail(what: str, code: int, body: bytes) -> str:
-    text = " ".join(body.decode("utf-8", "replace").split())[:120]
-    return f"tailscaled answered HTTP {code} to {what}" + (f": {text}" if text else "")
-
-
-def cli_status(cli: str, stdout: str, stderr: str, returncode: int) -> TailscaleStatus:
-    if returncode != 0:
-        return parse_cli_failure(stderr, returncode, cli)
-    return parse_status(stdout, origin=f"`{cli} status --json`")
 
 
 def read_cli(cli_path: str, timeout: float) -> tuple[TailscaleStatus, str] | None:
@@ -51,8 +41,11 @@ class TailscaleDetails:
     tun: bool | None = None
 
 
-def read_details(socket_path: str | None, cli_path: str | None, timeout: float = 3.0) -> TailscaleDetails:
-    """Status, prefs and TUN mode in one synchronous go (for `doctor`). Never raises."""
+def read_details(
+    socket_path: str | None, cli_path: str | None, timeout: float = 3.0, *, prefs: bool = True
+) -> TailscaleDetails:
+    """Status, prefs (unless `prefs` is False) and TUN mode in one synchronous go: the LocalAPI, else the CLI.
+    Never raises."""
     choice = choose_socket(socket_path)
     try:
         resp = request(choice, "GET", STATUS_PATH, timeout=timeout)
@@ -60,31 +53,22 @@ def read_details(socket_path: str | None, cli_path: str | None, timeout: float =
         if exc.kind == "owner" or not cli_path:
             return TailscaleDetails(exc.status)
         cli = read_cli(cli_path, timeout)
+        # No usable CLI, or it cannot reach the daemon either: the socket's reason is the one to show.
         if cli is None or cli[0].state is TailscaleState.UNAVAILABLE:
             return TailscaleDetails(exc.status)
         return TailscaleDetails(cli[0], None, status_tun(cli[1]))
     if resp.status != 200:
         return TailscaleDetails(unavailable(http_detail(STATUS_PATH, resp.status, resp.body)))
-    prefs: dict[str, Any] | None = None
-    try:
-        presp = request(choice, "GET", PREFS_PATH, timeout=timeout)
-        prefs = parse_prefs(presp.body) if presp.status == 200 else None
-    except LocalApiError:
-        pass
-    return TailscaleDetails(parse_status(resp.body), prefs, status_tun(resp.body))
+    read_prefs: dict[str, Any] | None = None
+    if prefs:
+        try:
+            presp = request(choice, "GET", PREFS_PATH, timeout=timeout)
+            read_prefs = parse_prefs(presp.body) if presp.status == 200 else None
+        except LocalApiError:
+            pass
+    return TailscaleDetails(parse_status(resp.body), read_prefs, status_tun(resp.body))
 
 
 def read_status(socket_path: str | None, cli_path: str | None, timeout: float = 3.0) -> TailscaleStatus:
     """One synchronous read for the `status` command: the LocalAPI, else the CLI. Never raises."""
-    choice = choose_socket(socket_path)
-    try:
-        resp = request(choice, "GET", STATUS_PATH, timeout=timeout)
-    except LocalApiError as exc:
-        if exc.kind == "owner" or not cli_path:
-            return exc.status
-        cli = read_cli(cli_path, timeout)
-        # No usable CLI, or it cannot reach the daemon either: the socket's reason is the one to show.
-        return exc.status if cli is None or cli[0].state is TailscaleState.UNAVAILABLE else cli[0]
-    if resp.status != 200:
-        return unavailable(http_detail(STATUS_PATH, resp.status, resp.body))
-    return parse_status(resp.body)
+    return read_details(socket_path, cli_path, timeout, prefs=False).status
