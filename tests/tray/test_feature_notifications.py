@@ -124,7 +124,7 @@ def test_taildrop_save_streams_big_files_and_never_overwrites(rig: TrayRig, home
     """A file bigger than any LocalAPI answer kept in memory (64 MiB) is streamed to disk; a name that is
     taken gets ` (1)`; a name with a path in it is never written."""
     from tray_app.core.http1 import MAX_BODY
-    from tray_app.daemons.tailnet_client import safe_name
+    from tray_app.core.tailnet import safe_name
 
     f, _sent = start(rig, qtbot)
     (home / "Downloads").mkdir()
