@@ -23,7 +23,7 @@ def _is_ct_mark_accept(expr: object) -> bool:
                 isinstance(m, dict)
                 and m.get("left") == {"ct": {"key": "mark"}}
                 and m.get("op", "==") == "=="
-                and _as_int(m.get("right")) == SPLIT_CT_MARK
+                and as_int(m.get("right")) == SPLIT_CT_MARK
             ):
                 matched = True
             else:
@@ -37,7 +37,8 @@ def _is_ct_mark_accept(expr: object) -> bool:
     return matched and accepted
 
 
-def _as_int(v: object) -> int | None:
+def as_int(v: object) -> int | None:
+    """A mark or mask as `nft -j` and `ip -j` print it: a number or a "0x..." string (None: neither)."""
     if isinstance(v, int) and not isinstance(v, bool):
         return v
     if isinstance(v, str):
@@ -84,7 +85,7 @@ def _connmark_masks(obj: object, found: set[str]) -> None:
                     ({"ct": {"key": "mark"}}, {"meta": {"key": "mark"}}),
                     ({"meta": {"key": "mark"}}, {"ct": {"key": "mark"}}),
                 ):
-                    found.add(_MASKS.get(_as_int(mask) or -1, CONNMARK_UNKNOWN))
+                    found.add(_MASKS.get(as_int(mask) or -1, CONNMARK_UNKNOWN))
         if "xt" in obj:
             xt = obj["xt"]
             name = xt.get("name") if isinstance(xt, dict) else None
@@ -125,8 +126,8 @@ def count_private_rules(text: str | list[dict[str, object]]) -> int:
         if (
             isinstance(r, dict)
             and r.get("priority") == PRIVATE_RULE_PREF
-            and _as_int(r.get("fwmark")) == TS_BYPASS_MARK
-            and _as_int(r.get("fwmask")) == TS_MASK
+            and as_int(r.get("fwmark")) == TS_BYPASS_MARK
+            and as_int(r.get("fwmask")) == TS_MASK
             and str(r.get("table")) == str(MULLVAD_TABLE_ID)
             and "not" not in r  # iproute2 prints `"not": null` for inverted rules
             and r.get("src", "all") == "all"

@@ -12,6 +12,7 @@ from typing import Any
 
 from tray_app.core.model import MullvadStatus, TailscaleStatus
 from tray_app.core.protocol import PROTOCOL_VERSION
+from tray_app.core.their_tables import as_int
 from tray_app.core.world import (
     TAILNET4,
     TAILNET6,
@@ -117,8 +118,8 @@ def parse_ip_rules(family: int, data: object) -> tuple[IpRule, ...]:
                 family=family,
                 priority=item["priority"],
                 table=str(item["table"]) if "table" in item else None,
-                fwmark=_hex(item.get("fwmark")),
-                fwmask=_hex(item.get("fwmask")),
+                fwmark=as_int(item.get("fwmark")),
+                fwmask=as_int(item.get("fwmask")),
                 inverted="not" in item,
                 suppress_prefixlen=item.get("suppress_prefixlen")
                 if isinstance(item.get("suppress_prefixlen"), int)
@@ -145,17 +146,6 @@ def parse_mullvad_dns(text: str) -> tuple[str, ...] | None:
         if name.startswith("Block ") and value.strip() == "true":
             blockers.append(name.removeprefix("Block ").strip())
     return tuple(blockers)
-
-
-def _hex(value: object) -> int | None:
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        try:
-            return int(value, 0)
-        except ValueError:
-            return None
-    return None
 
 
 def bypass_state(f: Facts) -> str | None:
