@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -17,7 +15,6 @@ from tray_app.core.model import (
     TailscaleStatus,
 )
 from tray_app.core.snapshot_fold import PART_OF, Folded, Part, fold, transitions_between
-from tray_app.core.status_text import PART_TEXT
 
 CONNECTED = MullvadStatus(
     MullvadState.CONNECTED, relay="se-got-wg-001", location="Gothenburg, Sweden", lockdown=False
@@ -37,13 +34,15 @@ def test_first_report_is_initial_and_marks_part_reported() -> None:
     assert "relay" in tr[0].fields
 
 
-def test_every_part_is_a_snapshot_field_of_its_status_type() -> None:
-    """The table the fold works by: adding a source is one row there and one Snapshot field (DESIGN.md)."""
-    snapshot_fields = {f.name: f for f in dataclasses.fields(Snapshot)}
-    assert set(PART_OF.values()) == set(Part) and set(snapshot_fields) == {p.value for p in Part}
-    for kind, part in PART_OF.items():
-        assert isinstance(getattr(Snapshot(), part.value), kind)
-    assert list(PART_TEXT) == list(Part)  # `status` and `watch` say every part
+def test_every_part_has_one_status_type_and_one_snapshot_field() -> None:
+    """The fold's table (issue 13: a new part is a row there, a field in Snapshot, a member of Part)."""
+    assert sorted(PART_OF.values()) == sorted(Part)
+    assert [f for f in Snapshot.__dataclass_fields__] == [p.value for p in Part]
+    values = [CONNECTED, TailscaleStatus(TailscaleState.RUNNING), BypassStatus(BypassState.ON, mode="direct")]
+    for value in values:
+        state, [tr] = fold(Folded(), value)
+        part = PART_OF[type(value)]
+        assert tr.part is part and state.reported == {part} and getattr(state.snapshot, part.value) is value
 
 
 def test_repeated_value_is_no_change() -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
+from typing import Any
 
 from tray_app.core.model import BypassStatus, MullvadStatus, Snapshot, TailscaleStatus
 
@@ -36,6 +37,13 @@ class Part(StrEnum):
 
 
 ALL_PARTS = frozenset(Part)
+
+# Which part each status type reports, and the Snapshot field that holds it: the one table a new part adds to.
+PART_OF: dict[type[PartStatus], Part] = {
+    MullvadStatus: Part.MULLVAD,
+    TailscaleStatus: Part.TAILSCALE,
+    BypassStatus: Part.BYPASS,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,27 +72,18 @@ class Folded:
         return self.reported == ALL_PARTS
 
 
-# One row per status source: the type of value it reports and its part; a part's value is also the name of
-# its `Snapshot` field (tests/status/test_snapshot_fold.py checks both stay in step).
-PART_OF: dict[type[PartStatus], Part] = {
-    MullvadStatus: Part.MULLVAD,
-    TailscaleStatus: Part.TAILSCALE,
-    BypassStatus: Part.BYPASS,
-}
-
-
 def part_of(value: PartStatus) -> Part:
     return PART_OF[type(value)]
 
 
 def part_value(snapshot: Snapshot, part: Part) -> PartStatus:
-    value: PartStatus = getattr(snapshot, part.value)
+    value: PartStatus = getattr(snapshot, part.value)  # each Part's value names its Snapshot field
     return value
 
 
 def with_part(snapshot: Snapshot, value: PartStatus) -> Snapshot:
-    fields_: dict[str, object] = {part_of(value).value: value}
-    return replace(snapshot, **fields_)  # type: ignore[arg-type]  # PART_OF pairs each type with its field
+    field_value: dict[str, Any] = {part_of(value).value: value}  # typed per field by PART_OF, not by mypy
+    return replace(snapshot, **field_value)
 
 
 def changed_fields(before: PartStatus, after: PartStatus) -> tuple[str, ...]:
