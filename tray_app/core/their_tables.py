@@ -7,7 +7,14 @@ import json
 
 from tray_app.core.rules import PRIVATE_RULE_PREF
 from tray_app.core.rules_readback import load_nft_json
-from tray_app.core.world import MULLVAD_TABLE_ID, SPLIT_CT_MARK, TS_BYPASS_MARK, TS_MASK
+from tray_app.core.world import (
+    MULLVAD_NFT,
+    MULLVAD_NFT_CHAIN,
+    MULLVAD_TABLE_ID,
+    SPLIT_CT_MARK,
+    TS_BYPASS_MARK,
+    TS_MASK,
+)
 
 
 def _is_ct_mark_accept(expr: object) -> bool:
@@ -55,9 +62,8 @@ def mullvad_split_accept(text: str) -> bool:
         r = it.get("rule")
         if (
             isinstance(r, dict)
-            and r.get("family") == "inet"
-            and r.get("table") == "mullvad"
-            and r.get("chain") == "output"
+            and (r.get("family"), r.get("table")) == MULLVAD_NFT
+            and r.get("chain") == MULLVAD_NFT_CHAIN
             and _is_ct_mark_accept(r.get("expr"))
         ):
             return True
