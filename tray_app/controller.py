@@ -26,9 +26,9 @@ from tray_app.core.model import BypassState, Snapshot, TailscaleState
 from tray_app.core.notify_policy import Category, Subject, UserIntent
 from tray_app.core.protocol import MODES, Exit, Verb
 from tray_app.core.tooltip import bypass_in_place, this_device_ip
+from tray_app.desktop.settings import Settings
 from tray_app.rootside.bypass_run import EnableOptions
 from tray_app.rootside.service import BypassService
-from tray_app.sources.settings import Settings
 
 OPERATOR_FIX = "sudo tailscale set --operator=$USER"
 

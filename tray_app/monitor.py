@@ -23,8 +23,8 @@ from PyQt6.QtCore import QObject, QTimer, pyqtSignal
 
 from tray_app.core.model import BypassState, BypassStatus, Snapshot
 from tray_app.core.snapshot_fold import Folded, Part, PartStatus, Transition, fold
-from tray_app.sources.base import Source
-from tray_app.sources.netlink import NetlinkWatcher
+from tray_app.daemons.base import Source
+from tray_app.daemons.netlink import NetlinkWatcher
 
 if TYPE_CHECKING:
     from tray_app.rootside.bypass_run import HelperCommand
@@ -97,9 +97,9 @@ class Monitor(QObject):
         parent: QObject | None = None,
     ) -> Monitor:
         """The real sources; `helper` is a `rootside.bypass_run.HelperCommand` (default: the installed one)."""
+        from tray_app.daemons.mullvad import MullvadSource  # noqa: PLC0415
+        from tray_app.daemons.tailscale import TailscaleSource  # noqa: PLC0415
         from tray_app.rootside.service import BypassService  # noqa: PLC0415  (sources load lazily)
-        from tray_app.sources.mullvad import MullvadSource  # noqa: PLC0415
-        from tray_app.sources.tailscale import TailscaleSource  # noqa: PLC0415
 
         return cls(
             MullvadSource(mullvad_cli),

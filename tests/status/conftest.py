@@ -15,12 +15,12 @@ from tests.fakes.fake_mullvad import FakeMullvad
 from tests.infra.netns import NetNS
 from tray_app.core.model import Snapshot
 from tray_app.core.snapshot_fold import Transition
+from tray_app.daemons.mullvad import MullvadSource
+from tray_app.daemons.netlink import NetlinkWatcher
+from tray_app.daemons.tailscale import TailscaleSource
 from tray_app.monitor import Monitor
 from tray_app.rootside.bypass_run import HelperCommand
 from tray_app.rootside.service import BypassService
-from tray_app.sources.mullvad import MullvadSource
-from tray_app.sources.netlink import NetlinkWatcher
-from tray_app.sources.tailscale import TailscaleSource
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -16,12 +16,12 @@ from typing import Any
 
 from PyQt6.QtCore import QCoreApplication, QSocketNotifier
 
+from tray_app.daemons.mullvad import MullvadSource
+from tray_app.daemons.netlink import NetlinkWatcher
+from tray_app.daemons.tailscale import TailscaleSource
 from tray_app.monitor import Monitor
 from tray_app.rootside.bypass_run import HelperCommand
 from tray_app.rootside.service import BypassService
-from tray_app.sources.mullvad import MullvadSource
-from tray_app.sources.netlink import NetlinkWatcher
-from tray_app.sources.tailscale import TailscaleSource
 
 ROOT = Path(__file__).resolve().parents[2]
 

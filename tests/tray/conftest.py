@@ -85,10 +85,10 @@ def rig(
     Indirect parameters (a dict) go to the bypass service, e.g. `{"debounce_ms": 300}` (default 20)."""
     from tray_app.app import TrayApplication
     from tray_app.core.notify_policy import PolicyConfig
+    from tray_app.daemons.netlink import NetlinkWatcher
+    from tray_app.desktop.settings import Settings
     from tray_app.monitor import Monitor
     from tray_app.rootside.service import BypassService
-    from tray_app.sources.netlink import NetlinkWatcher
-    from tray_app.sources.settings import Settings
 
     mullvad, tailscale = daemons.sources()
     service = BypassService(

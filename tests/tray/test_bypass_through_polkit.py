@@ -75,9 +75,9 @@ def pkexec_tray(
 ) -> Iterator[Callable[..., PkexecTray]]:
     from tray_app.app import TrayApplication
     from tray_app.core.notify_policy import PolicyConfig
+    from tray_app.desktop.settings import Settings
     from tray_app.monitor import Monitor
     from tray_app.rootside.service import BypassService
-    from tray_app.sources.settings import Settings
 
     state = tmp_path / "state"
     tmp_path.chmod(0o755)

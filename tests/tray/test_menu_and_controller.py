@@ -21,7 +21,7 @@ from tests.infra.require import require_tools
 from tests.tray.bypass_lab import PEER_SUBNET
 from tests.tray.conftest import TrayRig
 from tray_app.core.icon_choice import Badge, Main, Mark
-from tray_app.sources import autostart
+from tray_app.desktop import autostart
 
 
 def start(rig: TrayRig, qtbot) -> None:  # type: ignore[no-untyped-def]
@@ -387,7 +387,7 @@ def test_doctor_window_lists_checks_and_explains_a_missing_command(qtbot, tmp_pa
 
 
 def test_second_instance_asks_the_first_to_show_itself(qtbot) -> None:  # type: ignore[no-untyped-def]
-    from tray_app.sources.single_instance import SingleInstance
+    from tray_app.desktop.single_instance import SingleInstance
 
     first = SingleInstance()
     assert first.listen()

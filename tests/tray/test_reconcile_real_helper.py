@@ -17,9 +17,9 @@ def test_lost_table_is_announced_and_restored_only_by_the_click(  # noqa: PLR091
 ) -> None:  # type: ignore[no-untyped-def]
     from tray_app.app import TrayApplication
     from tray_app.core.notify_policy import PolicyConfig
+    from tray_app.desktop.settings import Settings
     from tray_app.monitor import Monitor
     from tray_app.rootside.service import BypassService
-    from tray_app.sources.settings import Settings
 
     mullvad, tailscale = daemons.sources()  # the fakes: Mullvad connected, Tailscale running
     monitor = Monitor(

@@ -11,8 +11,6 @@ import argparse
 import contextlib
 import json
 import os
-import signal
-import socket
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -31,13 +29,13 @@ TAILSCALE_TIMEOUT_S = 3.0
 
 
 def _read_mullvad(cli: str) -> MullvadStatus:
-    from tray_app.sources.mullvad import read_status  # noqa: PLC0415
+    from tray_app.daemons.mullvad_read import read_status  # noqa: PLC0415
 
     return read_status(cli)
 
 
 def _read_tailscale(sock: str | None, cli: str | None) -> TailscaleStatus:
-    from tray_app.sources.tailscale import read_status  # noqa: PLC0415
+    from tray_app.daemons.tailscale_read import read_status  # noqa: PLC0415
 
     return read_status(sock, cli, timeout=TAILSCALE_TIMEOUT_S)
 
@@ -135,27 +133,14 @@ class WatchPrinter:
 
 
 def run_watch(args: argparse.Namespace) -> int:
-    from PyQt6.QtCore import QCoreApplication, QSocketNotifier  # noqa: PLC0415
+    from PyQt6.QtCore import QCoreApplication  # noqa: PLC0415
 
+    from tray_app.desktop.quit_signals import QuitOnSignals  # noqa: PLC0415
     from tray_app.monitor import Monitor  # noqa: PLC0415
 
     app = QCoreApplication.instance() or QCoreApplication([sys.argv[0], "watch"])
 
-    # Ctrl-C and SIGTERM end the loop cleanly: Python handlers cannot run inside Qt's C++ loop, so the
-    # signal is written to a socket that Qt watches.
-    rsock, wsock = socket.socketpair()
-    rsock.setblocking(False)
-    wsock.setblocking(False)
-    old_wakeup = signal.set_wakeup_fd(wsock.fileno())
-    old_handlers = {s: signal.signal(s, lambda *_: None) for s in (signal.SIGINT, signal.SIGTERM)}
-    wake = QSocketNotifier(rsock.fileno(), QSocketNotifier.Type.Read)  # type: ignore[call-overload]
-
-    def on_signal(*_: object) -> None:
-        with contextlib.suppress(OSError):
-            rsock.recv(64)
-        app.quit()
-
-    wake.activated.connect(on_signal)
+    quit_on_signals = QuitOnSignals(app)  # Ctrl-C and SIGTERM end the loop cleanly
 
     monitor = Monitor.create(args.mullvad_cli, args.tailscale_socket, args.tailscale_cli)
     printer = WatchPrinter(args.json)
@@ -177,10 +162,5 @@ def run_watch(args: argparse.Namespace) -> int:
         app.exec()
     finally:
         monitor.stop()
-        wake.setEnabled(False)
-        signal.set_wakeup_fd(old_wakeup)
-        for s, h in old_handlers.items():
-            signal.signal(s, h)
-        rsock.close()
-        wsock.close()
+        quit_on_signals.close()
     return 0

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from tray_app.core.protocol import Exit, Verb
+from tray_app.core.world import HELPER_PATH as _HELPER
 
-# The text users see names the commands they can type; keep these in step with the CLI and paths.
-_HELPER = "/usr/libexec/mullvad-tailscale-tray/bypass-helper"
+# The text users see names the commands they can type; keep these in step with the CLI.
 _AGENTS = (
     "e.g. /usr/lib/policykit-1-gnome/polkit-gnome-authentication-agent-1, lxpolkit, "
     "or KDE's polkit-kde-authentication-agent-1"

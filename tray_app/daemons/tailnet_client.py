@@ -22,9 +22,10 @@ from urllib.parse import quote
 
 from PyQt6.QtCore import QObject, pyqtSignal
 
-from tray_app.core.tailnet import Profile, parse_profile, parse_profiles
-from tray_app.core.tailscale_parse import OPERATOR_HINT
-from tray_app.sources.localapi import LocalApiCall, LocalApiError, choose_socket, request
+from tray_app.core.tailnet import Profile, parse_profile, parse_profiles, safe_name
+from tray_app.core.tailscale_parse import http_problem
+from tray_app.daemons.localapi import LocalApiError, choose_socket, request
+from tray_app.daemons.localapi_call import LocalApiCall
 
 PREFS_PATH = "/localapi/v0/prefs"
 SUGGEST_PATH = "/localapi/v0/suggest-exit-node"
@@ -33,13 +34,6 @@ FILES_PATH = "/localapi/v0/files/"
 READ_PROFILES = ("list your accounts", "read the current account")
 BACKGROUND = (*READ_PROFILES, "suggest an exit node", "list the Taildrop files")
 LOGIN_PATH = "/localapi/v0/login-interactive"
-
-
-def safe_name(name: str) -> bool:
-    """A Taildrop file name we may write: a plain name, no path (tailscaled checks too; we do not rely on it)."""
-    return (
-        bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name and "\0" not in name
-    )
 
 
 def free_path(folder: Path, name: str) -> Path:
@@ -51,20 +45,6 @@ def free_path(folder: Path, name: str) -> Path:
         target = folder / (f"{stem} ({n}){dot}{ext}")
         n += 1
     return target
-
-
-def http_problem(what: str, code: int, body: bytes) -> str:
-    """An HTTP error of tailscaled as a sentence with the fix."""
-    text = " ".join(body.decode("utf-8", "replace").split())[:160]
-    try:  # WriteErrorJSON: {"error": "..."}
-        obj = json.loads(body)
-        if isinstance(obj, dict) and isinstance(obj.get("error"), str):
-            text = obj["error"]
-    except ValueError:
-        pass
-    if code == 403:
-        return f"Tailscale refused {what} ({text or 'access denied'}): {OPERATOR_HINT}"
-    return f"Tailscale could not {what}: HTTP {code}" + (f": {text}" if text else "")
 
 
 class TailnetClient(QObject):
