@@ -44,8 +44,8 @@ from tray_app.core.tailnet_notify import (
     TailnetNotifyPolicy,
 )
 from tray_app.core.tailscale_parse import OPERATOR_HINT
-from tray_app.sources.mullvad_locations import MullvadLocations
-from tray_app.sources.tailnet_client import BACKGROUND, LIST_FILES, READ_PROFILES, TailnetClient
+from tray_app.daemons.mullvad_locations import MullvadLocations
+from tray_app.daemons.tailnet_client import BACKGROUND, LIST_FILES, READ_PROFILES, TailnetClient
 from tray_app.ui.menu import _set
 from tray_app.ui.menu_sections.accounts import AccountsSection
 from tray_app.ui.menu_sections.devices import DevicesSection
@@ -90,7 +90,7 @@ class TailnetFeatures(QObject):
         self.open_folder: Callable[[str], object] = lambda path: QDesktopServices.openUrl(
             QUrl.fromLocalFile(path)
         )
-        self.notifier: Any = None  # the app's Notifier (sources/notifications.py), attached after start
+        self.notifier: Any = None  # the app's Notifier (desktop/notifications.py), attached after start
         self.npolicy = TailnetNotifyPolicy(policy_config)
         self.files: tuple[str, ...] = ()
         self._files_refusal_said = False

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PyQt6.QtCore import QCoreApplication, QTimer
 
-from tray_app.sources.tailnet_client import TailnetClient
+from tray_app.daemons.tailnet_client import TailnetClient
 
 
 def main() -> int:

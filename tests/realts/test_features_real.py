@@ -39,7 +39,7 @@ from tests.tray.daemons import Daemons
 from tray_app.core.tailnet import device_label, now_utc, parse_time
 from tray_app.core.tailnet_notify import ACTION_SAVE_FILES, TailnetKind
 from tray_app.core.tailscale_parse import OPERATOR_HINT
-from tray_app.sources.localapi import choose_socket, request
+from tray_app.daemons.localapi import choose_socket, request
 
 pytestmark = pytest.mark.real_tailscale
 LAB_MULLVAD = "disconnected"  # Tailscale alone: the exit node carries the internet, nothing else
@@ -187,7 +187,7 @@ def test_no_suggestion_as_the_real_daemon_answers_it(real_lab: RealLab) -> None:
 
 
 def test_device_list_is_what_tailscale_status_says(real_lab: RealLab, qtbot: Any) -> None:
-    from tray_app.sources.tailscale import TailscaleSource
+    from tray_app.daemons.tailscale import TailscaleSource
     from tray_app.ui.menu_sections.devices import DevicesSection
 
     lab = real_lab

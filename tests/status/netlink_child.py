@@ -12,7 +12,7 @@ import sys
 
 from PyQt6.QtCore import QCoreApplication, QSocketNotifier
 
-from tray_app.sources.netlink import RCVBUF, NetlinkWatcher
+from tray_app.daemons.netlink import RCVBUF, NetlinkWatcher
 
 SIGNALS = (
     "link_changed",

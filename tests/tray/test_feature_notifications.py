@@ -123,8 +123,8 @@ def test_a_new_health_warning_is_said_once(dunst, xembed_host, rig: TrayRig, qtb
 def test_taildrop_save_streams_big_files_and_never_overwrites(rig: TrayRig, home: Path, qtbot) -> None:  # type: ignore[no-untyped-def]
     """A file bigger than any LocalAPI answer kept in memory (64 MiB) is streamed to disk; a name that is
     taken gets ` (1)`; a name with a path in it is never written."""
-    from tray_app.sources.localapi import MAX_BODY
-    from tray_app.sources.tailnet_client import safe_name
+    from tray_app.core.http1 import MAX_BODY
+    from tray_app.core.tailnet import safe_name
 
     f, _sent = start(rig, qtbot)
     (home / "Downloads").mkdir()
