@@ -65,7 +65,8 @@ def _suggestion(args: argparse.Namespace) -> str | None:
         obj = json.loads(call_sync(args.tailscale_socket, "GET", SUGGEST_PATH, None, "suggest an exit node"))
     except (TailnetError, ValueError):
         return None
-    return obj.get("ID") if isinstance(obj, dict) and isinstance(obj.get("ID"), str) else None
+    # tailscaled answers {"ID": "", "Name": ""} when no exit node qualifies: no suggestion
+    return obj.get("ID") or None if isinstance(obj, dict) and isinstance(obj.get("ID"), str) else None
 
 
 def _show(route: Route, t: Tailnet, suggested: str | None, as_json: bool) -> None:

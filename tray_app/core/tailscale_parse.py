@@ -346,5 +346,5 @@ def http_problem(what: str, code: int, body: bytes) -> str:
     except ValueError:
         pass
     if code == 403:
-        return f"Tailscale refused {what} ({text or 'access denied'}): {OPERATOR_HINT}"
+        return f"Tailscale refused to {what} ({text or 'access denied'}): {OPERATOR_HINT}"
     return f"Tailscale could not {what}: HTTP {code}" + (f": {text}" if text else "")

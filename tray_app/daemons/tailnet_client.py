@@ -32,7 +32,8 @@ SUGGEST_PATH = "/localapi/v0/suggest-exit-node"
 PROFILES_PATH = "/localapi/v0/profiles/"
 FILES_PATH = "/localapi/v0/files/"
 READ_PROFILES = ("list your accounts", "read the current account")
-BACKGROUND = (*READ_PROFILES, "suggest an exit node", "list the Taildrop files")
+LIST_FILES = "list the Taildrop files"
+BACKGROUND = (*READ_PROFILES, "suggest an exit node", LIST_FILES)
 LOGIN_PATH = "/localapi/v0/login-interactive"
 
 
@@ -48,8 +49,8 @@ def free_path(folder: Path, name: str) -> Path:
 
 
 class TailnetClient(QObject):
-    """Emits `suggestion(id, name)`, `profiles(tuple[Profile, ...], current_id)`, `failed(what, text)`,
-    `done(what)`. Reads that run by themselves (`BACKGROUND`) fail quietly: the caller decides."""
+    """Emits `suggestion(id, name)` (id "" when the daemon suggests none), `profiles(tuple[Profile, ...],
+    current_id)`, `failed(what, text)`, `done(what)`. Reads that run by themselves (`BACKGROUND`) fail quietly: the caller decides."""
 
     suggestion = pyqtSignal(str, str)
     files = pyqtSignal(tuple)  # names of the Taildrop files waiting
@@ -109,7 +110,8 @@ class TailnetClient(QObject):
                 obj = json.loads(data)
             except ValueError:
                 return
-            if isinstance(obj, dict) and isinstance(obj.get("ID"), str) and obj["ID"]:
+            if isinstance(obj, dict) and isinstance(obj.get("ID"), str):
+                # {"ID": "", "Name": ""}: no exit node qualifies now (emitted too: an old one is stale)
                 self.suggestion.emit(obj["ID"], str(obj.get("Name") or obj["ID"]))
 
         self._call("GET", SUGGEST_PATH, None, ok, "suggest an exit node")
@@ -145,7 +147,7 @@ class TailnetClient(QObject):
             names = [f.get("Name") for f in doc if isinstance(f, dict)] if isinstance(doc, list) else []
             self.files.emit(tuple(n for n in names if isinstance(n, str) and n))
 
-        self._call("GET", FILES_PATH, None, ok, "list the Taildrop files")
+        self._call("GET", FILES_PATH, None, ok, LIST_FILES)
 
     def save_files(self, names: tuple[str, ...], folder: Path) -> None:
         """Like `tailscale file get --conflict=rename FOLDER`: stream each file to disk (`.NAME.part`, renamed
