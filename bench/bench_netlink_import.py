@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PROBE = """
 import json, sys, time
 from PyQt6.QtCore import QObject  # the tray has Qt loaded before the watcher starts
-from tray_app.sources import netlink
+from tray_app.daemons import netlink
 
 def rss():
     with open("/proc/self/status") as f:

@@ -102,7 +102,7 @@ class InProcess:
         from PyQt6.QtCore import QCoreApplication
 
         from tray_app.monitor import Monitor
-        from tray_app.sources.bypass_run import HelperCommand
+        from tray_app.rootside.bypass_run import HelperCommand
 
         self.app = QCoreApplication.instance() or QCoreApplication(["bench"])
         helper = HelperCommand(

@@ -299,9 +299,9 @@ def updates(n: int, tmp: Path) -> tuple[list[float], list[float]]:
     from tests.fakes.fake_mullvad import FakeMullvad
     from tests.tray.standins import MULLVAD_CONNECTED, MULLVAD_DISCONNECTED, TS_RUNNING
     from tray_app.app import TrayApplication
+    from tray_app.daemons.mullvad import MullvadSource
+    from tray_app.desktop.settings import Settings
     from tray_app.monitor import Monitor
-    from tray_app.sources.mullvad import MullvadSource
-    from tray_app.sources.settings import Settings
 
     def wait(pred: object, timeout: float = 10.0) -> None:
         end = time.monotonic() + timeout
@@ -364,8 +364,8 @@ def menus(rounds: int, tmp: Path, devices: int = 500, relays: int = 600) -> dict
     from tray_app.app import TrayApplication
     from tray_app.core.mullvad_relays import parse_relay_list, total_relays
     from tray_app.core.tailnet import tailnet_from_status
+    from tray_app.desktop.settings import Settings
     from tray_app.monitor import Monitor
-    from tray_app.sources.settings import Settings
 
     m, t = ScriptedSource(), ScriptedSource()
     m.value, t.value = MULLVAD_CONNECTED, TS_RUNNING

@@ -4,7 +4,7 @@ process in the way. Tests never use it: they read the daemons' fakes through the
 
 from __future__ import annotations
 
-from tray_app.sources.base import Source
+from tray_app.daemons.base import Source
 
 
 class ScriptedSource(Source):

@@ -7,16 +7,12 @@ inside `run()` only, keeping `app` importable without widgets for the pieces the
 from __future__ import annotations
 
 import argparse
-import contextlib
-import signal
-import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from PyQt6 import sip
-from PyQt6.QtCore import QObject, QSocketNotifier, QTimer, pyqtSignal, pyqtSlot
+from PyQt6.QtCore import QObject, QTimer, pyqtSignal, pyqtSlot
 from PyQt6.QtDBus import QDBusConnection, QDBusMessage, QDBusServiceWatcher
 from PyQt6.QtGui import QGuiApplication
 from PyQt6.QtWidgets import QApplication, QSystemTrayIcon
@@ -39,10 +35,11 @@ from tray_app.core.notify_policy import (
     UserIntent,
     Withdraw,
 )
-from tray_app.sources.notifications import Notifier
-from tray_app.sources.settings import Settings
-from tray_app.sources.single_instance import SingleInstance
-from tray_app.sources.url_opener import UrlOpener
+from tray_app.desktop.notifications import Notifier
+from tray_app.desktop.quit_signals import QuitOnSignals
+from tray_app.desktop.settings import Settings
+from tray_app.desktop.single_instance import SingleInstance
+from tray_app.desktop.url_opener import UrlOpener
 
 ACTION_COPY_LINK = "copy-link"
 
@@ -129,8 +126,6 @@ class TrayApplication(QObject):
             getattr(monitor, "bypass", None),
             clipboard=_copy_to_clipboard,
             open_url=self.opener.open,
-            reread_bypass=getattr(monitor, "refresh_bypass", None),
-            report=getattr(monitor, "report", None),
             parent=self,
         )
         self.ui = TrayUI(self.controller, self, overrides=overrides)
@@ -323,27 +318,6 @@ BUS_GONE_TEXT = (
 )
 
 
-def _quit_on_signals(app: QApplication) -> QSocketNotifier:
-    """Ctrl-C and the session's SIGTERM end the event loop cleanly. Python runs signal handlers only when
-    it gets control, so the signal is written to a socket Qt watches (no polling timer, no idle wake-ups)."""
-    read_end, write_end = socket.socketpair()
-    read_end.setblocking(False)
-    write_end.setblocking(False)
-    signal.set_wakeup_fd(write_end.fileno())
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: None)  # the byte on the socket does the work
-    notifier = QSocketNotifier(sip.voidptr(read_end.fileno()), QSocketNotifier.Type.Read, app)
-
-    def woken() -> None:
-        with contextlib.suppress(OSError):
-            read_end.recv(64)
-        app.quit()
-
-    notifier.activated.connect(woken)
-    notifier.setProperty("sockets", (read_end, write_end))  # keep both ends alive with the notifier
-    return notifier
-
-
 def name_application(app: QApplication) -> None:
     # Qt exports the application name as the StatusNotifierItem's Title (what hosts list the item as)
     app.setApplicationName(DISPLAY_NAME)
@@ -358,7 +332,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     name_application(app)
     app.setQuitOnLastWindowClosed(False)  # closing the doctor or about window must not end the tray
-    on_signal = _quit_on_signals(app)
+    on_signal = QuitOnSignals(app)  # Ctrl-C and the session's SIGTERM end the event loop cleanly
 
     guard = SingleInstance()
     hidden = bool(getattr(args, "hidden", False))
@@ -401,6 +375,6 @@ def run(args: argparse.Namespace) -> int:
     try:
         return app.exec()
     finally:
-        on_signal.setEnabled(False)
+        on_signal.close()
         tray.stop()
         guard.close()

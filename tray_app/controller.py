@@ -1,7 +1,8 @@
 """The one object user actions go through (DESIGN.md: "User actions go the other way through one controller").
 
-Menu items and notification actions call methods here; this calls the sources and the bypass client and
-records the user's bypass consent in the settings. Keeping the bypass right is the root reconciler's job
+Menu items and notification actions call methods here; this calls the sources and the bypass service
+(`rootside.service.BypassService`, which also brings the new bypass state to the monitor) and records the
+user's bypass consent in the settings. Keeping the bypass right is the root reconciler's job
 (`bypass-helper watch`, mullvad-tailscale-bypass.service): the tray never runs the helper by itself.
 
 * without a reconciler (a checkout, the unit disabled), drift and a lost table are shown with "Repair" /
@@ -14,7 +15,6 @@ Failures come back as `message(title, text)`, each text carrying its fix; the tr
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Protocol
 
@@ -24,11 +24,11 @@ from tray_app.core.bypass_reply import HelperResult
 from tray_app.core.helper_errors import Problem
 from tray_app.core.model import BypassState, Snapshot, TailscaleState
 from tray_app.core.notify_policy import Category, Subject, UserIntent
-from tray_app.core.protocol import MODES, Exit
+from tray_app.core.protocol import MODES, Exit, Verb
 from tray_app.core.tooltip import bypass_in_place, this_device_ip
-from tray_app.sources.bypass_client import BypassClient
-from tray_app.sources.bypass_run import EnableOptions
-from tray_app.sources.settings import Settings
+from tray_app.desktop.settings import Settings
+from tray_app.rootside.bypass_run import EnableOptions
+from tray_app.rootside.service import BypassService
 
 OPERATOR_FIX = "sudo tailscale set --operator=$USER"
 
@@ -70,27 +70,24 @@ class Controller(QObject):
         settings: Settings,
         mullvad: MullvadActions | None,
         tailscale: TailscaleActions | None,
-        helper: BypassClient | None,
+        bypass: BypassService | None,
         *,
         clipboard: Callable[[str], None] | None = None,
         open_url: Callable[[str], None] | None = None,
-        reread_bypass: Callable[[], None] | None = None,
-        report: Callable[[object], None] | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self.settings = settings
         self._mullvad = mullvad
         self._tailscale = tailscale
-        self._helper = helper
+        self._bypass = bypass
         self._clipboard = clipboard
         self._open_url = open_url
-        self._reread_bypass = reread_bypass  # the monitor's refresh_bypass: folds the new state in
-        self._report = report  # the monitor's report: folds a status the helper already gave us
         self.snapshot = Snapshot()
         self._pending_enable_mode: str | None = None
-        if helper is not None:
-            helper.finished.connect(self._on_helper_finished)
+        if bypass is not None:
+            bypass.toggle_finished.connect(self._on_toggle_finished)
+            bypass.busy_changed.connect(self.busy_changed)
         for source in (mullvad, tailscale):
             signal = getattr(source, "action_failed", None)
             if signal is not None:
@@ -115,11 +112,11 @@ class Controller(QObject):
 
     @property
     def bypass_busy(self) -> bool:
-        return self._helper is not None and (self._helper.busy("enable") or self._helper.busy("disable"))
+        return self._bypass is not None and self._bypass.toggling
 
     def set_bypass(self, on: bool) -> None:
         """The user's toggle. Consent is recorded only once the helper succeeded."""
-        if self._helper is None:
+        if self._bypass is None:
             self.message.emit(
                 "Bypass unavailable", "The bypass helper is not installed: reinstall the package."
             )
@@ -127,15 +124,12 @@ class Controller(QObject):
         self._enable_or_disable(on=on)
 
     def _enable_or_disable(self, *, on: bool) -> None:
-        if self._helper is None:
+        if self._bypass is None:
             return
         self.user_action.emit(BYPASS_ON if on else BYPASS_OFF)
         if on:
             self._pending_enable_mode = self.settings.bypass_mode
-            self._helper.request("enable", EnableOptions(mode=self.settings.bypass_mode))
-        else:
-            self._helper.request("disable")
-        self.busy_changed.emit(True)
+        self._bypass.toggle(on, EnableOptions(mode=self.settings.bypass_mode) if on else None)
 
     def restore_bypass(self) -> None:
         """The user asks for the bypass again ("Restore bypass" or "Repair" in a notification, or the menu):
@@ -156,64 +150,28 @@ class Controller(QObject):
     def never_suggest(self) -> None:
         self.settings.muted = self.settings.muted | {Category.SUGGEST}
 
-    def _on_helper_finished(self, result: HelperResult) -> None:
-        verb = result.verb
-        if verb in ("enable", "disable"):
-            self.busy_changed.emit(self.bypass_busy)
+    def _on_toggle_finished(self, result: HelperResult) -> None:
+        """The user's enable/disable ended; the service has already brought its new state to the monitor."""
+        enable = result.verb == Verb.ENABLE
         if result.ok:
-            if verb == "enable":
-                self.settings.bypass_wanted = True
-                if self._pending_enable_mode:
-                    self.settings.bypass_mode = self._pending_enable_mode
-            elif verb == "disable":
-                self.settings.bypass_wanted = False
-            if verb in ("enable", "disable"):
-                self._take_reply(result)
+            self.settings.bypass_wanted = enable
+            if enable and self._pending_enable_mode:
+                self.settings.bypass_mode = self._pending_enable_mode
             return
         problem = result.problem
         if problem is not None and problem.kind is Problem.CANCELLED:
             return  # the user dismissed the password dialog: that is an answer, not an error
-        applied = verb == "enable" and _applied_despite_precondition(result)
+        applied = enable and _applied_despite_precondition(result)
         if applied:
             # exit 6: on and saved for boot, only not effective until Mullvad's firewall allows it. The
-            # user's consent stands, so reconcile keeps refreshing it; the message still says why.
+            # user's consent stands, so the reconciler keeps it right; the message still says why.
             self.settings.bypass_wanted = True
             if self._pending_enable_mode:
                 self.settings.bypass_mode = self._pending_enable_mode
-        title = (
-            "Bypass on, but Mullvad does not let it through"
-            if applied
-            else {
-                "enable": "Could not turn on the bypass",
-                "disable": "Could not turn off the bypass",
-                "status": "Could not read the bypass state",
-            }.get(verb, "Bypass helper failed")
-        )
-        if verb == "status":
-            return  # the monitor shows a failed status read as "unknown" with its reason
+            title = "Bypass on, but Mullvad does not let it through"
+        else:
+            title = "Could not turn on the bypass" if enable else "Could not turn off the bypass"
         self.message.emit(title, result.message)
-        self._read_back()
-
-    def _take_reply(self, result: HelperResult) -> None:
-        """enable/disable/refresh print the status after the change: with a reconciler publishing the rest,
-        that is all the tray needs (no second pkexec). Without one, read back as before."""
-        now = self.snapshot.bypass
-        if result.status is not None and self._report is not None and now.reconciled:
-            # The helper's own answer has no reconciler part: keep the published one's until it renews.
-            self._report(
-                dataclasses.replace(
-                    result.status, reconciled=True, repairs=now.repairs, last_repair=now.last_repair
-                )
-            )
-            return
-        self._read_back()
-
-    def _read_back(self) -> None:
-        """Read what is really in place now (a failed enable may still have changed nothing or something)."""
-        if self._reread_bypass is not None:
-            self._reread_bypass()
-        elif self._helper is not None and not self._helper.busy("status"):
-            self._helper.request("status")
 
     # -- Mullvad and Tailscale --------------------------------------------------------------------------
 

@@ -43,8 +43,9 @@ from tray_app.core.tailnet_notify import (
     TailnetKind,
     TailnetNotifyPolicy,
 )
-from tray_app.sources.mullvad_locations import MullvadLocations
-from tray_app.sources.tailnet_client import BACKGROUND, READ_PROFILES, TailnetClient
+from tray_app.core.tailscale_parse import OPERATOR_HINT
+from tray_app.daemons.mullvad_locations import MullvadLocations
+from tray_app.daemons.tailnet_client import BACKGROUND, LIST_FILES, READ_PROFILES, TailnetClient
 from tray_app.ui.menu import _set
 from tray_app.ui.menu_sections.accounts import AccountsSection
 from tray_app.ui.menu_sections.devices import DevicesSection
@@ -89,9 +90,10 @@ class TailnetFeatures(QObject):
         self.open_folder: Callable[[str], object] = lambda path: QDesktopServices.openUrl(
             QUrl.fromLocalFile(path)
         )
-        self.notifier: Any = None  # the app's Notifier (sources/notifications.py), attached after start
+        self.notifier: Any = None  # the app's Notifier (desktop/notifications.py), attached after start
         self.npolicy = TailnetNotifyPolicy(policy_config)
         self.files: tuple[str, ...] = ()
+        self._files_refusal_said = False
         self._tailnet_seen = False
         self._reauth_at: float | None = None
         self._ntimer = QTimer(self)
@@ -210,6 +212,9 @@ class TailnetFeatures(QObject):
     def _on_route_open(self) -> None:
         if self.tailnet.exit_nodes or self.tailnet.mullvad_exit_nodes:
             self.client.fetch_suggestion()
+        elif self.suggestion is not None:
+            self.suggestion = None  # the exit nodes are gone: so is the recommendation
+            self.render()
 
     def pick_route(self, kind: str, key: str) -> None:
         s, t = self.snapshot, self.tailnet
@@ -286,6 +291,9 @@ class TailnetFeatures(QObject):
             self.profile_problem = text  # reading the list failed: the submenu says why
             self.render()
             return
+        if what == LIST_FILES and OPERATOR_HINT in text:
+            self._files_refused(text)
+            return
         if what in BACKGROUND:
             return  # no suggestion or file list is no error the user has to hear about
         if self._waiting is not None:
@@ -308,6 +316,10 @@ class TailnetFeatures(QObject):
         )
 
     def _on_suggestion(self, node_id: str, name: str) -> None:
+        if not node_id:  # the daemon suggests none now (e.g. the exit node went offline)
+            self.suggestion = None
+            self.render()
+            return
         peer = self.tailnet.peer(node_id)
         self.suggestion = (node_id, peer.name if peer else name.split(".", 1)[0])
         self.render()
@@ -397,6 +409,18 @@ class TailnetFeatures(QObject):
         (kinds.add if on else kinds.discard)(kind.value)
         self.settings.tailnet_notify = frozenset(kinds)
         self.render()
+        if kind is TailnetKind.TAILDROP and on:
+            self._files_refusal_said = False
+            self.client.list_files()  # a refusal (not the operator) is said now, not when a file arrives
+
+    def _files_refused(self, text: str) -> None:
+        """tailscaled lists Taildrop files only to root and its operator: a user who asked for Taildrop
+        notifications would otherwise never hear of a file. Said once, until a listing works again."""
+        if TailnetKind.TAILDROP.value not in self.settings.tailnet_notify or not self.settings.notifications:
+            return
+        if not self._files_refusal_said:
+            self._files_refusal_said = True
+            self._say("Taildrop", text)
 
     def _observe(self) -> None:
         if not self._tailnet_seen:
@@ -423,6 +447,7 @@ class TailnetFeatures(QObject):
 
     def _on_files(self, names: tuple[str, ...]) -> None:
         self.files = names
+        self._files_refusal_said = False
         self._observe()
 
     def on_action(self, action_id: str) -> None:
@@ -442,7 +467,9 @@ class TailnetFeatures(QObject):
         # only a re-authentication the user asked for opens the browser (a login has its own notice)
         if self._reauth_at is not None and time.monotonic() - self._reauth_at < REAUTH_WINDOW_S:
             self._reauth_at = None
-            if self.open_url is not None and url.startswith("https://"):
+            # http:// too: a self-hosted control server (and the real-daemon lab's) hands out http URLs;
+            # the opener refuses every other scheme
+            if self.open_url is not None and url.startswith(("https://", "http://")):
                 self.open_url(url)
 
     def _say(self, title: str, text: str) -> None:

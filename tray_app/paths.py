@@ -8,7 +8,10 @@ import typing
 if typing.TYPE_CHECKING:  # pathlib is imported where used: the root helper reads constants only here
     from pathlib import Path
 
-HELPER_PATH = "/usr/libexec/mullvad-tailscale-tray/bypass-helper"
+from tray_app.core import world
+
+HELPER_PATH = world.HELPER_PATH  # defined with the outside world's constants, which pure messages quote
+
 STATE_DIR = "/var/lib/mullvad-tailscale-tray"
 BOOT_UNIT = "mullvad-tailscale-bypass.service"
 # The reconciler (`bypass-helper watch`) publishes the bypass status here for unprivileged readers.
@@ -16,8 +19,6 @@ RUN_DIR = "/run/mullvad-tailscale-tray"
 STATUS_FILE_NAME = "bypass-status.json"
 STATUS_FILE = RUN_DIR + "/" + STATUS_FILE_NAME
 POLKIT_POLICY = "/usr/share/polkit-1/actions/io.github.mullvad-tailscale-tray.policy"
-
-TAILSCALE_SOCKETS = ("/run/tailscale/tailscaled.sock", "/var/run/tailscale/tailscaled.sock")
 
 
 def config_dir() -> Path:

@@ -29,6 +29,9 @@ ALLOWED = {
     "tray_app.core.protocol",
     "tray_app.core.routes",
     "tray_app.core.rules",
+    "tray_app.core.rules_readback",  # our table read back and compared
+    "tray_app.core.their_tables",  # Mullvad's and Tailscale's tables, the ip rules
+    "tray_app.core.world",  # the outside world's constants (marks, tables, interface names)
 }
 
 # Runs the launcher as `python3 -IS launcher VERB` would, then writes where each loaded module came from.

@@ -11,9 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.infra.netns import NetNS
-from tray_app.core import rules
-from tray_app.core.routes import NEVER_BYPASS6, TAILNET4, TAILNET6, WIDE_PREFIX, parse_table52
+from tray_app.core import rules, rules_readback
+from tray_app.core.routes import NEVER_BYPASS6, WIDE_PREFIX, parse_table52
 from tray_app.core.rules import Config
+from tray_app.core.world import TAILNET4, TAILNET6
 
 # A small pool of bases so that overlaps, duplicates and nesting are common.
 BASES4 = [
@@ -197,9 +198,11 @@ def test_real_nft_accepts_every_batch_and_holds_exactly_the_coverage(
     facts = parse_table52(json.dumps(r4), json.dumps(r6))
     r = netns.run("nft", "-f", "-", input=rules.render_apply(config, facts), check=False)
     assert r.returncode == 0, r.stderr
-    view = rules.parse_table(netns.run("nft", "-j", "list", "table", "inet", "mullvad-tailscale").stdout)
+    view = rules_readback.parse_table(
+        netns.run("nft", "-j", "list", "table", "inet", "mullvad-tailscale").stdout
+    )
     assert view is not None
-    assert view.sets["tailnet4"].intervals == rules.networks_intervals(facts.tailnet4)
-    assert view.sets["tailnet6"].intervals == rules.networks_intervals(facts.tailnet6)
-    assert rules.set_networks(view.sets["mullvad_dns4"]) == ["100.64.0.0/26"]
-    assert rules.guess_config(view) == config
+    assert view.sets["tailnet4"].intervals == rules_readback.networks_intervals(facts.tailnet4)
+    assert view.sets["tailnet6"].intervals == rules_readback.networks_intervals(facts.tailnet6)
+    assert rules_readback.set_networks(view.sets["mullvad_dns4"]) == ["100.64.0.0/26"]
+    assert rules_readback.guess_config(view) == config

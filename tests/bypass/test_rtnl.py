@@ -18,7 +18,7 @@ from tests.infra.require import require_tools
 CHILD = """
 import ipaddress, json, socket, subprocess, sys
 sys.path.insert(0, sys.argv[1])
-from tray_app.core import routes, rules
+from tray_app.core import routes, rules, their_tables
 from tray_app.helper import facts, rtnl
 
 def ip(*args):
@@ -39,8 +39,8 @@ for fam, af in (("-4", socket.AF_INET), ("-6", socket.AF_INET6)):
         text = ip(fam, "-j", "route", "show", "table", table)
         raw[f"{fam} {table}"] = [norm(json.loads(text) if text else []), norm(rtnl.routes(af, num))]
     raw[f"{fam} rules"] = [
-        rules.count_private_rules(ip(fam, "-N", "-j", "rule", "show") or ""),
-        rules.count_private_rules(rtnl.rules(af)),
+        their_tables.count_private_rules(ip(fam, "-N", "-j", "rule", "show") or ""),
+        their_tables.count_private_rules(rtnl.rules(af)),
     ]
 by_ip = routes.with_lan(
     routes.parse_table52(ip("-4", "-j", "route", "show", "table", "52"), ip("-6", "-j", "route", "show", "table", "52")),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tray_app.core import rules
+from tray_app.core import rules, rules_readback, their_tables
 from tray_app.core.routes import RouteError, build_facts, parse_table52, with_lan
 from tray_app.core.rules import Config
 
@@ -340,7 +340,7 @@ def test_public_routes_in_main_are_never_lan() -> None:
 
 
 def test_parse_our_table_listing() -> None:
-    view = rules.parse_table(fx("ours-direct.json"))
+    view = rules_readback.parse_table(fx("ours-direct.json"))
     assert view is not None
     assert set(view.chains) == {"output", "prerouting", "postrouting"}
     assert view.chains["output"].type == "route" and view.chains["output"].prio == -100
@@ -349,40 +349,46 @@ def test_parse_our_table_listing() -> None:
     assert len(view.chains["output"].rules) == 7 and len(view.chains["prerouting"].rules) == 2
     assert len(view.chains["postrouting"].rules) == 5
     assert view.sets["lan4"].intervals == () and view.sets["lan6"].intervals == ()
-    assert rules.set_networks(view.sets["tailnet4"]) == ["10.1.0.0/16", "100.64.0.0/10", "192.168.50.0/24"]
-    assert rules.set_networks(view.sets["tailnet6"]) == ["fd00:50::/64", "fd7a:115c:a1e0::/48"]
-    assert rules.set_networks(view.sets["mullvad_dns4"]) == ["100.64.0.0/26"]
-    assert rules.parse_table(fx("mullvad-connected.json")) is None  # other tables are not ours
+    assert rules_readback.set_networks(view.sets["tailnet4"]) == [
+        "10.1.0.0/16",
+        "100.64.0.0/10",
+        "192.168.50.0/24",
+    ]
+    assert rules_readback.set_networks(view.sets["tailnet6"]) == ["fd00:50::/64", "fd7a:115c:a1e0::/48"]
+    assert rules_readback.set_networks(view.sets["mullvad_dns4"]) == ["100.64.0.0/26"]
+    assert rules_readback.parse_table(fx("mullvad-connected.json")) is None  # other tables are not ours
 
 
 def test_guess_config_from_rules() -> None:
-    direct = rules.parse_table(fx("ours-direct.json"))
-    allopts = rules.parse_table(fx("ours-private-all.json"))
+    direct = rules_readback.parse_table(fx("ours-direct.json"))
+    allopts = rules_readback.parse_table(fx("ours-private-all.json"))
     assert direct is not None and allopts is not None
-    assert rules.guess_config(direct) == Config("direct")
-    assert rules.guess_config(allopts) == Config("private", frozenset({"containers", "exit-via-mullvad"}))
+    assert rules_readback.guess_config(direct) == Config("direct")
+    assert rules_readback.guess_config(allopts) == Config(
+        "private", frozenset({"containers", "exit-via-mullvad"})
+    )
     # the previous layout (no guard, no LAN sets) is still recognised, and is not ours to refill in place:
     # the helper upgrades it by deleting and re-creating the table
-    previous = rules.parse_table(fx("ours-previous-direct.json"))
-    assert previous is not None and rules.guess_config(previous) == Config("direct")
-    assert not rules.same_layout(previous) and rules.same_layout(direct)
+    previous = rules_readback.parse_table(fx("ours-previous-direct.json"))
+    assert previous is not None and rules_readback.guess_config(previous) == Config("direct")
+    assert not rules_readback.same_layout(previous) and rules_readback.same_layout(direct)
 
 
 def test_compare_against_reference_listing() -> None:
-    live = rules.parse_table(fx("ours-direct.json"))
-    ref_direct = rules.parse_table(fx("ours-direct.json"))
-    ref_private = rules.parse_table(fx("ours-private-all.json"))
+    live = rules_readback.parse_table(fx("ours-direct.json"))
+    ref_direct = rules_readback.parse_table(fx("ours-direct.json"))
+    ref_private = rules_readback.parse_table(fx("ours-private-all.json"))
     assert live and ref_direct and ref_private
     facts = build_facts([N4("192.168.50.0/24"), N4("10.1.0.0/16")], [N6("fd00:50::/64")])
     names = {"a": Config("private", frozenset(OPTS)), "b": Config("direct")}
     refs = {"a": ref_private, "b": ref_direct}
-    v = rules.compare(live, facts, refs, names, Config("direct"))
+    v = rules_readback.compare(live, facts, refs, names, Config("direct"))
     assert v.matches and v.config == Config("direct") and not v.differences
     # saved state says private: the loaded rules do not match it
-    v = rules.compare(live, facts, refs, names, Config("private"))
+    v = rules_readback.compare(live, facts, refs, names, Config("private"))
     assert not v.matches and v.config == Config("direct")
     # a route appeared in table 52 since the last apply: the sets are stale
-    v = rules.compare(live, build_facts([N4("192.168.60.0/24")], []), refs, names, Config("direct"))
+    v = rules_readback.compare(live, build_facts([N4("192.168.60.0/24")], []), refs, names, Config("direct"))
     assert v.rules_match and not v.sets_match and any("table 52" in d for d in v.differences)
     # a rule edited by hand matches no reference
     tampered = json.loads(fx("ours-direct.json"))
@@ -390,9 +396,9 @@ def test_compare_against_reference_listing() -> None:
         if "rule" in it and it["rule"]["chain"] == "prerouting":
             it["rule"]["expr"][0]["match"]["right"] = "eth0"
             break
-    tv = rules.parse_table(json.dumps(tampered))
+    tv = rules_readback.parse_table(json.dumps(tampered))
     assert tv is not None
-    v = rules.compare(tv, facts, refs, names, Config("direct"))
+    v = rules_readback.compare(tv, facts, refs, names, Config("direct"))
     assert not v.matches and v.config is None
 
 
@@ -422,34 +428,38 @@ def test_set_elements_in_every_json_spelling_normalise_to_the_same_coverage() ->
             },
         ]
     }
-    view = rules.parse_table(json.dumps(doc))
+    view = rules_readback.parse_table(json.dumps(doc))
     assert view is not None
     assert view.sets["tailnet4"].flags == ("interval",)
-    assert rules.set_networks(view.sets["tailnet4"]) == ["10.0.0.0/24", "10.0.1.0/32", "100.64.0.0/10"]
+    assert rules_readback.set_networks(view.sets["tailnet4"]) == [
+        "10.0.0.0/24",
+        "10.0.1.0/32",
+        "100.64.0.0/10",
+    ]
 
 
 @pytest.mark.parametrize(
     "bad", ["", "nope", "[]", '{"x": 1}', '{"nftables": [{"set": {"elem": [{"prefix": 3}]}}]}']
 )
 def test_bad_nft_json_raises(bad: str) -> None:
-    with pytest.raises(rules.NftJsonError):
-        rules.parse_tables(bad)
+    with pytest.raises(rules_readback.NftJsonError):
+        rules_readback.parse_tables(bad)
 
 
 # --- other daemons' tables --------------------------------------------------------------------------------
 
 
 def test_mullvad_split_tunnel_accept_rule() -> None:
-    assert rules.mullvad_split_accept(fx("mullvad-connected.json")) is True
-    assert rules.mullvad_split_accept(fx("mullvad-no-split.json")) is False
-    assert rules.mullvad_split_accept(fx("mullvad-narrow-accept.json")) is False
+    assert their_tables.mullvad_split_accept(fx("mullvad-connected.json")) is True
+    assert their_tables.mullvad_split_accept(fx("mullvad-no-split.json")) is False
+    assert their_tables.mullvad_split_accept(fx("mullvad-narrow-accept.json")) is False
 
 
 def test_tailscale_connmark_generation() -> None:
-    assert rules.tailscale_connmark(None) == "none"
-    assert rules.tailscale_connmark(fx("mangle-other.json")) == "none"
-    assert rules.tailscale_connmark(fx("mangle-1.96.json")) == "1.96-1.98"
-    assert rules.tailscale_connmark(fx("mangle-1.100.json")) == ">=1.100"
+    assert their_tables.tailscale_connmark(None) == "none"
+    assert their_tables.tailscale_connmark(fx("mangle-other.json")) == "none"
+    assert their_tables.tailscale_connmark(fx("mangle-1.96.json")) == "1.96-1.98"
+    assert their_tables.tailscale_connmark(fx("mangle-1.100.json")) == ">=1.100"
     xt = {
         "nftables": [
             {"table": {"family": "ip", "name": "mangle"}},
@@ -463,7 +473,9 @@ def test_tailscale_connmark_generation() -> None:
             },
         ]
     }
-    assert rules.tailscale_connmark(json.dumps(xt)) == "unknown"  # iptables-nft hides the mask from nft
+    assert (
+        their_tables.tailscale_connmark(json.dumps(xt)) == "unknown"
+    )  # iptables-nft hides the mask from nft
 
 
 def test_private_rule_counting() -> None:
@@ -477,6 +489,6 @@ def test_private_rule_counting() -> None:
         {**ours, "fwmask": "0xffffffff"},
         {"priority": 32766, "src": "all", "table": "main"},
     ]
-    assert rules.count_private_rules(json.dumps(listing)) == 2
-    assert rules.count_private_rules("") == 0
-    assert rules.count_private_rules("garbage") == 0
+    assert their_tables.count_private_rules(json.dumps(listing)) == 2
+    assert their_tables.count_private_rules("") == 0
+    assert their_tables.count_private_rules("garbage") == 0

@@ -240,7 +240,7 @@ def test_a_stale_status_file_is_not_revived_by_a_reused_pid(lab: Lab, watcher: W
     """A reconciler killed outside systemd leaves its file behind (root's, saying "on"). Any user can start
     processes until one gets the dead reconciler's pid: the readers must not then believe the file. They
     trust it only while its pid is a root process with the start time the reconciler wrote."""
-    from tray_app.sources import published
+    from tray_app.rootside import published
 
     path = str(watcher.status_path)
     wait_for("published", lambda: _state(watcher) == "on")

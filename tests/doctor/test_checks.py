@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from tray_app.core import doctor as d
-from tray_app.core.doctor import Facts, Level
+from tray_app.core.doctor import facts as df
+from tray_app.core.doctor.facts import Facts, Level
 from tray_app.core.model import (
     ExitNode,
     MullvadState,
@@ -80,7 +81,7 @@ def healthy(**over: Any) -> Facts:
     return Facts(**base)
 
 
-def by_id(facts: Facts) -> dict[str, d.Check]:
+def by_id(facts: Facts) -> dict[str, df.Check]:
     return {c.id: c for c in d.run_checks(facts)}
 
 
@@ -239,7 +240,7 @@ def test_unknown_facts_skip_with_reason() -> None:
         ),
         ({"sni_host": False, "xembed_host": False}, "desktop.tray-host", Level.WARN, "appindicator"),
         ({"notification_server": ""}, "desktop.notifications", Level.WARN, "dunst"),
-        ({"probe": d.ProbeResult("peer", False, "timeout")}, "probe.peer", Level.FAIL, "tailscale ping"),
+        ({"probe": df.ProbeResult("peer", False, "timeout")}, "probe.peer", Level.FAIL, "tailscale ping"),
     ],
 )
 def test_problem_is_reported_with_fix(over: dict[str, Any], cid: str, level: Level, fix_part: str) -> None:
@@ -274,9 +275,9 @@ def test_exit_code_is_one_on_failure() -> None:
     assert "fix: Install the package" in text
 
 
-def _rules(name: str) -> tuple[d.IpRule, ...]:
+def _rules(name: str) -> tuple[df.IpRule, ...]:
     data = json.loads((FIX / name).read_text())
-    return d.parse_ip_rules(4, data)
+    return df.parse_ip_rules(4, data)
 
 
 def test_rule_order_mullvad_in_front_is_ok_and_explained() -> None:
@@ -293,15 +294,15 @@ def test_rule_order_reversed_pair_fails() -> None:
 
 @pytest.mark.parametrize("garbage", [None, {}, "x", [1, "a", {"priority": "high"}], [{"no": "priority"}]])
 def test_parse_ip_rules_tolerates_garbage(garbage: object) -> None:
-    assert d.parse_ip_rules(4, garbage) == ()
+    assert df.parse_ip_rules(4, garbage) == ()
 
 
 def test_parse_mullvad_dns_get() -> None:
     default = "Custom DNS: no\nBlock ads: true\nBlock trackers: false\nBlock malware: true\n"
-    assert d.parse_mullvad_dns(default) == ("ads", "malware")
-    assert d.parse_mullvad_dns("Custom DNS: yes\nServers:\n94.140.14.14\n") == ()
-    assert d.parse_mullvad_dns("Error: Management RPC server or client error\n") is None
-    assert d.parse_mullvad_dns("") is None
+    assert df.parse_mullvad_dns(default) == ("ads", "malware")
+    assert df.parse_mullvad_dns("Custom DNS: yes\nServers:\n94.140.14.14\n") == ()
+    assert df.parse_mullvad_dns("Error: Management RPC server or client error\n") is None
+    assert df.parse_mullvad_dns("") is None
 
 
 def test_no_check_reads_ok_about_tailscale_while_tailscaled_is_unreachable() -> None:

@@ -7,7 +7,7 @@ import subprocess
 
 from tests.infra import desktop
 from tests.infra.require import require, require_tools
-from tray_app.sources import desktop_probe
+from tray_app.desktop import desktop_probe
 
 
 def _need_session() -> None:

@@ -14,10 +14,10 @@ import pytest
 from tests.fakes.fake_localapi import FakeLocalApi
 from tests.fakes.fake_mullvad import FakeMullvad
 from tests.infra.netns import NetNS
+from tray_app import doctor_facts
 from tray_app.core import doctor
-from tray_app.core.doctor import Level
-from tray_app.sources import doctor_facts
-from tray_app.sources.bypass_run import HelperCommand
+from tray_app.core.doctor.facts import Check, Facts, Level
+from tray_app.rootside.bypass_run import HelperCommand
 
 ROOT = Path(__file__).resolve().parents[2]
 # Mullvad's output chain, reduced to what the doctor looks at (coexistence.md §1.8).
@@ -63,12 +63,12 @@ class Lab:
         self.ns.run("ip", "rule", "add", "not", "fwmark", "0x6d6f6c65", "lookup", "1836018789")
         self.ns.run("ip", "rule", "add", "lookup", "main", "suppress_prefixlength", "0")
 
-    def facts(self, mullvad: FakeMullvad, ts: FakeLocalApi) -> doctor.Facts:
+    def facts(self, mullvad: FakeMullvad, ts: FakeLocalApi) -> Facts:
         """Gather inside the namespace: the ip rules and rp_filter are the namespace's own."""
         code = (
             "import json, sys, pickle\n"
-            "from tray_app.sources import doctor_facts\n"
-            "from tray_app.sources.bypass_run import HelperCommand\n"
+            "from tray_app import doctor_facts\n"
+            "from tray_app.rootside.bypass_run import HelperCommand\n"
             "opts = pickle.loads(bytes.fromhex(sys.argv[1]))\n"
             "sys.stdout.write(pickle.dumps(doctor_facts.gather(opts)).hex())\n"
         )
@@ -92,7 +92,7 @@ class Lab:
             code,
             pickle.dumps(opts).hex(),
         )
-        facts: doctor.Facts = pickle.loads(bytes.fromhex(out.stdout))  # noqa: S301 - our own child process
+        facts: Facts = pickle.loads(bytes.fromhex(out.stdout))  # noqa: S301 - our own child process
         return facts
 
 
@@ -101,7 +101,7 @@ def lab(netns: NetNS, work_dir: Path) -> Lab:
     return Lab(netns, work_dir)
 
 
-def by_id(facts: doctor.Facts) -> dict[str, doctor.Check]:
+def by_id(facts: Facts) -> dict[str, Check]:
     return {c.id: c for c in doctor.run_checks(facts)}
 
 

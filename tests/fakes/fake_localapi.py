@@ -17,12 +17,14 @@ Endpoints
   `tailscale set --exit-node` sends): sets the peer's `ExitNode` flag and `ExitNodeStatus` in the status
   document and pushes the new Prefs on the bus; an ID that is no exit-node option gets tailscaled's 500.
 * `GET /localapi/v0/suggest-exit-node`: `{"ID", "Name", "Location"}` of the first online exit-node option
-  (or `suggestion` when set); `500 {"error": ...}` when there is none, like `WriteErrorJSON`.
+  (or `suggestion` when set); like the real tailscaled (tests/realts), `200 {"ID":"","Name":""}` when there
+  is none, and `500 {"error":"no preferred DERP, try again later"}` (`WriteErrorJSON`) with `suggest_error`
+  set (the real one says so before its first netcheck, e.g. not logged in).
 * `GET /localapi/v0/profiles/`, `GET /localapi/v0/profiles/current`, `POST /localapi/v0/profiles/<ID>`
   (ipn.LoginProfile; switching pushes the Stopped/Starting/Running states and a new status). Like tailscaled
   these need write access: with `deny_writes` they answer `403 profiles access denied`.
 * Taildrop: `add_file(name, data)` keeps a waiting file and pushes `{"FilesWaiting": {}}` like tailscaled;
-  `GET /localapi/v0/files/` lists `[{"Name", "Size"}]`, `GET`/`DELETE /localapi/v0/files/<name>` fetch and
+  `GET /localapi/v0/files/` lists `[{"Name", "Size"}]` (`null` when none, as tailscaled does), `GET`/`DELETE /localapi/v0/files/<name>` fetch and
   remove one (`403 file access denied` with `deny_writes`).
 * `POST /localapi/v0/login-interactive` (a re-authentication): 204, then `BrowseToURL` on the bus.
 * `big_tailnet(n, mullvad=m)` replaces the status with `n` devices (a third offline, half shared) and `m`
@@ -218,6 +220,7 @@ class FakeLocalApi:
             "ExitNodeAllowLANAccess": False,
         }
         self.suggestion: str | None = None  # a stable ID to suggest instead of the first online option
+        self.suggest_error = False  # 500 "no preferred DERP" instead of a suggestion
         self.profiles = [
             _profile("a1b2", "alice@example.com", "example.com", "nK7dQ2vF3a11CNTRL"),
             _profile("c3d4", "alice@work.example", "work.example", "nW0rkN0de11CNTRL"),
@@ -497,8 +500,11 @@ class FakeLocalApi:
         options = [p for p in self._exit_options() if p.get("Online")]
         if self.suggestion is not None:
             options = [p for p in self._exit_options() if p["ID"] == self.suggestion]
-        if not options:
-            self._reply(conn, 500, b'{"error":"unable to suggest an exit node: no exit node candidates"}\n')
+        if self.suggest_error:
+            self._reply(conn, 500, b'{"error":"no preferred DERP, try again later"}\n')
+            return
+        if not options:  # no candidate: an empty suggestion, not an error
+            self._reply(conn, 200, b'{"ID":"","Name":""}\n')
             return
         best = options[0]
         body = {"ID": best["ID"], "Name": best["DNSName"]}
@@ -512,7 +518,8 @@ class FakeLocalApi:
             return
         if name == "" and method == "GET":
             listed = [{"Name": n, "Size": len(d)} for n, d in sorted(self.waiting_files.items())]
-            self._reply(conn, 200, json.dumps(listed).encode() + b"\n")
+            # none waiting: `null`, as the real tailscaled encodes its nil slice (tests/realts)
+            self._reply(conn, 200, json.dumps(listed or None).encode() + b"\n")
         elif name in self.waiting_files and method == "GET":
             self._reply(conn, 200, self.waiting_files[name], "application/octet-stream")
         elif name in self.waiting_files and method == "DELETE":

@@ -16,8 +16,10 @@ from pytestqt.qtbot import QtBot
 
 from tests.fakes.fake_mullvad import FakeMullvad, make_state
 from tray_app.core import mullvad_parse as mp
+from tray_app.core.lines import LineSplitter
 from tray_app.core.model import MullvadState, MullvadStatus
-from tray_app.sources.mullvad import LineReader, MullvadSource, read_status
+from tray_app.daemons.mullvad import MullvadSource
+from tray_app.daemons.mullvad_read import read_status
 
 S = MullvadState
 GOT = "Gothenburg, Sweden"
@@ -285,7 +287,7 @@ def test_stop_ends_the_listen_process(
 
 
 def test_line_reader_caps_memory() -> None:
-    reader = LineReader(max_line=10)
+    reader = LineSplitter(max_line=10)
     assert reader.feed(b"abc\nde") == [b"abc"]
     assert reader.feed(b"f\n") == [b"def"]
     assert reader.feed(b"x" * 8) == []
@@ -376,7 +378,7 @@ def test_scripted_listen_sequence(
 def test_line_reader_any_chunking(lines: list[bytes], data: st.DataObject) -> None:
     stream = b"".join(line + b"\n" for line in lines)
     cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=8)))
-    reader = LineReader(max_line=16)
+    reader = LineSplitter(max_line=16)
     out: list[bytes] = []
     for start, end in zip([0, *cuts], [*cuts, len(stream)], strict=True):
         out += reader.feed(stream[start:end])

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tray_app.sources import autostart
+from tray_app.desktop import autostart
 
 from .conftest import Install
 

@@ -13,8 +13,8 @@ from tray_app.core.helper_errors import Problem
 from tray_app.core.model import BypassState
 from tray_app.core.protocol import Exit
 from tray_app.paths import HELPER_PATH
-from tray_app.sources.bypass_client import BypassClient
-from tray_app.sources.bypass_run import EnableOptions, HelperCommand
+from tray_app.rootside.bypass_client import BypassClient
+from tray_app.rootside.bypass_run import EnableOptions, HelperCommand
 
 pytestmark = pytest.mark.root
 

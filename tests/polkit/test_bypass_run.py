@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tray_app.core.helper_errors import Problem
-from tray_app.sources.bypass_run import EnableOptions, HelperCommand, run_helper
+from tray_app.rootside.bypass_run import EnableOptions, HelperCommand, run_helper
 
 
 def _script(tmp_path: Path, body: str) -> str:

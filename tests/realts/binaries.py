@@ -1,11 +1,12 @@
 """The real Tailscale binaries the lab runs, as scripts/build-tailscale leaves them (docs/testing-replica.md).
 
-`<cache>/<version>/{tailscaled,tailscale}` per version and `<cache>/control/tailscale-control`, the lab's
-control server; the cache is MTT_TAILSCALE_CACHE or /var/cache/mullvad-tailscale-tray/tailscale.
+`<cache>/<version>/{tailscaled,tailscale}` per version and `<cache>/control-HASH/tailscale-control`, the lab's
+control server built from the sources of tests/tailscale-control with that hash; the cache is MTT_TAILSCALE_CACHE or /var/cache/mullvad-tailscale-tray/tailscale.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -57,5 +58,14 @@ def main_build() -> Build | None:
     return next((b for b in builds() if b.version == MAIN), None)
 
 
+CONTROL_SRC = Path(__file__).resolve().parents[1] / "tailscale-control"
+
+
 def control_binary() -> Path:
-    return CACHE / "control" / "tailscale-control"
+    """The control server built from this checkout's sources: scripts/build-tailscale keeps one build per
+    hash of them (`control-HASH`), so a checkout never runs another one's (the `control` link is the last
+    one built, by whichever checkout)."""
+    src = CONTROL_SRC
+    files = [src / "go.mod", src / "go.sum", *sorted(src.glob("*.go"))]
+    digest = hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
+    return CACHE / f"control-{digest}" / "tailscale-control"

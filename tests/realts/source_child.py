@@ -13,7 +13,7 @@ import sys
 from PyQt6.QtCore import QCoreApplication, QTimer
 
 from tray_app.core.model import TailscaleStatus
-from tray_app.sources.tailscale import TailscaleSource
+from tray_app.daemons.tailscale import TailscaleSource
 
 
 def main() -> int:

@@ -10,23 +10,23 @@ from pathlib import Path
 import pytest
 
 from tests.realts.lab import HOSTNAMES, RealLab
+from tray_app import doctor_facts
 from tray_app.core import doctor
-from tray_app.core.doctor import Level
-from tray_app.sources import doctor_facts
-from tray_app.sources.bypass_run import HelperCommand
+from tray_app.core.doctor.facts import Check, Facts, Level
+from tray_app.rootside.bypass_run import HelperCommand
 
 pytestmark = pytest.mark.real_tailscale
 LAB_MULLVAD = "disconnected"  # Tailscale alone: Mullvad's state is not what these tests read
 REPO = Path(__file__).resolve().parents[2]
 CHILD = (
     "import sys, pickle\n"
-    "from tray_app.sources import doctor_facts\n"
+    "from tray_app import doctor_facts\n"
     "opts = pickle.loads(bytes.fromhex(sys.argv[1]))\n"
     "sys.stdout.write(pickle.dumps(doctor_facts.gather(opts)).hex())\n"
 )
 
 
-def checks(lab: RealLab, state_dir: Path) -> dict[str, doctor.Check]:
+def checks(lab: RealLab, state_dir: Path) -> dict[str, Check]:
     """doctor's checks on facts gathered as root in the host namespace, with this checkout's helper."""
     env = ("env", f"PYTHONPATH={REPO}", f"MTT_STATE_DIR={state_dir}")
     opts = doctor_facts.Options(
@@ -37,7 +37,7 @@ def checks(lab: RealLab, state_dir: Path) -> dict[str, doctor.Check]:
         helper=HelperCommand(helper="tray_app.helper", use_pkexec=False, prefix=(*env, sys.executable, "-m")),
     )
     out = lab.run("host", *env, sys.executable, "-c", CHILD, pickle.dumps(opts).hex()).stdout
-    facts: doctor.Facts = pickle.loads(bytes.fromhex(out))  # noqa: S301 - our own child process
+    facts: Facts = pickle.loads(bytes.fromhex(out))  # noqa: S301 - our own child process
     return {c.id: c for c in doctor.run_checks(facts)}
 
 

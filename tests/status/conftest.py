@@ -15,12 +15,12 @@ from tests.fakes.fake_mullvad import FakeMullvad
 from tests.infra.netns import NetNS
 from tray_app.core.model import Snapshot
 from tray_app.core.snapshot_fold import Transition
+from tray_app.daemons.mullvad import MullvadSource
+from tray_app.daemons.netlink import NetlinkWatcher
+from tray_app.daemons.tailscale import TailscaleSource
 from tray_app.monitor import Monitor
-from tray_app.sources.bypass_client import BypassClient
-from tray_app.sources.bypass_run import HelperCommand
-from tray_app.sources.mullvad import MullvadSource
-from tray_app.sources.netlink import NetlinkWatcher
-from tray_app.sources.tailscale import TailscaleSource
+from tray_app.rootside.bypass_run import HelperCommand
+from tray_app.rootside.service import BypassService
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -71,14 +71,9 @@ class Recorder:
         self.snapshots: list[Snapshot] = []
         self.transitions: list[Transition] = []
         self.ready: list[Snapshot] = []
-        self.table52: int = 0
         monitor.snapshot_changed.connect(self.snapshots.append)
         monitor.transitions.connect(self.transitions.extend)
         monitor.ready.connect(self.ready.append)
-        monitor.table52_changed.connect(self._on_table52)
-
-    def _on_table52(self) -> None:
-        self.table52 += 1
 
     @property
     def last(self) -> Snapshot:
@@ -97,13 +92,13 @@ def make_monitor(tailscaled: FakeLocalApi, mullvad: FakeMullvad, helper: Helper)
     made: list[Monitor] = []
 
     def make(netlink: NetlinkWatcher | None = None, **kw: object) -> Recorder:
+        """`kw`: the bypass service's (`debounce_ms`, `state_dir`)."""
         kw.setdefault("state_dir", str(helper.state_dir))
         monitor = Monitor(
             MullvadSource(str(mullvad.cli)),
             TailscaleSource(tailscaled.path, None),
-            BypassClient(helper.command),
+            BypassService(helper.command, **kw),  # type: ignore[arg-type]
             netlink,
-            **kw,  # type: ignore[arg-type]
         )
         made.append(monitor)
         rec = Recorder(monitor)

@@ -1,10 +1,10 @@
 """Runs the product's Monitor (real sources, netlink watcher, bypass helper from this checkout) in its own
 process, inside the test's network namespace, and prints what it emits as JSON lines:
-`{"event": "ready"|"snapshot", "snapshot": {...}}`, `{"event": "table52_changed"}`,
-`{"event": "timers", "timers": [...]}`. Commands on stdin: `refresh` (what the app does after the helper's
-`refresh`), `timers`. Exits when stdin closes.
+`{"event": "ready"|"snapshot", "snapshot": {...}}`, `{"event": "table52_changed"}` (the netlink watcher's),
+`{"event": "timers", "timers": [...]}`. Commands on stdin: `read` (what the reconciler's published status
+makes the tray do), `timers`. Exits when stdin closes.
 
-Usage: python -m tests.status.monitor_child MULLVAD_CLI TAILSCALE_SOCKET STATE_DIR TABLE52_GRACE_MS
+Usage: python -m tests.status.monitor_child MULLVAD_CLI TAILSCALE_SOCKET STATE_DIR
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from typing import Any
 
 from PyQt6.QtCore import QCoreApplication, QSocketNotifier
 
+from tray_app.daemons.mullvad import MullvadSource
+from tray_app.daemons.netlink import NetlinkWatcher
+from tray_app.daemons.tailscale import TailscaleSource
 from tray_app.monitor import Monitor
-from tray_app.sources.bypass_client import BypassClient
-from tray_app.sources.bypass_run import HelperCommand
-from tray_app.sources.mullvad import MullvadSource
-from tray_app.sources.netlink import NetlinkWatcher
-from tray_app.sources.tailscale import TailscaleSource
+from tray_app.rootside.bypass_run import HelperCommand
+from tray_app.rootside.service import BypassService
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,7 +31,7 @@ def out(obj: dict[str, Any]) -> None:
 
 
 def main() -> int:
-    cli, sock, state_dir, grace = sys.argv[1:5]
+    cli, sock, state_dir = sys.argv[1:4]
     app = QCoreApplication(sys.argv)
     helper = HelperCommand(
         helper="tray_app.helper",
@@ -41,22 +41,22 @@ def main() -> int:
     monitor = Monitor(
         MullvadSource(cli),
         TailscaleSource(sock, None),
-        BypassClient(helper),
+        BypassService(helper, state_dir=state_dir),
         NetlinkWatcher(),
-        table52_grace_ms=int(grace),
-        state_dir=state_dir,
     )
     monitor.ready.connect(lambda s: out({"event": "ready", "snapshot": s.to_json()}))
     monitor.snapshot_changed.connect(lambda s: out({"event": "snapshot", "snapshot": s.to_json()}))
-    monitor.table52_changed.connect(lambda: out({"event": "table52_changed"}))
+    assert monitor.netlink is not None
+    monitor.netlink.table52_changed.connect(lambda: out({"event": "table52_changed"}))
     monitor.start()
 
     def on_stdin(*_: object) -> None:
         line = sys.stdin.readline()
         if not line:
             app.quit()
-        elif line.strip() == "refresh":
-            monitor.refresh_bypass()
+        elif line.strip() == "read":
+            assert monitor.bypass is not None
+            monitor.bypass.read_now()
         elif line.strip() == "timers":
             out({"event": "timers", "timers": monitor.timers_active()})
 

@@ -14,8 +14,8 @@ import sys
 
 from PyQt6.QtCore import QCoreApplication, QSocketNotifier
 
-from tray_app.sources import netlink
-from tray_app.sources.netlink import RCVBUF, NetlinkWatcher
+from tray_app.daemons import netlink
+from tray_app.daemons.netlink import RCVBUF, NetlinkWatcher
 
 SIGNALS = (
     "link_changed",

@@ -12,6 +12,7 @@ from tests.fakes.fake_mullvad import FakeMullvad
 from tests.status.conftest import Helper, MakeMonitor, Recorder
 from tray_app.core.model import BypassState, MullvadState, TailscaleState
 from tray_app.core.snapshot_fold import Part
+from tray_app.rootside.bypass_run import EnableOptions
 
 WAIT = 10_000
 
@@ -44,9 +45,8 @@ def test_start_up_state_then_exact_sequence(
     tailscaled.push_state(4)
     tailscaled.push({"Prefs": {"WantRunning": False}})
     qtbot.waitUntil(lambda: rec.last.tailscale.state is TailscaleState.STOPPED, timeout=WAIT)
-    # the user turned the bypass on; the app tells the monitor
-    helper.run("enable", "--mode", "private")
-    rec.monitor.refresh_bypass()
+    # the user turns the bypass on: the state comes from the reply
+    rec.monitor.bypass.toggle(True, EnableOptions(mode="private"))
     qtbot.waitUntil(lambda: rec.last.bypass.state is BypassState.ON, timeout=WAIT)
     assert rec.last.bypass.mode == "private"
     settle(qtbot, rec)
@@ -111,10 +111,10 @@ def test_daemons_restart_and_come_back(
 def test_bypass_is_reread_when_mullvad_changes_state(
     qtbot: QtBot, make_monitor: MakeMonitor, mullvad: FakeMullvad, helper: Helper
 ) -> None:
-    rec = make_monitor(bypass_debounce_ms=50)
+    rec = make_monitor(debounce_ms=50)
     qtbot.waitUntil(lambda: len(rec.ready) == 1, timeout=WAIT)
     assert rec.last.bypass.state is BypassState.OFF
-    helper.run("enable")  # behind the monitor's back: no refresh_bypass()
+    helper.run("enable")  # behind the monitor's back
     mullvad.set_state("disconnected")  # Mullvad's firewall changes with its state: the monitor re-reads
     qtbot.waitUntil(lambda: rec.last.bypass.state is BypassState.ON, timeout=WAIT)
     assert rec.last.bypass.mode == "direct"
@@ -125,7 +125,7 @@ def test_bypass_toggled_from_a_terminal_is_noticed(
     qtbot: QtBot, make_monitor: MakeMonitor, helper: Helper
 ) -> None:
     """`bypass on|off` in a terminal changes no link, route or rule; the helper's saved state shows it."""
-    rec = make_monitor(bypass_debounce_ms=50)
+    rec = make_monitor(debounce_ms=50)
     qtbot.waitUntil(lambda: len(rec.ready) == 1, timeout=WAIT)
     assert rec.last.bypass.state is BypassState.OFF
     assert not helper.state_dir.exists()  # never enabled: the monitor waits for the directory to appear

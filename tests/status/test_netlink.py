@@ -226,7 +226,7 @@ def test_debian_12_pyroute2(netns: NetNS) -> None:
 # as it was (a later `import pyroute2` must get the whole package).
 PROBE = """
 import json, sys
-from tray_app.sources import netlink
+from tray_app.daemons import netlink
 p = netlink.pyroute2()
 links = netlink.dump_links()
 marshal_from = type(p.marshal).__module__
@@ -261,7 +261,7 @@ def test_without_pyroute2_the_watcher_says_what_to_install(netns: NetNS) -> None
     code = (
         "import sys; sys.modules['pyroute2'] = None\n"  # what Python does for a package that cannot be imported
         "from PyQt6.QtCore import QCoreApplication\n"
-        "from tray_app.sources.netlink import NetlinkWatcher\n"
+        "from tray_app.daemons.netlink import NetlinkWatcher\n"
         "app = QCoreApplication([]); w = NetlinkWatcher(); w.start(); print(w.available); print(w.error)\n"
     )
     out = netns.run(sys.executable, "-c", code, env={**os.environ, "PYTHONPATH": str(ROOT)})

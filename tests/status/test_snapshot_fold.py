@@ -14,7 +14,7 @@ from tray_app.core.model import (
     TailscaleState,
     TailscaleStatus,
 )
-from tray_app.core.snapshot_fold import Folded, Part, fold, transitions_between
+from tray_app.core.snapshot_fold import PART_OF, Folded, Part, fold, transitions_between
 
 CONNECTED = MullvadStatus(
     MullvadState.CONNECTED, relay="se-got-wg-001", location="Gothenburg, Sweden", lockdown=False
@@ -32,6 +32,17 @@ def test_first_report_is_initial_and_marks_part_reported() -> None:
     assert tr[0].after is CONNECTED
     assert tr[0].state_changed
     assert "relay" in tr[0].fields
+
+
+def test_every_part_has_one_status_type_and_one_snapshot_field() -> None:
+    """The fold's table (issue 13: a new part is a row there, a field in Snapshot, a member of Part)."""
+    assert sorted(PART_OF.values()) == sorted(Part)
+    assert [f for f in Snapshot.__dataclass_fields__] == [p.value for p in Part]
+    values = [CONNECTED, TailscaleStatus(TailscaleState.RUNNING), BypassStatus(BypassState.ON, mode="direct")]
+    for value in values:
+        state, [tr] = fold(Folded(), value)
+        part = PART_OF[type(value)]
+        assert tr.part is part and state.reported == {part} and getattr(state.snapshot, part.value) is value
 
 
 def test_repeated_value_is_no_change() -> None:

@@ -18,7 +18,15 @@ from tray_app.core.model import (
     TailscaleStatus,
 )
 from tray_app.core.routes import build_facts
-from tray_app.core.status_text import bypass_text, mullvad_text, status_lines, tailscale_text, watch_line
+from tray_app.core.snapshot_fold import Part
+from tray_app.core.status_text import (
+    PART_TEXT,
+    bypass_text,
+    mullvad_text,
+    status_lines,
+    tailscale_text,
+    watch_line,
+)
 
 LAPTOP = TailscaleSelf("laptop", "laptop.example.ts.net.", ("fd7a:115c:a1e0::1", "100.101.102.103"))
 RUNNING = TailscaleStatus(
@@ -27,6 +35,11 @@ RUNNING = TailscaleStatus(
 CONNECTED = MullvadStatus(
     MullvadState.CONNECTED, relay="se-got-wg-001", location="Gothenburg, Sweden", lockdown=False
 )
+
+
+def test_every_part_has_its_line_in_status_order() -> None:
+    """The status text's table (DESIGN.md, "Adding a status source"): one row per Part, in Part's order."""
+    assert list(PART_TEXT) == list(Part)
 
 
 def test_the_three_lines_of_a_healthy_setup() -> None:

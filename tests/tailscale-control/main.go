@@ -13,7 +13,17 @@
 //   - shows every node to the others at 100.64.1.ID instead of testcontrol's 100.64.0.ID (Tailscale's own
 //     masquerade addresses, NAT done by each tailscaled): 100.64.0.0/26 is Mullvad's DNS range, which the
 //     bypass keeps in the tunnel, so a peer there is unreachable through it (as with Headscale's 100.64.0.1).
-//     A node's own address stays 100.64.0.ID; GET /lab/nodes lists both.
+//     A node's own address stays 100.64.0.ID; GET /lab/nodes lists both;
+//   - a node shown offline gets the LastSeen time a real control server sends (testcontrol sends none);
+//   - a node advertising an exit node gets the suggest-exit-node attribute (Tailscale's control sets it where
+//     suggestions are on), so `/localapi/v0/suggest-exit-node` suggests it;
+//   - grants every node Taildrop to and from every other (file-sharing-target/-send app capabilities), as an
+//     ACL grant would: testcontrol gives each node its own user, and Taildrop otherwise only goes between one
+//     user's devices;
+//   - a node key expiry on request: POST /lab/key-expiry?host=NAME&in=72h (testcontrol's keys never expire);
+//   - interactive login on request: POST /lab/require-auth?on=1 makes control hand out an auth URL (as
+//     Tailscale's control does on a re-authentication), POST /lab/complete-auth?url=URL completes one (the
+//     user visited it in a browser).
 package main
 
 import (
@@ -23,6 +33,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -85,10 +96,17 @@ func main() {
 		// Proxied: MagicDNS on, so 100.100.100.100 answers the tailnet's names.
 		DNSConfig: &tailcfg.DNSConfig{Proxied: true, Domains: []string{"lab.ts.net"}},
 	}
-	lab := &labState{ctl: ctl, offline: map[string]bool{}, routes: map[key.NodePublic][]netip.Prefix{}}
+	ctl.SetGlobalAppCaps(tailcfg.PeerCapMap{
+		tailcfg.PeerCapabilityFileSharingTarget: nil,
+		tailcfg.PeerCapabilityFileSharingSend:   nil,
+	})
+	lab := &labState{ctl: ctl, offline: map[string]bool{}, routes: map[key.NodePublic][]netip.Prefix{}, suggest: map[key.NodePublic]bool{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /lab/online", lab.serveOnline)
 	mux.HandleFunc("GET /lab/nodes", lab.serveNodes)
+	mux.HandleFunc("POST /lab/require-auth", lab.serveRequireAuth)
+	mux.HandleFunc("POST /lab/key-expiry", lab.serveKeyExpiry)
+	mux.HandleFunc("POST /lab/complete-auth", lab.serveCompleteAuth)
 	mux.Handle("/", ctl)
 	ctlLn, err := net.Listen("tcp", net.JoinHostPort(*addr, fmt.Sprint(*port)))
 	if err != nil {
@@ -109,7 +127,8 @@ type labState struct {
 	mu      sync.Mutex
 	offline map[string]bool // host name -> shown offline
 	routes  map[key.NodePublic][]netip.Prefix
-	masqFor string // the node keys the masquerade pairs were made for
+	suggest map[key.NodePublic]bool // the node keys given the suggest-exit-node attribute
+	masqFor string                  // the node keys the masquerade pairs were made for
 }
 
 // seenAs is the address the other nodes see node id at.
@@ -123,6 +142,44 @@ func (l *labState) serveNodes(w http.ResponseWriter, r *http.Request) {
 		out[n.Hostinfo.Hostname()] = map[string]string{"self": n.Addresses[0].Addr().String(), "seen": seenAs(n.ID).String()}
 	}
 	json.NewEncoder(w).Encode(out)
+}
+
+// serveRequireAuth switches interactive login on or off for logins from now on. testcontrol reads the field
+// under its own lock, which the lab cannot take: a plain bool written between logins.
+func (l *labState) serveRequireAuth(w http.ResponseWriter, r *http.Request) {
+	l.ctl.RequireAuth = r.URL.Query().Get("on") == "1"
+	fmt.Fprintln(w, "ok")
+}
+
+func (l *labState) serveKeyExpiry(w http.ResponseWriter, r *http.Request) {
+	in, err := time.ParseDuration(r.URL.Query().Get("in"))
+	if err != nil {
+		http.Error(w, "in=DURATION is required", http.StatusBadRequest)
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	found := false
+	for _, n := range l.ctl.AllNodes() { // every key of the host: a re-authentication leaves two for a while
+		if n.Hostinfo.Hostname() == r.URL.Query().Get("host") {
+			n.KeyExpiry = time.Now().Add(in).UTC().Truncate(time.Second)
+			l.ctl.UpdateNode(n)
+			found = true
+		}
+	}
+	if !found {
+		http.Error(w, "no such host", http.StatusNotFound)
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}
+
+func (l *labState) serveCompleteAuth(w http.ResponseWriter, r *http.Request) {
+	if !l.ctl.CompleteAuth(r.URL.Query().Get("url")) {
+		http.Error(w, "no such auth URL", http.StatusNotFound)
+		return
+	}
+	fmt.Fprintln(w, "ok")
 }
 
 func (l *labState) serveOnline(w http.ResponseWriter, r *http.Request) {
@@ -172,6 +229,11 @@ func (l *labState) sync() {
 		online := !l.offline[name]
 		if n.Online == nil || *n.Online != online {
 			n.Online = &online
+			n.LastSeen = nil
+			if !online {
+				now := time.Now().UTC().Truncate(time.Second)
+				n.LastSeen = &now
+			}
 			l.ctl.UpdateNode(n)
 		}
 		var want []netip.Prefix
@@ -181,6 +243,15 @@ func (l *labState) sync() {
 		if have, ok := l.routes[n.Key]; !ok || !slices.Equal(want, have) {
 			l.routes[n.Key] = want
 			l.ctl.SetSubnetRoutes(n.Key, want)
+		}
+		if exit := slices.ContainsFunc(want, func(p netip.Prefix) bool { return p.Bits() == 0 }); exit && !l.suggest[n.Key] {
+			l.suggest[n.Key] = true
+			caps := maps.Clone(n.CapMap)
+			if caps == nil {
+				caps = tailcfg.NodeCapMap{}
+			}
+			caps[tailcfg.NodeAttrSuggestExitNode] = nil
+			l.ctl.SetNodeCapMap(n.Key, caps)
 		}
 	}
 }

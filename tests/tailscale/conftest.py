@@ -10,7 +10,7 @@ import pytest
 from tests.fakes.fake_localapi import FakeLocalApi
 from tray_app.core.backoff import Backoff
 from tray_app.core.model import TailscaleStatus
-from tray_app.sources.tailscale import TailscaleSource
+from tray_app.daemons.tailscale import TailscaleSource
 
 
 @pytest.fixture

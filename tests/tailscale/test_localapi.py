@@ -15,17 +15,11 @@ import pytest
 from tests.fakes.fake_localapi import FakeLocalApi
 from tests.infra.require import require, require_root
 from tests.tailscale.test_parse import EXPECTED
+from tray_app.core.http1 import ResponseParser, build_request
+from tray_app.core.lines import LineSplitter
 from tray_app.core.model import TailscaleState
-from tray_app.sources.localapi import (
-    LineSplitter,
-    LocalApiError,
-    ResponseParser,
-    SocketChoice,
-    build_request,
-    choose_socket,
-    request,
-)
-from tray_app.sources.tailscale import read_details, read_status
+from tray_app.daemons.localapi import LocalApiError, SocketChoice, choose_socket, request
+from tray_app.daemons.tailscale_read import read_details, read_status
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures" / "tailscale"
 FAKE = Path(__file__).resolve().parent.parent / "fakes" / "fake_localapi.py"
@@ -94,15 +88,17 @@ def test_truncation_is_an_error_not_a_response() -> None:
 
 
 def test_line_splitter() -> None:
-    s = LineSplitter()
+    s = LineSplitter(16)
     assert s.feed(b'{"a"') == []
-    assert s.feed(b':1}\n\n{"b":2}\n{"c"') == [b'{"a":1}', b'{"b":2}']
+    assert s.feed(b':1}\n\n{"b":2}\n{"c"') == [b'{"a":1}', b"", b'{"b":2}']  # LocalApiCall skips blanks
     assert s.feed(b":3}\n") == [b'{"c":3}']
+    assert s.overflows == 0
+    assert s.feed(b"x" * 17) == [] and s.overflows == 1  # the watch stream is then broken: the call fails
 
 
 def test_choose_socket_prefers_the_override(monkeypatch: pytest.MonkeyPatch) -> None:
     assert choose_socket("/x/y.sock") == SocketChoice("/x/y.sock", True)
-    monkeypatch.setattr("tray_app.sources.localapi.TAILSCALE_SOCKETS", ("/nonexistent/a", "/nonexistent/b"))
+    monkeypatch.setattr("tray_app.daemons.localapi.TAILSCALE_SOCKETS", ("/nonexistent/a", "/nonexistent/b"))
     assert choose_socket(None) == SocketChoice("/nonexistent/a", False)
 
 

@@ -13,7 +13,7 @@ from tests.tailscale.test_parse import EXPECTED
 from tray_app.core.backoff import Backoff
 from tray_app.core.model import TailscaleState
 from tray_app.core.tailscale_parse import OPERATOR_HINT
-from tray_app.sources.tailscale import DEBOUNCE_MS
+from tray_app.daemons.tailscale import DEBOUNCE_MS
 
 WAIT = 5000
 

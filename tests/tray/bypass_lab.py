@@ -24,7 +24,7 @@ from tests.bypass.tables import MULLVAD_NO_SPLIT
 from tests.infra.netns import NetNS
 from tests.polkit.install import USER_MARK, PolkitEnv, installed
 from tray_app.core.protocol import ACTIONS
-from tray_app.sources.bypass_run import HelperCommand
+from tray_app.rootside.bypass_run import HelperCommand
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLE = ("inet", "mullvad-tailscale")
@@ -79,6 +79,14 @@ class BypassLab:
     def add_peer_route(self) -> None:
         """A peer starts advertising a subnet route: tailscaled adds it to table 52."""
         self.ns.run("ip", "route", "add", PEER_SUBNET, "dev", "tailscale0", "table", "52")
+
+    def add_subnet_routes(self, count: int = 8) -> list[str]:
+        """A subnet router's routes arriving in table 52 in one go (one `ip -batch`: a burst of netlink
+        events). Spaced apart, so nft's interval set cannot merge them."""
+        prefixes = [f"198.51.100.{32 * i}/28" for i in range(count)]
+        batch = "".join(f"route add {p} dev tailscale0 table 52\n" for p in prefixes)
+        self.ns.run("ip", "-batch", "-", input=batch)
+        return prefixes
 
     def tailnet4(self) -> list[str]:
         r = self.ns.run("nft", "-j", "list", "set", *TABLE, "tailnet4", check=False)

@@ -52,7 +52,7 @@ class TrayRig:
     daemons: Daemons  # the fake `mullvad` CLI and tailscaled LocalAPI the real sources read
     lab: BypassLab  # the real helper's namespace: its nft table, table 52, saved state
     monitor: object
-    results: list[object]  # every HelperResult the tray's BypassClient got, in order
+    results: list[object]  # every HelperResult of a helper process the tray ran (one pkexec each), in order
 
     def verbs(self) -> list[str]:
         """The helper verbs the tray ran (each one a real helper process)."""
@@ -78,30 +78,32 @@ def daemons() -> Iterator[Daemons]:
 
 
 @pytest.fixture
-def rig(qtbot: object, tmp_path: Path, lab: BypassLab, daemons: Daemons) -> Iterator[TrayRig]:
-    """The tray, not started yet: set the daemons' states through `rig.daemons` first, then start it."""
+def rig(
+    qtbot: object, tmp_path: Path, lab: BypassLab, daemons: Daemons, request: pytest.FixtureRequest
+) -> Iterator[TrayRig]:
+    """The tray, not started yet: set the daemons' states through `rig.daemons` first, then start it.
+    Indirect parameters (a dict) go to the bypass service, e.g. `{"debounce_ms": 300}` (default 20)."""
     from tray_app.app import TrayApplication
     from tray_app.core.notify_policy import PolicyConfig
+    from tray_app.daemons.netlink import NetlinkWatcher
+    from tray_app.desktop.settings import Settings
     from tray_app.monitor import Monitor
-    from tray_app.sources.bypass_client import BypassClient
-    from tray_app.sources.netlink import NetlinkWatcher
-    from tray_app.sources.settings import Settings
+    from tray_app.rootside.service import BypassService
 
     mullvad, tailscale = daemons.sources()
-    client = BypassClient(lab.command)
+    service = BypassService(
+        lab.command, state_dir=str(lab.state_dir), **{"debounce_ms": 20, **getattr(request, "param", {})}
+    )
     results: list[object] = []
-    client.finished.connect(results.append)
+    service.client.finished.connect(results.append)
     netlink = NetlinkWatcher()
     lab.start_watching(netlink)  # route and link changes in the helper's namespace are real events
     monitor = Monitor(
         mullvad,
         tailscale,
-        client,
+        service,  # the helper's saved state lives in lab.state_dir, not in /var/lib
         netlink,
-        bypass_debounce_ms=20,
-        table52_debounce_ms=50,
         ready_timeout_ms=5000,  # ready comes when both fakes answered; this only bounds a lost one
-        state_dir=str(lab.state_dir),  # the helper's saved state lives there, not in /var/lib
     )
     app = TrayApplication(
         monitor,

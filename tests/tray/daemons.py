@@ -27,8 +27,8 @@ class Daemons:
 
     def sources(self) -> tuple[Any, Any]:
         """The product's sources, pointed at the fakes."""
-        from tray_app.sources.mullvad import MullvadSource
-        from tray_app.sources.tailscale import TailscaleSource
+        from tray_app.daemons.mullvad import MullvadSource
+        from tray_app.daemons.tailscale import TailscaleSource
 
         return MullvadSource(str(self.mullvad.cli)), TailscaleSource(self.tailscale.path, None)
 

@@ -149,7 +149,7 @@ def _shoot(out: Path, tmp: Path, procs: list[subprocess.Popen[bytes]]) -> int:
     from tray_app.app import TrayApplication
     from tray_app.core.model import MullvadState, MullvadStatus
     from tray_app.core.notify_policy import PolicyConfig
-    from tray_app.sources.settings import Settings
+    from tray_app.desktop.settings import Settings
 
     class SnapshotFeed(QObject):
         """Stands where the Monitor would: hands the tray the Snapshots to draw."""

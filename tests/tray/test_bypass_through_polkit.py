@@ -28,7 +28,7 @@ from tests.tray.bypass_lab import BypassLab, polkit_install
 from tests.tray.conftest import dispose
 from tests.tray.daemons import fake_daemons
 from tray_app.core.protocol import ACTIONS
-from tray_app.sources.bypass_run import HelperCommand
+from tray_app.rootside.bypass_run import HelperCommand
 
 pytestmark = pytest.mark.root
 
@@ -75,9 +75,9 @@ def pkexec_tray(
 ) -> Iterator[Callable[..., PkexecTray]]:
     from tray_app.app import TrayApplication
     from tray_app.core.notify_policy import PolicyConfig
+    from tray_app.desktop.settings import Settings
     from tray_app.monitor import Monitor
-    from tray_app.sources.bypass_client import BypassClient
-    from tray_app.sources.settings import Settings
+    from tray_app.rootside.service import BypassService
 
     state = tmp_path / "state"
     tmp_path.chmod(0o755)
@@ -94,14 +94,13 @@ def pkexec_tray(
         log = agent_dir / f"{user}.log"
         log.touch()
         os.chown(log, pwd.getpwnam(user).pw_uid, -1)
-        client = BypassClient(_command(polkit, sandbox, user, agent, log))
+        service = BypassService(
+            _command(polkit, sandbox, user, agent, log), state_dir=str(state), debounce_ms=20
+        )
         results: list[object] = []
-        client.finished.connect(results.append)
+        service.client.finished.connect(results.append)
         mullvad, tailscale = daemons.sources()
-        monitor = Monitor(
-            mullvad, tailscale, client, None, bypass_debounce_ms=20, ready_timeout_ms=3000,
-            state_dir=str(state),
-        )  # fmt: skip
+        monitor = Monitor(mullvad, tailscale, service, None, ready_timeout_ms=3000)
         app = TrayApplication(
             monitor, Settings(str(tmp_path / f"{user}.ini")), policy_config=PolicyConfig(settle=0.3)
         )
@@ -144,7 +143,7 @@ def _command(env: PolkitEnv, sandbox: Sandbox, user: str, agent: str | None, log
 def _toggle_and_wait(rig: PkexecTray, qtbot) -> None:  # type: ignore[no-untyped-def]
     u = rig.app.ui  # type: ignore[attr-defined]
     qtbot.waitUntil(lambda: "Bypass: off" in u.tray.toolTip(), timeout=30000)  # status: no password
-    client = rig.monitor.bypass  # type: ignore[attr-defined]
+    client = rig.monitor.bypass.client  # type: ignore[attr-defined]
     with qtbot.waitSignal(client.finished, timeout=30000, check_params_cb=lambda r: r.verb == "enable"):
         u.menus.bypass.trigger()
     qtbot.waitUntil(u.menus.bypass.isEnabled, timeout=5000)  # no longer greyed: the dialog is gone
@@ -212,3 +211,6 @@ def test_a_user_polkit_allows_turns_it_on_and_off_from_the_menu(pkexec_tray, qtb
     qtbot.waitUntil(lambda: "Bypass: off" in u.tray.toolTip(), timeout=30000)
     assert not u.menus.bypass.isChecked() and rig.lab.table() is None and rig.lab.saved() is None
     assert rig.messages == []
+    qtbot.wait(500)  # past the read debounce: a read-back would have run by now
+    # every pkexec the tray ran: the start-up read, then one per toggle (the state came from their replies)
+    assert [r.verb for r in rig.results] == ["status", "enable", "disable"]  # type: ignore[attr-defined]

@@ -24,31 +24,26 @@ class LiveRig:
     mullvad: FakeMullvad
     tailscale: FakeLocalApi
     lab: BypassLab
-    results: list[object]  # every HelperResult of the tray's BypassClient
+    results: list[object]  # every HelperResult of a helper process the tray ran
 
 
 @pytest.fixture
 def live(qtbot, tmp_path: Path, lab: BypassLab) -> Iterator[LiveRig]:  # type: ignore[no-untyped-def]
     from tray_app.app import TrayApplication
     from tray_app.core.notify_policy import PolicyConfig
+    from tray_app.daemons.mullvad import MullvadSource
+    from tray_app.daemons.tailscale import TailscaleSource
+    from tray_app.desktop.settings import Settings
     from tray_app.monitor import Monitor
-    from tray_app.sources.bypass_client import BypassClient
-    from tray_app.sources.mullvad import MullvadSource
-    from tray_app.sources.settings import Settings
-    from tray_app.sources.tailscale import TailscaleSource
+    from tray_app.rootside.service import BypassService
 
     mullvad = FakeMullvad(tmp_path / "mullvad", state="disconnected")
     ts = FakeLocalApi(tmp_path / "ts.sock", status="running").start()
-    client = BypassClient(lab.command)
+    service = BypassService(lab.command, state_dir=str(lab.state_dir), debounce_ms=20)
     results: list[object] = []
-    client.finished.connect(results.append)
+    service.client.finished.connect(results.append)
     monitor = Monitor(
-        MullvadSource(str(mullvad.cli)),
-        TailscaleSource(str(tmp_path / "ts.sock"), None),
-        client,
-        None,
-        bypass_debounce_ms=20,
-        state_dir=str(lab.state_dir),
+        MullvadSource(str(mullvad.cli)), TailscaleSource(str(tmp_path / "ts.sock"), None), service, None
     )
     app = TrayApplication(
         monitor,
@@ -132,7 +127,7 @@ def test_scripted_run_gives_exactly_the_expected_notifications(
 
 def test_replace_by_id_keeps_one_notification_per_slot(dunst, qtbot) -> None:  # type: ignore[no-untyped-def]
     from tray_app.core.notify_policy import Category, Notice
-    from tray_app.sources.notifications import Notifier
+    from tray_app.desktop.notifications import Notifier
 
     n = Notifier()
     ids: list[int] = []
@@ -151,7 +146,7 @@ def test_a_body_from_others_shows_as_written_never_as_markup(dunst, qtbot) -> No
     as Pango markup with links, so the body must arrive escaped: dunst then shows the name as the peer wrote it,
     tags and ampersands included, with no link or bold of theirs. Its history keeps the body as received."""
     from tray_app.core.notify_policy import Category, Notice
-    from tray_app.sources.notifications import Notifier
+    from tray_app.desktop.notifications import Notifier
 
     n = Notifier()
     sent: list[str] = []
@@ -167,7 +162,7 @@ def test_a_body_from_others_shows_as_written_never_as_markup(dunst, qtbot) -> No
 
 def test_without_a_server_the_tray_balloon_is_used(qtbot) -> None:  # type: ignore[no-untyped-def]
     from tray_app.core.notify_policy import Category, Notice, Urgency
-    from tray_app.sources.notifications import Notifier
+    from tray_app.desktop.notifications import Notifier
 
     got: list[tuple[str, str, Urgency]] = []
     n = Notifier(fallback=lambda s, b, u: got.append((s, b, u)))

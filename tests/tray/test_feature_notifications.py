@@ -123,8 +123,8 @@ def test_a_new_health_warning_is_said_once(dunst, xembed_host, rig: TrayRig, qtb
 def test_taildrop_save_streams_big_files_and_never_overwrites(rig: TrayRig, home: Path, qtbot) -> None:  # type: ignore[no-untyped-def]
     """A file bigger than any LocalAPI answer kept in memory (64 MiB) is streamed to disk; a name that is
     taken gets ` (1)`; a name with a path in it is never written."""
-    from tray_app.sources.localapi import MAX_BODY
-    from tray_app.sources.tailnet_client import safe_name
+    from tray_app.core.http1 import MAX_BODY
+    from tray_app.core.tailnet import safe_name
 
     f, _sent = start(rig, qtbot)
     (home / "Downloads").mkdir()
@@ -145,3 +145,28 @@ def test_taildrop_save_streams_big_files_and_never_overwrites(rig: TrayRig, home
     assert names == ["big.bin", "report (1).pdf", "report.pdf"]  # no .part left, nothing outside
     assert set(rig.daemons.tailscale.waiting_files) == {"../evil"}  # left where it was
     assert not safe_name("../evil") and not safe_name("a/b") and safe_name("notes.txt")
+
+
+def test_taildrop_refused_to_a_non_operator_is_said_once_with_the_fix(rig: TrayRig, qtbot) -> None:  # type: ignore[no-untyped-def]
+    """tailscaled lists Taildrop files only to root and its operator (403 `file access denied`, as the real
+    daemon answers in tests/realts): a user who turns Taildrop notifications on hears why none will come,
+    once, instead of nothing."""
+    f, _sent = start(rig, qtbot)
+    rig.daemons.tailscale.deny_writes = True
+    said: list[tuple[str, str]] = []
+    rig.app.controller.message.connect(lambda title, text: said.append((title, text)))  # type: ignore[attr-defined]
+    f.kind_actions[TailnetKind.TAILDROP].trigger()
+    qtbot.waitUntil(lambda: bool(said), timeout=5000)
+    assert said == [
+        (
+            "Taildrop",
+            "Tailscale refused to list the Taildrop files (file access denied): "
+            "run `sudo tailscale set --operator=$USER` once, then try again",
+        )
+    ]
+    rig.daemons.tailscale.add_file("report.pdf", b"x")  # a file arrives: the listing is refused again
+    qtbot.wait(800)
+    assert len(said) == 1  # said once
+    rig.daemons.tailscale.deny_writes = False  # the fix applied: the file is announced
+    rig.daemons.tailscale.add_file("notes.txt", b"y")
+    qtbot.waitUntil(lambda: f.files == ("notes.txt", "report.pdf"), timeout=5000)

@@ -19,7 +19,7 @@ import sys
 sys.path.insert(0, sys.argv[1])
 from PyQt6.QtCore import QCoreApplication, QTimer
 from tray_app.core.notify_policy import Action, Category, Notice, Urgency
-from tray_app.sources.notifications import Notifier
+from tray_app.desktop.notifications import Notifier
 
 app = QCoreApplication([])
 n = Notifier()

@@ -17,19 +17,17 @@ def test_lost_table_is_announced_and_restored_only_by_the_click(  # noqa: PLR091
 ) -> None:  # type: ignore[no-untyped-def]
     from tray_app.app import TrayApplication
     from tray_app.core.notify_policy import PolicyConfig
+    from tray_app.desktop.settings import Settings
     from tray_app.monitor import Monitor
-    from tray_app.sources.bypass_client import BypassClient
-    from tray_app.sources.settings import Settings
+    from tray_app.rootside.service import BypassService
 
     mullvad, tailscale = daemons.sources()  # the fakes: Mullvad connected, Tailscale running
     monitor = Monitor(
         mullvad,
         tailscale,
-        BypassClient(lab.command),
+        BypassService(lab.command, state_dir=str(lab.state_dir), debounce_ms=20),
         None,
-        bypass_debounce_ms=20,
         ready_timeout_ms=5000,
-        state_dir=str(lab.state_dir),
     )
     settings = Settings(str(tmp_path / "settings.ini"))
     app = TrayApplication(monitor, settings, policy_config=PolicyConfig(settle=0.3, user_window=2.0))
@@ -50,7 +48,7 @@ def test_lost_table_is_announced_and_restored_only_by_the_click(  # noqa: PLR091
         qtbot.wait(2500)  # past the "user just did it" window
 
         lab.delete_table()  # someone flushed our table
-        monitor.refresh_bypass()  # what a netlink hint or a Mullvad state change triggers
+        monitor.bypass.read_soon()  # what a netlink hint or a Mullvad state change triggers
         qtbot.waitUntil(lambda: "Bypass lost" in sent, timeout=10000)
         assert "lost" in app.ui.tray.toolTip()
         qtbot.wait(500)

@@ -74,3 +74,20 @@ def test_what_the_reconciler_does_shows_within_a_second(rig: TrayRig, reconciler
     assert [s for s, _ in sent if s.startswith("Bypass")] == ["Bypass lost and restored", "Bypass off"]
     assert rig.app.settings.bypass_wanted is False  # type: ignore[attr-defined]
     assert rig.processes() == []
+
+
+def test_with_the_reconciler_no_hint_costs_a_helper_run(rig: TrayRig, reconciler: Watcher, qtbot) -> None:  # type: ignore[no-untyped-def]
+    """The same burst as tests/tray/test_bypass_service.py (a terminal's `bypass on`, a subnet router's
+    routes, Mullvad reconnecting): read from the published file, each of them, and no process at all."""
+    u, _sent = _start(rig, qtbot)
+    qtbot.waitUntil(lambda: "Bypass: off" in u.tray.toolTip(), timeout=5000)
+    rig.lab.enable("direct")
+    routes = rig.lab.add_subnet_routes()
+    rig.daemons.mullvad.set_state("connecting")
+    rig.daemons.mullvad.set_state("connected")
+    # the reconciler put the routes in: on, not out of date
+    qtbot.waitUntil(lambda: set(routes) <= set(rig.lab.tailnet4()), timeout=5000)
+    qtbot.waitUntil(lambda: "Bypass: on (direct)" in u.tray.toolTip(), timeout=5000)
+    qtbot.wait(1000)
+    assert "out of date" not in u.tray.toolTip()
+    assert rig.processes() == []

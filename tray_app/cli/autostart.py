@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tray_app.sources import autostart
+from tray_app.desktop import autostart
 
 
 def run(args: argparse.Namespace) -> int:

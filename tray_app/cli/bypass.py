@@ -13,8 +13,8 @@ import sys
 
 from tray_app.core.bypass_reply import HelperResult
 from tray_app.core.model import BypassState, BypassStatus
-from tray_app.core.protocol import Exit
-from tray_app.sources.bypass_run import EnableOptions, run_helper
+from tray_app.core.protocol import Exit, Verb
+from tray_app.rootside.bypass_run import EnableOptions, run_helper
 
 _PROG = "mullvad-tailscale-tray"
 
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         return int(Exit.USAGE)
 
     if action in ("on", "off"):
-        result = run_helper("enable", options) if action == "on" else run_helper("disable")
+        result = run_helper(Verb.ENABLE, options) if action == "on" else run_helper(Verb.DISABLE)
         # The helper prints the state it left behind, also when it exits 6 after enabling.
         if result.status is not None and result.status.state is not BypassState.UNKNOWN:
             print(_status_line(result.status))
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"bypass {action}")
         return 0 if result.ok else _fail(result)
 
-    result = run_helper("status")
+    result = run_helper(Verb.STATUS)
     if not result.ok or result.status is None:
         return _fail(result)
     if args.json:

@@ -9,7 +9,7 @@ import argparse
 import json
 
 from tray_app.core import doctor
-from tray_app.sources.doctor_facts import Options, gather
+from tray_app.doctor_facts import Options, gather
 
 
 def run(args: argparse.Namespace) -> int:

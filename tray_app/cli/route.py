@@ -28,11 +28,11 @@ from tray_app.core.internet_route import (
     plan_mullvad,
 )
 from tray_app.core.model import MullvadState, Snapshot
+from tray_app.core.mullvad_parse import LOGIN_THEN_CONNECT, NOT_LOGGED_IN
 from tray_app.core.tailnet import Tailnet, exit_node_label, tailnet_from_status
 from tray_app.core.tailscale_parse import parse_prefs, parse_status
-from tray_app.sources.mullvad import LOGIN_FIX, NOT_LOGGED_IN
-from tray_app.sources.mullvad import read_status as read_mullvad
-from tray_app.sources.tailnet_client import SUGGEST_PATH, TailnetError, call_sync
+from tray_app.daemons.mullvad_read import read_status as read_mullvad
+from tray_app.daemons.tailnet_client import SUGGEST_PATH, TailnetError, call_sync
 
 EXIT_REFUSED = 3
 MULLVAD_WAIT_S = 15.0
@@ -65,7 +65,8 @@ def _suggestion(args: argparse.Namespace) -> str | None:
         obj = json.loads(call_sync(args.tailscale_socket, "GET", SUGGEST_PATH, None, "suggest an exit node"))
     except (TailnetError, ValueError):
         return None
-    return obj.get("ID") if isinstance(obj, dict) and isinstance(obj.get("ID"), str) else None
+    # tailscaled answers {"ID": "", "Name": ""} when no exit node qualifies: no suggestion
+    return obj.get("ID") or None if isinstance(obj, dict) and isinstance(obj.get("ID"), str) else None
 
 
 def _show(route: Route, t: Tailnet, suggested: str | None, as_json: bool) -> None:
@@ -105,7 +106,7 @@ def _mullvad(cli: str, verb: str) -> str | None:
     if proc.returncode != 0:
         return f"`mullvad {verb}` failed: {(proc.stderr or proc.stdout).strip()}"
     if NOT_LOGGED_IN in proc.stdout:
-        return f"Mullvad is not logged in: {LOGIN_FIX}"
+        return f"Mullvad is not logged in: {LOGIN_THEN_CONNECT}"
     return None
 
 

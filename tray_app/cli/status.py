@@ -11,14 +11,13 @@ import argparse
 import contextlib
 import json
 import os
-import signal
-import socket
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from tray_app.core.model import BypassState, BypassStatus, MullvadStatus, Snapshot, TailscaleStatus
+from tray_app.core.protocol import Verb
 from tray_app.core.snapshot_fold import Part, Transition, part_value
 from tray_app.core.status_text import part_text, status_lines
 
@@ -30,21 +29,21 @@ TAILSCALE_TIMEOUT_S = 3.0
 
 
 def _read_mullvad(cli: str) -> MullvadStatus:
-    from tray_app.sources.mullvad import read_status  # noqa: PLC0415
+    from tray_app.daemons.mullvad_read import read_status  # noqa: PLC0415
 
     return read_status(cli)
 
 
 def _read_tailscale(sock: str | None, cli: str | None) -> TailscaleStatus:
-    from tray_app.sources.tailscale import read_status  # noqa: PLC0415
+    from tray_app.daemons.tailscale_read import read_status  # noqa: PLC0415
 
     return read_status(sock, cli, timeout=TAILSCALE_TIMEOUT_S)
 
 
 def _read_bypass() -> BypassStatus:
-    from tray_app.sources.bypass_run import run_helper  # noqa: PLC0415
+    from tray_app.rootside.bypass_run import run_helper  # noqa: PLC0415
 
-    result = run_helper("status", timeout=HELPER_TIMEOUT_S)
+    result = run_helper(Verb.STATUS, timeout=HELPER_TIMEOUT_S)
     if result.status is not None:
         return result.status
     return BypassStatus(BypassState.UNKNOWN, detail=result.message or "the bypass helper gave no status")
@@ -134,27 +133,14 @@ class WatchPrinter:
 
 
 def run_watch(args: argparse.Namespace) -> int:
-    from PyQt6.QtCore import QCoreApplication, QSocketNotifier  # noqa: PLC0415
+    from PyQt6.QtCore import QCoreApplication  # noqa: PLC0415
 
+    from tray_app.desktop.quit_signals import QuitOnSignals  # noqa: PLC0415
     from tray_app.monitor import Monitor  # noqa: PLC0415
 
     app = QCoreApplication.instance() or QCoreApplication([sys.argv[0], "watch"])
 
-    # Ctrl-C and SIGTERM end the loop cleanly: Python handlers cannot run inside Qt's C++ loop, so the
-    # signal is written to a socket that Qt watches.
-    rsock, wsock = socket.socketpair()
-    rsock.setblocking(False)
-    wsock.setblocking(False)
-    old_wakeup = signal.set_wakeup_fd(wsock.fileno())
-    old_handlers = {s: signal.signal(s, lambda *_: None) for s in (signal.SIGINT, signal.SIGTERM)}
-    wake = QSocketNotifier(rsock.fileno(), QSocketNotifier.Type.Read)  # type: ignore[call-overload]
-
-    def on_signal(*_: object) -> None:
-        with contextlib.suppress(OSError):
-            rsock.recv(64)
-        app.quit()
-
-    wake.activated.connect(on_signal)
+    quit_on_signals = QuitOnSignals(app)  # Ctrl-C and SIGTERM end the loop cleanly
 
     monitor = Monitor.create(args.mullvad_cli, args.tailscale_socket, args.tailscale_cli)
     printer = WatchPrinter(args.json)
@@ -176,10 +162,5 @@ def run_watch(args: argparse.Namespace) -> int:
         app.exec()
     finally:
         monitor.stop()
-        wake.setEnabled(False)
-        signal.set_wakeup_fd(old_wakeup)
-        for s, h in old_handlers.items():
-            signal.signal(s, h)
-        rsock.close()
-        wsock.close()
+        quit_on_signals.close()
     return 0

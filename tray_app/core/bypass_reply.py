@@ -14,7 +14,7 @@ from typing import Any
 
 from tray_app.core.helper_errors import HelperProblem, bad_reply, explain
 from tray_app.core.model import BypassState, BypassStatus
-from tray_app.core.protocol import MODES, cli_enable_command
+from tray_app.core.protocol import MODES, Verb, cli_enable_command
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,15 +139,15 @@ def make_result(verb: str, code: int, stdout: str, stderr: str, *, via_pkexec: b
     them an unreadable answer is no failure, just no `status`.
     """
     problem = explain(code, stderr, verb=verb, via_pkexec=via_pkexec)
-    if verb == "version":
+    if verb == Verb.VERSION:
         return HelperResult(verb, code, stdout, stderr, via_pkexec, problem)
-    if verb == "status" and problem is not None:
+    if verb == Verb.STATUS and problem is not None:
         unknown = BypassStatus(BypassState.UNKNOWN, detail=problem.message)
         return HelperResult(verb, code, stdout, stderr, via_pkexec, problem, unknown)
     try:
         status, raw = _parse(stdout)
     except _MalformedError as exc:
-        if verb != "status":
+        if verb != Verb.STATUS:
             return HelperResult(verb, code, stdout, stderr, via_pkexec, problem)
         problem = bad_reply(str(exc))
         unknown = BypassStatus(BypassState.UNKNOWN, detail=problem.message)

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from tray_app.core.protocol import Exit
+from tray_app.core.protocol import Exit, Verb
+from tray_app.core.world import HELPER_PATH as _HELPER
 
-# The text users see names the commands they can type; keep these in step with the CLI and paths.
-_HELPER = "/usr/libexec/mullvad-tailscale-tray/bypass-helper"
+# The text users see names the commands they can type; keep these in step with the CLI.
 _AGENTS = (
     "e.g. /usr/lib/policykit-1-gnome/polkit-gnome-authentication-agent-1, lxpolkit, "
     "or KDE's polkit-kde-authentication-agent-1"
@@ -126,7 +126,8 @@ def _pkexec_127(stderr: str, verb: str) -> HelperProblem:
 
 
 def _cli_action(verb: str) -> str:
-    return {"enable": "on", "disable": "off"}.get(verb, "status")
+    # the `bypass` command's words for the verb
+    return "on" if verb == Verb.ENABLE else "off" if verb == Verb.DISABLE else "status"
 
 
 def explain(code: int, stderr: str = "", *, verb: str = "", via_pkexec: bool = True) -> HelperProblem | None:

@@ -529,3 +529,15 @@ def merge_status(state: MullvadStatus, version: str | None, lockdown_setting: bo
     lockdown = state.lockdown if state.lockdown is not None else lockdown_setting
     blocked = state.blocked or (state.state is MullvadState.DISCONNECTED and lockdown is True)
     return replace(state, version=version, lockdown=lockdown, blocked=blocked)
+
+
+# What the CLI prints when no account is logged in (it warns and goes on), and the fix to show.
+NOT_LOGGED_IN = "You are not logged in"
+LOGIN_THEN_CONNECT = "log in with `mullvad account login` (or in the Mullvad app), then connect again"
+
+
+def missing_cli_detail(cli: str) -> str:
+    return (
+        f"the Mullvad command `{cli}` was not found: install Mullvad VPN (https://mullvad.net/download) "
+        "or point --mullvad-cli / MTT_MULLVAD_CLI at it"
+    )

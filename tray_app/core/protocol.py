@@ -6,7 +6,7 @@ Stdlib only: the helper imports this module.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 
 # Bump when verbs, options or the status JSON change incompatibly; doctor compares it with the app's.
 PROTOCOL_VERSION = 1
@@ -14,14 +14,28 @@ PROTOCOL_VERSION = 1
 TABLE_FAMILY = "inet"
 TABLE_NAME = "mullvad-tailscale"
 
-VERBS = ("status", "refresh", "enable", "disable", "restore", "watch", "version")
+
+class Verb(StrEnum):
+    """The helper's fixed verbs: its argparse allowlist, the tray, the CLI and doctor all name them from here."""
+
+    STATUS = "status"
+    REFRESH = "refresh"
+    ENABLE = "enable"
+    DISABLE = "disable"
+    RESTORE = "restore"
+    WATCH = "watch"
+    VERSION = "version"
+
+
+VERBS = tuple(Verb)
+CHANGES = frozenset({Verb.ENABLE, Verb.DISABLE})  # the user's toggle: each prints the status after the change
 MODES = ("direct", "private")
 OPTIONS = ("containers", "exit-via-mullvad")
 
 ACTION_PREFIX = "io.github.mullvad-tailscale-tray.bypass."
 # `refresh` has no action since the root reconciler keeps the bypass right (docs/security-review.md): root
 # and scripts run it directly; through pkexec it needs the administrator, like `restore` and `watch`.
-ACTIONS = {verb: ACTION_PREFIX + verb for verb in ("status", "enable", "disable")}
+ACTIONS: dict[str, str] = {verb: ACTION_PREFIX + verb for verb in (Verb.STATUS, Verb.ENABLE, Verb.DISABLE)}
 
 
 class Exit(IntEnum):

@@ -14,13 +14,7 @@ from collections.abc import Iterable, Sequence
 from ipaddress import IPv4Network, IPv6Network
 from typing import NamedTuple, TypeVar
 
-TAILSCALE_IF = "tailscale0"
-TAILSCALE_TABLE = 52
-TAILNET4 = IPv4Network("100.64.0.0/10")  # Tailscale's CGNAT range (tsaddr)
-TAILNET6 = IPv6Network("fd7a:115c:a1e0::/48")  # Tailscale's ULA range
-MULLVAD_DNS4 = IPv4Network(
-    "100.64.0.0/26"
-)  # Mullvad content-blocker resolvers 100.64.0.1-63: stay in the tunnel
+from tray_app.core.world import MULLVAD_DNS4, MULLVAD_IF, TAILNET4, TAILNET6, TAILSCALE_IF, TAILSCALE_TABLE
 
 # Routes this wide (outside Tailscale's own ranges) never enter the sets: they would put a large share of the
 # internet behind the tailnet, and the guard would then drop all of it once tailscaled withdraws them.
@@ -35,7 +29,7 @@ NEVER_BYPASS6 = (
     IPv6Network("::ffff:0:0/96"),
 )
 # Interfaces whose routes in the main table are not this host's LAN.
-NOT_LAN_IFS = ("lo", TAILSCALE_IF, "wg0-mullvad")
+NOT_LAN_IFS = ("lo", TAILSCALE_IF, MULLVAD_IF)
 # What may count as LAN at all: the ranges Mullvad's own "allow LAN" lets through (private IPv4, ULA; link-local
 # is never forwarded). Anyone on the LAN can put other routes into main (a rogue DHCP server's classless
 # static routes, an RA's prefixes: TunnelVision, CVE-2024-3661); a public prefix in the lan sets would send
@@ -103,7 +97,7 @@ def _parse_family(text: Listing | None, version: int) -> tuple[list[IPv4Network 
     """Returns (networks, default_route_seen, any_route_seen). `None` text means the table does not exist."""
     if not text or (isinstance(text, str) and not text.strip()):
         return [], False, False
-    data = _routes_json(text, "52")
+    data = _routes_json(text, str(TAILSCALE_TABLE))
     nets: list[IPv4Network | IPv6Network] = []
     default = False
     for route in data:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
+from typing import Any
 
 from tray_app.core.model import BypassStatus, MullvadStatus, Snapshot, TailscaleStatus
 
@@ -36,6 +37,13 @@ class Part(StrEnum):
 
 
 ALL_PARTS = frozenset(Part)
+
+# Which part each status type reports, and the Snapshot field that holds it: the one table a new part adds to.
+PART_OF: dict[type[PartStatus], Part] = {
+    MullvadStatus: Part.MULLVAD,
+    TailscaleStatus: Part.TAILSCALE,
+    BypassStatus: Part.BYPASS,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,27 +73,17 @@ class Folded:
 
 
 def part_of(value: PartStatus) -> Part:
-    if isinstance(value, MullvadStatus):
-        return Part.MULLVAD
-    if isinstance(value, TailscaleStatus):
-        return Part.TAILSCALE
-    return Part.BYPASS
+    return PART_OF[type(value)]
 
 
 def part_value(snapshot: Snapshot, part: Part) -> PartStatus:
-    if part is Part.MULLVAD:
-        return snapshot.mullvad
-    if part is Part.TAILSCALE:
-        return snapshot.tailscale
-    return snapshot.bypass
+    value: PartStatus = getattr(snapshot, part.value)  # each Part's value names its Snapshot field
+    return value
 
 
 def with_part(snapshot: Snapshot, value: PartStatus) -> Snapshot:
-    if isinstance(value, MullvadStatus):
-        return replace(snapshot, mullvad=value)
-    if isinstance(value, TailscaleStatus):
-        return replace(snapshot, tailscale=value)
-    return replace(snapshot, bypass=value)
+    field_value: dict[str, Any] = {part_of(value).value: value}  # typed per field by PART_OF, not by mypy
+    return replace(snapshot, **field_value)
 
 
 def changed_fields(before: PartStatus, after: PartStatus) -> tuple[str, ...]:

@@ -9,6 +9,9 @@ One line per part, readable at a glance:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from tray_app.core.model import (
     BypassState,
     BypassStatus,
@@ -19,7 +22,7 @@ from tray_app.core.model import (
     TailscaleStatus,
 )
 from tray_app.core.protocol import cli_enable_command
-from tray_app.core.snapshot_fold import PartStatus
+from tray_app.core.snapshot_fold import Part, PartStatus, part_of, part_value
 
 OPERATOR_HINT = "changing Tailscale needs operator rights: run `sudo tailscale set --operator=$USER`"
 BYPASS_HINT = "the tailnet is cut off while Mullvad is connected: run `mullvad-tailscale-tray bypass on`"
@@ -119,12 +122,16 @@ def bypass_text(b: BypassStatus) -> str:
     return _with_detail("Bypass: unknown", b.detail)
 
 
+# One row per part (core/snapshot_fold.PART_OF), in the order `status` prints them.
+PART_TEXT: dict[Part, Callable[[Any], str]] = {
+    Part.MULLVAD: mullvad_text,
+    Part.TAILSCALE: tailscale_text,
+    Part.BYPASS: bypass_text,
+}
+
+
 def part_text(value: PartStatus) -> str:
-    if isinstance(value, MullvadStatus):
-        return mullvad_text(value)
-    if isinstance(value, TailscaleStatus):
-        return tailscale_text(value)
-    return bypass_text(value)
+    return PART_TEXT[part_of(value)](value)
 
 
 def bypass_needed(snap: Snapshot) -> bool:
@@ -137,8 +144,8 @@ def bypass_needed(snap: Snapshot) -> bool:
 
 
 def status_lines(snap: Snapshot) -> list[str]:
-    """The three lines of `status`, plus a hint when the tailnet is cut off."""
-    lines = [mullvad_text(snap.mullvad), tailscale_text(snap.tailscale), bypass_text(snap.bypass)]
+    """One line per part for `status`, plus a hint when the tailnet is cut off."""
+    lines = [part_text(part_value(snap, part)) for part in Part]
     if bypass_needed(snap):
         lines.append("Hint: " + BYPASS_HINT)
     return lines

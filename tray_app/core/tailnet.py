@@ -262,3 +262,10 @@ def parse_profiles(doc: object) -> tuple[Profile, ...]:
     if not isinstance(doc, list):
         return ()
     return tuple(p for p in (parse_profile(o) for o in doc) if p is not None)
+
+
+def safe_name(name: str) -> bool:
+    """A Taildrop file name we may write: a plain name, no path (tailscaled checks too; we do not rely on it)."""
+    return (
+        bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name and "\0" not in name
+    )

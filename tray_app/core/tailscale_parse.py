@@ -321,3 +321,30 @@ def parse_cli_failure(stderr: str, returncode: int, cli: str) -> TailscaleStatus
     if "failed to connect to local tailscaled" in stderr:
         return unavailable(f"tailscaled is not running ({cli}: {text}); {START_FIX}")
     return unavailable(f"`{cli} status --json` failed: {text}")
+
+
+def cli_status(cli: str, stdout: str, stderr: str, returncode: int) -> TailscaleStatus:
+    """What `tailscale status --json` said, or why it failed."""
+    if returncode != 0:
+        return parse_cli_failure(stderr, returncode, cli)
+    return parse_status(stdout, origin=f"`{cli} status --json`")
+
+
+def http_detail(what: str, code: int, body: bytes) -> str:
+    """An HTTP error of tailscaled's LocalAPI, for a status detail."""
+    text = " ".join(body.decode("utf-8", "replace").split())[:120]
+    return f"tailscaled answered HTTP {code} to {what}" + (f": {text}" if text else "")
+
+
+def http_problem(what: str, code: int, body: bytes) -> str:
+    """An HTTP error of tailscaled as a sentence with the fix."""
+    text = " ".join(body.decode("utf-8", "replace").split())[:160]
+    try:  # WriteErrorJSON: {"error": "..."}
+        obj = json.loads(body)
+        if isinstance(obj, dict) and isinstance(obj.get("error"), str):
+            text = obj["error"]
+    except ValueError:
+        pass
+    if code == 403:
+        return f"Tailscale refused to {what} ({text or 'access denied'}): {OPERATOR_HINT}"
+    return f"Tailscale could not {what}: HTTP {code}" + (f": {text}" if text else "")

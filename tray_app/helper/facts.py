@@ -5,9 +5,17 @@ from __future__ import annotations
 import socket
 from typing import NamedTuple
 
-from tray_app.core import rules
+from tray_app.core import rules_readback, their_tables
 from tray_app.core.protocol import TABLE_FAMILY, TABLE_NAME
-from tray_app.core.routes import TAILSCALE_TABLE, RouteError, RouteFacts, parse_table52, with_lan
+from tray_app.core.routes import RouteError, RouteFacts, parse_table52, with_lan
+from tray_app.core.world import (
+    MULLVAD_NFT,
+    MULLVAD_NFT_CHAIN,
+    SPLIT_CT_MARK,
+    TAILSCALE_NFT,
+    TAILSCALE_TABLE,
+    hex32,
+)
 from tray_app.helper import nft, rtnl, tools
 
 MAIN_TABLE = 254
@@ -45,8 +53,8 @@ class Others:
         """ours: list our own table too (`self.ours`), for a caller that needs it before its batch."""
         self._jobs: list[tools.Job] = []
         try:
-            self._mullvad = self._start("inet", "mullvad")
-            self._mangle = self._start("ip", "mangle")
+            self._mullvad = self._start(*MULLVAD_NFT)
+            self._mangle = self._start(*TAILSCALE_NFT)
             self.ours = self._start(TABLE_FAMILY, TABLE_NAME) if ours else None
         except BaseException:
             self.__exit__()
@@ -72,21 +80,21 @@ class Others:
 
 
 def mullvad(job: tools.Job | None = None) -> Mullvad:
-    text = nft.list_table("inet", "mullvad", job)
+    text = nft.list_table(*MULLVAD_NFT, job)
     if text is None:
         return Mullvad(False, False)
     try:
-        return Mullvad(True, rules.mullvad_split_accept(text))
-    except rules.NftJsonError:
+        return Mullvad(True, their_tables.mullvad_split_accept(text))
+    except rules_readback.NftJsonError:
         # Some nft versions print invalid JSON for expressions they cannot express (e.g. a newer Mullvad's
         # match): read the plain listing of the one chain instead.
-        r = tools.run("nft", "list", "chain", "inet", "mullvad", "output")
+        r = tools.run("nft", "list", "chain", *MULLVAD_NFT, MULLVAD_NFT_CHAIN)
         lines = {ln.strip() for ln in r.out.splitlines()} if r.rc == 0 else set()
-        return Mullvad(True, "ct mark 0x00000f41 accept" in lines)
+        return Mullvad(True, f"ct mark {hex32(SPLIT_CT_MARK)} accept" in lines)
 
 
 def tailscale_connmark(job: tools.Job | None = None) -> str:
     try:
-        return rules.tailscale_connmark(nft.list_table("ip", "mangle", job))
-    except (tools.ToolFailedError, rules.NftJsonError):
-        return rules.CONNMARK_UNKNOWN
+        return their_tables.tailscale_connmark(nft.list_table(*TAILSCALE_NFT, job))
+    except (tools.ToolFailedError, rules_readback.NftJsonError):
+        return their_tables.CONNMARK_UNKNOWN

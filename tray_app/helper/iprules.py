@@ -8,7 +8,8 @@ from __future__ import annotations
 import os
 import socket
 
-from tray_app.core.rules import PRIVATE_RULE_ARGS, count_private_rules
+from tray_app.core.rules import PRIVATE_RULE_ARGS
+from tray_app.core.their_tables import count_private_rules
 from tray_app.helper import rtnl, tools
 
 _FAMILY = {"-4": socket.AF_INET, "-6": socket.AF_INET6}

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from tray_app.core import routes as routes_mod
-from tray_app.core import rules
+from tray_app.core import rules, rules_readback
 from tray_app.core.protocol import (
     MODES,
     OPTIONS,
@@ -33,9 +33,11 @@ from tray_app.core.protocol import (
     TABLE_NAME,
     VERBS,
     Exit,
+    Verb,
     cli_enable_command,
 )
 from tray_app.core.rules import Config
+from tray_app.core.world import SPLIT_CT_MARK, hex32
 from tray_app.helper import facts, hardening, iprules, log, nft, state, tools
 
 PROG = "bypass-helper"
@@ -143,7 +145,7 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     sub = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
     for verb in VERBS:
         p = sub.add_parser(verb, add_help=False, allow_abbrev=False, exit_on_error=False)
-        if verb == "enable":
+        if verb is Verb.ENABLE:
             # None = not given: keep the last choice (see enable()).
             p.add_argument("--mode", choices=MODES, default=None)
             for opt in OPTIONS:
@@ -161,17 +163,17 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
 # status
 
 
-def _reference(fs: routes_mod.RouteFacts) -> tuple[dict[str, rules.TableView], dict[str, Config]]:
+def _reference(fs: routes_mod.RouteFacts) -> tuple[dict[str, rules_readback.TableView], dict[str, Config]]:
     """Every candidate config as this nft lists it, from a scratch namespace."""
     batch, names = rules.render_reference(fs, rules.all_configs())
-    tables = rules.parse_tables(nft.scratch_listing(batch))
+    tables = rules_readback.parse_tables(nft.scratch_listing(batch))
     missing = [n for n in names if (TABLE_FAMILY, n) not in tables]
     if missing:
         raise tools.ToolFailedError("the scratch namespace listing lacks the reference tables")
     return {n: tables[(TABLE_FAMILY, n)] for n in names}, names
 
 
-def status(applied: tuple[rules.TableView | None, Config] | None = None) -> dict[str, Any]:
+def status(applied: tuple[rules_readback.TableView | None, Config] | None = None) -> dict[str, Any]:
     """The bypass state. `applied`: the rules of our table as this process just applied them for a config
     (None: the live table itself, right after a successful all-or-nothing batch); they replace the scratch
     namespace comparison, which is the slow half of a status (the reconciler and `enable` know their rules)."""
@@ -183,7 +185,7 @@ def status(applied: tuple[rules.TableView | None, Config] | None = None) -> dict
         warnings.append(str(e))
     with facts.Others(ours=True) as others:  # the three listings run side by side
         live_text = nft.list_table(TABLE_FAMILY, TABLE_NAME, others.ours)
-        live = rules.parse_table(live_text) if live_text is not None else None
+        live = rules_readback.parse_table(live_text) if live_text is not None else None
         try:
             fs: routes_mod.RouteFacts | None = facts.routes()
         except routes_mod.RouteError as e:
@@ -205,28 +207,28 @@ def status(applied: tuple[rules.TableView | None, Config] | None = None) -> dict
     matches = False
     if live is not None:
         if fs is not None:
-            ref: dict[str, rules.TableView] | None
+            ref: dict[str, rules_readback.TableView] | None
             names: dict[str, Config] | None
             if applied is not None:
                 ref, names = {"applied": applied[0] or live}, {"applied": applied[1]}
             else:
                 try:
                     ref, names = _reference(fs)
-                except (tools.ToolFailedError, rules.NftJsonError) as e:
+                except (tools.ToolFailedError, rules_readback.NftJsonError) as e:
                     ref, names = None, None
                     warnings.append(f"cannot compare the rules exactly: {e}")
-            verdict = rules.compare(live, fs, ref, names, saved)
-            config = verdict.config or rules.guess_config(live)
+            verdict = rules_readback.compare(live, fs, ref, names, saved)
+            config = verdict.config or rules_readback.guess_config(live)
             matches = verdict.matches
             warnings.extend(verdict.differences)
         else:
-            config = rules.guess_config(live)
+            config = rules_readback.guess_config(live)
         if config is not None:
             want_private = config.mode == "private"
             if want_private and not private_rules:
                 matches = False
                 warnings.append(
-                    "private mode's ip rule (pref 5200 fwmark 0x80000/0xff0000 lookup 1836018789) is missing, so "
+                    f"private mode's ip rule ({' '.join(rules.PRIVATE_RULE_ARGS)}) is missing, so "
                     "tailscaled's traffic may leave outside Mullvad"
                 )
             if not want_private and any_private:
@@ -256,8 +258,12 @@ def status(applied: tuple[rules.TableView | None, Config] | None = None) -> dict
         "state": st,
         "mode": config.mode if live is not None and config else None,
         "options": config.option_list if live is not None and config else [],
-        "tailnet4": rules.set_networks(live.sets["tailnet4"]) if live and "tailnet4" in live.sets else [],
-        "tailnet6": rules.set_networks(live.sets["tailnet6"]) if live and "tailnet6" in live.sets else [],
+        "tailnet4": rules_readback.set_networks(live.sets["tailnet4"])
+        if live and "tailnet4" in live.sets
+        else [],
+        "tailnet6": rules_readback.set_networks(live.sets["tailnet6"])
+        if live and "tailnet6" in live.sets
+        else [],
         "matches_expected": matches,
         "mullvad": {"table": mv.table, "split_tunnel_accept": mv.split_tunnel_accept},
         "warnings": warnings,
@@ -271,7 +277,7 @@ def status(applied: tuple[rules.TableView | None, Config] | None = None) -> dict
 
 
 MULLVAD_NO_ACCEPT = (
-    "Mullvad's firewall has no split-tunnel accept rule (`ct mark 0x00000f41 accept` in `inet mullvad` output), "
+    f"Mullvad's firewall has no split-tunnel accept rule (`ct mark {hex32(SPLIT_CT_MARK)} accept` in `inet mullvad` output), "
     "so the bypass cannot take effect: Mullvad's split tunnelling is unavailable (no net_cls cgroup) or the "
     "daemon is still in early-boot blocking; check `mullvad split-tunnel list` and restart mullvad-daemon"
 )
@@ -300,9 +306,9 @@ def _apply_table(cfg: Config, fs: routes_mod.RouteFacts, ours: tools.Job | None 
     live = nft.list_table(TABLE_FAMILY, TABLE_NAME, ours)
     view = None
     if live is not None:
-        with contextlib.suppress(rules.NftJsonError):
-            view = rules.parse_table(live)
-    if live is None or (view is not None and rules.same_layout(view)):
+        with contextlib.suppress(rules_readback.NftJsonError):
+            view = rules_readback.parse_table(live)
+    if live is None or (view is not None and rules_readback.same_layout(view)):
         try:
             nft.apply(rules.render_apply(cfg, fs))
             return
@@ -383,7 +389,7 @@ def enable(mode: str | None, flags: dict[str, bool | None]) -> int:
                 pending.discard()
                 raise
             try:
-                fs = _apply(cfg, "enable", others.ours)
+                fs = _apply(cfg, Verb.ENABLE, others.ours)
             except BaseException:
                 pending.discard()
                 choice.discard()
@@ -407,14 +413,14 @@ def _reply_after_apply(
     warnings = list(fs.warnings)
     if mv.table and not mv.split_tunnel_accept:
         warnings.append(MULLVAD_NO_ACCEPT)
-    want = rules.expected_sets(fs, cfg)
+    want = rules_readback.expected_sets(fs, cfg)
     return {
         "enabled": True,
         "state": "on",
         "mode": cfg.mode,
         "options": cfg.option_list,
-        "tailnet4": rules.set_networks(rules.SetView("ipv4_addr", (), want["tailnet4"])),
-        "tailnet6": rules.set_networks(rules.SetView("ipv6_addr", (), want["tailnet6"])),
+        "tailnet4": rules_readback.set_networks(rules_readback.SetView("ipv4_addr", (), want["tailnet4"])),
+        "tailnet6": rules_readback.set_networks(rules_readback.SetView("ipv6_addr", (), want["tailnet6"])),
         "matches_expected": True,
         "mullvad": {"table": mv.table, "split_tunnel_accept": mv.split_tunnel_accept},
         "warnings": warnings,
@@ -517,12 +523,10 @@ def run(argv: Sequence[str]) -> int:
     try:
         args = parse(argv)
     except UsageError as e:
-        _err(
-            f"error: {e} (usage: {PROG} status|refresh|enable|disable|restore|watch|version; see {PROG} --help)"
-        )
+        _err(f"error: {e} (usage: {PROG} {'|'.join(Verb)}; see {PROG} --help)")
         return Exit.USAGE
-    verb: str = args.verb
-    if verb == "version":
+    verb = Verb(args.verb)
+    if verb is Verb.VERSION:
         sys.stdout.write(f"{PROTOCOL_VERSION}\n")
         return Exit.OK
     if os.geteuid() != 0:
@@ -534,19 +538,21 @@ def run(argv: Sequence[str]) -> int:
     os.umask(0o022)
     hardening.harden()
     try:
-        if verb == "status":
+        if verb is Verb.STATUS:
             _emit(status())
             return Exit.OK
-        if verb == "watch":
+        if verb is Verb.WATCH:
             from tray_app.helper import watch  # noqa: PLC0415  (only the daemon needs it)
 
             return watch.run()
-        if verb == "enable":  # prints its own answer (see _reply_after_apply)
+        if verb is Verb.ENABLE:  # prints its own answer (see _reply_after_apply)
             return enable(args.mode, {o: getattr(args, o.replace("-", "_")) for o in OPTIONS})
-        if verb == "disable":
+        if verb is Verb.DISABLE:
             return disable()  # prints its own answer
         code = reapply(verb)
-        if verb != "restore":  # the boot unit needs no report (and its sandbox forbids the scratch namespace)
+        if (
+            verb is not Verb.RESTORE
+        ):  # the boot unit needs no report (and its sandbox forbids the scratch namespace)
             _emit(status())
         return code
     except HelperError as e:
@@ -567,7 +573,7 @@ def run(argv: Sequence[str]) -> int:
     except state.LockBusyError as e:
         _err(f"error: {e}")
         return Exit.BUSY
-    except (tools.ToolFailedError, rules.NftJsonError) as e:
+    except (tools.ToolFailedError, rules_readback.NftJsonError) as e:
         _err(f"error: {e}")
         return Exit.FAILED
 

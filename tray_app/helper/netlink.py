@@ -16,7 +16,8 @@ import struct
 from dataclasses import dataclass, field
 
 from tray_app.core.protocol import TABLE_FAMILY, TABLE_NAME
-from tray_app.core.routes import TAILSCALE_TABLE
+from tray_app.core.world import MULLVAD_NFT, TAILSCALE_NFT, TAILSCALE_TABLE
+from tray_app.core.world import TAILSCALE_IF as _TAILSCALE_IF
 from tray_app.helper.rtnl import attrs as _attrs
 from tray_app.helper.rtnl import messages as _messages
 
@@ -45,10 +46,10 @@ SOL_NETLINK = 270
 NETLINK_NO_ENOBUFS = 5
 
 RCVBUF = 1 << 20
-TAILSCALE_IF = b"tailscale0"
+TAILSCALE_IF = _TAILSCALE_IF.encode()  # as IFLA_IFNAME carries it
 # nft tables whose changes alter what `status` reports (Mullvad's split-tunnel accept rule, Tailscale's
 # connmark rules); ours is handled separately.
-WATCHED_TABLES = {(NFPROTO["inet"], b"mullvad"), (NFPROTO["ip"], b"mangle")}
+WATCHED_TABLES = {(NFPROTO[family], name.encode()) for family, name in (MULLVAD_NFT, TAILSCALE_NFT)}
 
 
 @dataclass(slots=True)

@@ -3,7 +3,7 @@
 Reading table 52, the main table and the ip rules used to cost six `ip -j` children per change (a third of a
 toggle's time, most of a route event's). A netlink dump is one request and one reply on a socket of our own,
 well under a millisecond. The result is the list of objects `ip -j route show table N` / `ip -N -j rule show`
-would print, reduced to the keys the parsers read (tray_app.core.routes, rules.count_private_rules), so the
+would print, reduced to the keys the parsers read (tray_app.core.routes, their_tables.count_private_rules), so the
 parsing stays the same code; tests/bypass/test_rtnl.py compares both readings in a namespace.
 
 Only the kernel is listened to: a datagram whose sender port is not 0, or a reply to another request, is

@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from tray_app.core import procstat, rules
+from tray_app.core import procstat, rules, rules_readback
 from tray_app.core import routes as routes_mod
 from tray_app.core.protocol import Exit
 from tray_app.core.rules import Config
@@ -156,7 +156,7 @@ class Reconciler:
         # How this nft lists our rules for each config we applied (set contents aside): learnt from our own
         # batches, so drift is found without the scratch namespace the unit's sandbox forbids.
         self.shapes: dict[Config, tuple[object, ...]] = {}
-        self.applied: tuple[rules.TableView, Config] | None = None
+        self.applied: tuple[rules_readback.TableView, Config] | None = None
         self.on = False
         self.stop = False
         self.resync = False
@@ -272,13 +272,13 @@ class Reconciler:
         if not (start or ev.ours or ev.overrun) and self.applied is not None and self.applied[1] == cfg:
             # No nf_tables event touched our table since we last saw it (and none was lost): it is as we
             # left it, no need to list it (a route event's hot path).
-            view: rules.TableView | None = self.applied[0]
+            view: rules_readback.TableView | None = self.applied[0]
         else:
             text = nft.list_ours()
             view = None
             if text is not None:
-                with contextlib.suppress(rules.NftJsonError):
-                    view = rules.parse_table(text)
+                with contextlib.suppress(rules_readback.NftJsonError):
+                    view = rules_readback.parse_table(text)
         fs = facts.routes()
         why, repair = self._why(cfg, view, fs, start)
         if why is None:
@@ -290,9 +290,9 @@ class Reconciler:
             # the ip rules are untouched by either (their own events check them): one batch, nothing else
             # read. The hot path of a route event and of a flushed ruleset.
             nft.apply(rules.render_apply(cfg, fs))
-            want = rules.expected_sets(fs, cfg)
+            want = rules_readback.expected_sets(fs, cfg)
             sets = {n: v._replace(intervals=want.get(n, v.intervals)) for n, v in base.sets.items()}
-            self.applied = (rules.TableView(sets, base.chains), cfg)
+            self.applied = (rules_readback.TableView(sets, base.chains), cfg)
             log.change(
                 f"watch ({why}): bypass table applied ({len(fs.tailnet4)} IPv4 and {len(fs.tailnet6)} IPv6 "
                 "prefixes)"
@@ -300,7 +300,7 @@ class Reconciler:
         else:
             main._apply(cfg, f"watch ({why})")
             after = nft.list_ours()
-            new = rules.parse_table(after) if after is not None else None
+            new = rules_readback.parse_table(after) if after is not None else None
             if new is not None:
                 self.shapes[cfg] = new.shape()
                 self.applied = (new, cfg)
@@ -310,7 +310,7 @@ class Reconciler:
             self.stats.last_repair = {"reason": why, "at": round(time.time(), 3)}
 
     def _why(
-        self, cfg: Config, view: rules.TableView | None, fs: routes_mod.RouteFacts, start: bool
+        self, cfg: Config, view: rules_readback.TableView | None, fs: routes_mod.RouteFacts, start: bool
     ) -> tuple[str | None, bool]:
         """Why the kernel must be changed (None: it is right), and whether that is a repair of damage done
         behind our back (the tray says so) rather than routine (start, routes, a new saved choice)."""
@@ -323,7 +323,7 @@ class Reconciler:
             return "the saved choice changed", False
         if view.shape() != known:
             return "its rules were changed by something else", True
-        want = rules.expected_sets(fs, cfg)
+        want = rules_readback.expected_sets(fs, cfg)
         if any(view.sets.get(n) is None or view.sets[n].intervals != w for n, w in want.items()):
             ours = self.applied[0].sets if self.applied is not None else {}
             if ours != view.sets:  # not what we loaded: someone else changed the elements
@@ -337,12 +337,17 @@ class Reconciler:
         return None, False
 
     def _publish(self) -> None:
-        applied: tuple[rules.TableView | None, Config] | None = None
+        applied: tuple[rules_readback.TableView | None, Config] | None = None
         if self.applied is not None:
             applied = self.applied
         try:
             obj = main.status(applied)
-        except (tools.ToolFailedError, tools.ToolMissingError, rules.NftJsonError, state.StateError) as e:
+        except (
+            tools.ToolFailedError,
+            tools.ToolMissingError,
+            rules_readback.NftJsonError,
+            state.StateError,
+        ) as e:
             obj = {"enabled": False, "state": "unknown", "detail": str(e)}
         obj["reconciler"] = {
             "pid": os.getpid(),

@@ -18,7 +18,7 @@ from tray_app.core.icon_choice import IconSpec, choose
 from tray_app.core.model import Snapshot
 from tray_app.core.notify_policy import Category, Urgency
 from tray_app.core.tooltip import bypass_in_place, lines, tooltip
-from tray_app.sources import autostart
+from tray_app.desktop import autostart
 from tray_app.ui.icon import app_icon_path, icon, resolve_style
 from tray_app.ui.menu import MenuFlags, TrayMenu
 from tray_app.ui.status_popup import StatusPopup

@@ -4,7 +4,8 @@ Event-driven: while the daemon is up the only thing running is the listen proces
 stream prints the current state first (so no separate `status --json` is needed) and then every daemon event, one JSON object per line; only lines with a
 top-level `"state"` are states (settings events are read for the lockdown flag, relay lists of megabytes are
 dropped without being decoded). CLIs older than 2024.5 reject `--json`: then `mullvad status listen` (text)
-is used only as a trigger to re-read `mullvad status`, which `hint()` also does.
+is used only as a trigger to re-read `mullvad status`, which `hint()` also does. The one-shot read for the
+`status` command is `mullvad_read.py` (no Qt).
 
 When the stream ends (daemon stopped or restarting, socket refused, binary missing) the source reports
 `unavailable` with the reason and retries with `Backoff` (1 s doubling to 30 s); `hint()` retries at once.
@@ -14,86 +15,36 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import time
 from collections.abc import Callable
 
 from PyQt6.QtCore import QObject, QProcess, QTimer, pyqtSignal
 
 from tray_app.core.backoff import Backoff
+from tray_app.core.lines import LineSplitter
 from tray_app.core.model import MullvadState, MullvadStatus
 from tray_app.core.mullvad_parse import (
+    LOGIN_THEN_CONNECT,
     MAX_LINE,
+    NOT_LOGGED_IN,
     cli_error_detail,
     is_json_unsupported,
     is_state_line,
     is_unknown_subcommand,
     lockdown_from_settings,
     merge_status,
-    parse_json_output,
+    missing_cli_detail,
     parse_lockdown,
     parse_text_status,
     parse_version,
     status_from_json,
     unavailable,
 )
-from tray_app.sources.base import Source
+from tray_app.daemons.base import Source
 
 # Lines up to this size are decoded when they look like JSON objects (settings events are a few KB); longer
 # ones are only decoded when they start like a state, and dropped whole beyond MAX_LINE.
 _DECODE_ANY = 64 * 1024
 _STDERR_KEEP = 16 * 1024
-
-
-NOT_LOGGED_IN = "You are not logged in"
-LOGIN_FIX = "log in with `mullvad account login` (or in the Mullvad app), then connect again"
-
-
-def missing_cli_detail(cli: str) -> str:
-    return (
-        f"the Mullvad command `{cli}` was not found: install Mullvad VPN (https://mullvad.net/download) "
-        "or point --mullvad-cli / MTT_MULLVAD_CLI at it"
-    )
-
-
-class LineReader:
-    """Splits a byte stream into lines, never holding more than `max_line` bytes of one line."""
-
-    def __init__(self, max_line: int = MAX_LINE) -> None:
-        self.max_line = max_line
-        self._buf = bytearray()
-        self._skipping = False  # inside an over-long line: drop bytes until its newline
-
-    def reset(self) -> None:
-        self._buf.clear()
-        self._skipping = False
-
-    def feed(self, data: bytes) -> list[bytes]:
-        lines: list[bytes] = []
-        start = 0
-        while start < len(data):
-            end = data.find(b"\n", start)
-            if end < 0:
-                chunk = data[start:]
-                if not self._skipping:
-                    self._buf += chunk
-                    if len(self._buf) > self.max_line:
-                        self._buf.clear()
-                        self._skipping = True
-                break
-            if self._skipping:
-                self._skipping = False
-            else:
-                if self._buf:
-                    self._buf += data[start:end]
-                    line = bytes(self._buf)
-                    self._buf.clear()
-                else:
-                    line = data[start:end]
-                if len(line) <= self.max_line:
-                    lines.append(line)
-            start = end + 1
-        return lines
 
 
 class MullvadSource(Source):
@@ -108,7 +59,7 @@ class MullvadSource(Source):
         self._retry.setSingleShot(True)
         self._retry.timeout.connect(self._connect)
         self._backoff = Backoff()
-        self._reader = LineReader(max_line)
+        self._reader = LineSplitter(max_line)
         self._listen: QProcess | None = None
         self._procs: set[QProcess] = set()
         self._running = False
@@ -190,7 +141,7 @@ class MullvadSource(Source):
         def done(code: int, out: str, err: str) -> None:
             if code == 0:
                 if NOT_LOGGED_IN in out:  # the CLI warns and goes on; the daemon then blocks (auth failed)
-                    self.action_failed.emit(f"Mullvad is not logged in: {LOGIN_FIX}")
+                    self.action_failed.emit(f"Mullvad is not logged in: {LOGIN_THEN_CONNECT}")
                 return
             reason = err if code == -1 else cli_error_detail(err, code, f"mullvad {verb}")
             self.action_failed.emit(f"Could not {verb} Mullvad: {reason}")
@@ -425,74 +376,3 @@ class MullvadSource(Source):
         if status != self._last:
             self._last = status
             self.changed.emit(status)
-
-
-# --- one-shot read for `mullvad-tailscale-tray status` (no event loop) ----------------------------------------
-
-
-def _spawn(cli: str, args: list[str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [cli, *args],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        errors="replace",
-    )
-
-
-def _finish(proc: subprocess.Popen[str], deadline: float) -> tuple[int, str, str] | None:
-    try:
-        out, err = proc.communicate(timeout=max(0.01, deadline - time.monotonic()))
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        return None
-    return proc.returncode, out, err
-
-
-def read_status(cli: str = "mullvad", timeout: float = 5.0) -> MullvadStatus:
-    """The current Mullvad status from the CLI, synchronously (for `status`); never raises."""
-    deadline = time.monotonic() + timeout
-    try:
-        status_proc = _spawn(cli, ["status", "--json"])
-        version_proc = _spawn(cli, ["version"])
-        lockdown_proc = _spawn(cli, ["lockdown-mode", "get"])
-    except FileNotFoundError:
-        return unavailable(missing_cli_detail(cli))
-    except OSError as exc:
-        return unavailable(f"cannot run the Mullvad command `{cli}`: {exc.strerror or exc}")
-    hung = unavailable(
-        f"`{cli} status` did not answer within {timeout:g} s: the daemon may be hung; "
-        "restart it with `sudo systemctl restart mullvad-daemon`"
-    )
-    answer = _finish(status_proc, deadline)
-    version_answer = _finish(version_proc, deadline)
-    lockdown_answer = _finish(lockdown_proc, deadline)
-    if answer is None:
-        return hung
-    code, out, err = answer
-    if code != 0 and is_json_unsupported(err, code):
-        try:
-            answer = _finish(_spawn(cli, ["status"]), deadline)
-        except OSError as exc:
-            return unavailable(f"cannot run the Mullvad command `{cli}`: {exc.strerror or exc}")
-        if answer is None:
-            return hung
-        code, out, err = answer
-        state = parse_text_status(out, err) if code == 0 else unavailable(cli_error_detail(err, code))
-    else:
-        state = parse_json_output(out) if code == 0 else unavailable(cli_error_detail(err, code))
-    if state.state is MullvadState.UNAVAILABLE:
-        return state
-    version = parse_version(version_answer[1]) if version_answer and version_answer[0] == 0 else None
-    lockdown = None
-    if lockdown_answer and lockdown_answer[0] == 0:
-        lockdown = parse_lockdown(lockdown_answer[1])
-    elif lockdown_answer and is_unknown_subcommand(lockdown_answer[2], lockdown_answer[0]):
-        try:
-            old = _finish(_spawn(cli, ["block-when-disconnected", "get"]), deadline)
-        except OSError:
-            old = None
-        lockdown = parse_lockdown(old[1]) if old and old[0] == 0 else None
-    return merge_status(state, version, lockdown)

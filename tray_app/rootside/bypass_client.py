@@ -1,21 +1,21 @@
 """The tray's non-blocking way to run the root bypass helper (QProcess; same argv as the CLI).
 
 `request(verb)` starts the helper -- through pkexec unless the tray runs as root -- and returns at once;
-`finished(HelperResult)` follows when it exits, with `status` already parsed into a `BypassStatus`. A
+`finished(HelperResult)` follows when it exits, with the status JSON already parsed into a `BypassStatus`. A
 password dialog can stay open as long as the user likes, so there is no timeout on enable/disable.
-Several requests may run at once; each gets its own `finished`.
+Several requests may run at once; each gets its own `finished`. Every `request` is one process (one pkexec):
+when to ask, and the reconciler's published file instead, is `service.BypassService`'s business.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from PyQt6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, pyqtSignal
+from PyQt6.QtCore import QObject, QProcess, QProcessEnvironment, pyqtSignal
 
 from tray_app.core.bypass_reply import HelperResult, make_result
 from tray_app.core.helper_errors import launch_failure
-from tray_app.sources.bypass_run import CLEAN_ENV, EnableOptions, HelperCommand
-from tray_app.sources.published import read_status
+from tray_app.rootside.bypass_run import CLEAN_ENV, EnableOptions, HelperCommand
 
 
 class BypassClient(QObject):
@@ -31,16 +31,8 @@ class BypassClient(QObject):
         return any(verb is None or v == verb for v in self._running.values())
 
     def request(self, verb: str, options: EnableOptions | None = None) -> None:
-        """Start `verb`; the outcome arrives through `finished`. Raises ValueError for a bad verb.
-
-        `status` comes from the reconciler's published file when one runs (no pkexec), still through
-        `finished` (from the event loop, as a process's answer would)."""
+        """Start `verb`; the outcome arrives through `finished`. Raises ValueError for a bad verb."""
         argv = self._command.argv(verb, options)
-        if verb == "status":
-            published = read_status()
-            if published is not None:
-                QTimer.singleShot(0, lambda: self.finished.emit(published))
-                return
         proc = QProcess(self)
         proc.setProgram(argv[0])
         proc.setArguments(argv[1:])

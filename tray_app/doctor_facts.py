@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from tray_app import paths
-from tray_app.core import doctor
-from tray_app.core.doctor import Facts, IpRule, ProbeResult
-from tray_app.sources import bypass_run, desktop_probe
-from tray_app.sources import mullvad as mullvad_source
-from tray_app.sources import tailscale as tailscale_source
+from tray_app.core.doctor.facts import Facts, IpRule, ProbeResult, parse_ip_rules, parse_mullvad_dns
+from tray_app.core.protocol import Verb
+from tray_app.core.world import HELPER_PATH, MULLVAD_IF, TAILSCALE_IF, TAILSCALE_SOCKETS
+from tray_app.daemons import mullvad_read, tailscale_read
+from tray_app.desktop import desktop_probe
+from tray_app.rootside import bypass_run
 
 MULLVAD_SOCKETS = ("/run/mullvad-vpn", "/var/run/mullvad-vpn")
 
@@ -53,7 +54,7 @@ POLKIT_AGENTS = (
     "deepin-polkit-agent",
     "deepin-polkit-a",
 )
-RP_FILTER_IFACES = ("all", "default", "wg0-mullvad", "tailscale0")
+RP_FILTER_IFACES = ("all", "default", MULLVAD_IF, TAILSCALE_IF)
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class Options:
     tailscale_socket: str | None = None
     tailscale_cli: str = "tailscale"
     probe: str | None = None
-    helper_path: str = paths.HELPER_PATH
+    helper_path: str = HELPER_PATH
     helper: bypass_run.HelperCommand = field(default_factory=bypass_run.HelperCommand)
     policy_path: str = paths.POLKIT_POLICY
     proc: str = "/proc"
@@ -79,7 +80,7 @@ def ip_rules() -> tuple[IpRule, ...] | None:
     ip = shutil.which("ip") or "/usr/sbin/ip"
     rules: list[IpRule] = []
     for family, flag in ((4, "-4"), (6, "-6")):
-        # -N: tables as numbers, whatever names /etc/iproute2/rt_tables gives them (doctor.parse_ip_rules).
+        # -N: tables as numbers, whatever names /etc/iproute2/rt_tables gives them (core/doctor/facts.py: parse_ip_rules).
         out = _run([ip, flag, "-N", "-j", "rule", "show"])
         if out is None or out.returncode != 0:
             return None
@@ -87,7 +88,7 @@ def ip_rules() -> tuple[IpRule, ...] | None:
             data = json.loads(out.stdout or "[]")
         except json.JSONDecodeError:
             return None
-        rules.extend(doctor.parse_ip_rules(family, data))
+        rules.extend(parse_ip_rules(family, data))
     return tuple(rules)
 
 
@@ -156,7 +157,7 @@ def mullvad_dns(cli: str) -> tuple[str, ...] | None:
     out = _run([cli, "dns", "get"])
     if out is None or out.returncode != 0:
         return None
-    return doctor.parse_mullvad_dns(out.stdout)
+    return parse_mullvad_dns(out.stdout)
 
 
 def autostart() -> bool | None:
@@ -192,7 +193,7 @@ def desktop() -> tuple[bool | None, bool | None, str | None]:
 def helper_facts(opts: Options) -> tuple[bool | None, int | None, Mapping[str, Any] | None, str | None]:
     """(installed, protocol, status JSON, error) from the helper's read-only `status` verb."""
     installed = os.path.isfile(opts.helper_path) and os.access(opts.helper_path, os.X_OK)
-    result = bypass_run.run_helper("status", command=opts.helper, timeout=30)
+    result = bypass_run.run_helper(Verb.STATUS, command=opts.helper, timeout=30)
     if not result.ok:
         return installed, None, None, result.message
     data = result.data if isinstance(result.data, Mapping) else None
@@ -204,8 +205,8 @@ def helper_facts(opts: Options) -> tuple[bool | None, int | None, Mapping[str, A
 
 def gather(opts: Options) -> Facts:
     installed, proto, status, helper_error = helper_facts(opts)
-    mv = mullvad_source.read_status(opts.mullvad_cli)
-    ts_details = tailscale_source.read_details(opts.tailscale_socket, opts.tailscale_cli)
+    mv = mullvad_read.read_status(opts.mullvad_cli)
+    ts_details = tailscale_read.read_details(opts.tailscale_socket, opts.tailscale_cli)
     sni, xembed, notif = desktop()
     return Facts(
         helper_installed=installed,
@@ -222,7 +223,7 @@ def gather(opts: Options) -> Facts:
         tailscale_prefs=ts_details.prefs,
         tailscale_tun=ts_details.tun,
         tailscale_socket_uid=socket_uid(
-            (opts.tailscale_socket,) if opts.tailscale_socket else paths.TAILSCALE_SOCKETS
+            (opts.tailscale_socket,) if opts.tailscale_socket else TAILSCALE_SOCKETS
         ),
         user=pwd.getpwuid(os.getuid()).pw_name,
         resolv_conf=resolv_conf(),

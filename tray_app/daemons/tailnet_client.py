@@ -22,24 +22,19 @@ from urllib.parse import quote
 
 from PyQt6.QtCore import QObject, pyqtSignal
 
-from tray_app.core.tailnet import Profile, parse_profile, parse_profiles
-from tray_app.core.tailscale_parse import OPERATOR_HINT
-from tray_app.sources.localapi import LocalApiCall, LocalApiError, choose_socket, request
+from tray_app.core.tailnet import Profile, parse_profile, parse_profiles, safe_name
+from tray_app.core.tailscale_parse import http_problem
+from tray_app.daemons.localapi import LocalApiError, choose_socket, request
+from tray_app.daemons.localapi_call import LocalApiCall
 
 PREFS_PATH = "/localapi/v0/prefs"
 SUGGEST_PATH = "/localapi/v0/suggest-exit-node"
 PROFILES_PATH = "/localapi/v0/profiles/"
 FILES_PATH = "/localapi/v0/files/"
 READ_PROFILES = ("list your accounts", "read the current account")
-BACKGROUND = (*READ_PROFILES, "suggest an exit node", "list the Taildrop files")
+LIST_FILES = "list the Taildrop files"
+BACKGROUND = (*READ_PROFILES, "suggest an exit node", LIST_FILES)
 LOGIN_PATH = "/localapi/v0/login-interactive"
-
-
-def safe_name(name: str) -> bool:
-    """A Taildrop file name we may write: a plain name, no path (tailscaled checks too; we do not rely on it)."""
-    return (
-        bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name and "\0" not in name
-    )
 
 
 def free_path(folder: Path, name: str) -> Path:
@@ -53,23 +48,9 @@ def free_path(folder: Path, name: str) -> Path:
     return target
 
 
-def http_problem(what: str, code: int, body: bytes) -> str:
-    """An HTTP error of tailscaled as a sentence with the fix."""
-    text = " ".join(body.decode("utf-8", "replace").split())[:160]
-    try:  # WriteErrorJSON: {"error": "..."}
-        obj = json.loads(body)
-        if isinstance(obj, dict) and isinstance(obj.get("error"), str):
-            text = obj["error"]
-    except ValueError:
-        pass
-    if code == 403:
-        return f"Tailscale refused {what} ({text or 'access denied'}): {OPERATOR_HINT}"
-    return f"Tailscale could not {what}: HTTP {code}" + (f": {text}" if text else "")
-
-
 class TailnetClient(QObject):
-    """Emits `suggestion(id, name)`, `profiles(tuple[Profile, ...], current_id)`, `failed(what, text)`,
-    `done(what)`. Reads that run by themselves (`BACKGROUND`) fail quietly: the caller decides."""
+    """Emits `suggestion(id, name)` (id "" when the daemon suggests none), `profiles(tuple[Profile, ...],
+    current_id)`, `failed(what, text)`, `done(what)`. Reads that run by themselves (`BACKGROUND`) fail quietly: the caller decides."""
 
     suggestion = pyqtSignal(str, str)
     files = pyqtSignal(tuple)  # names of the Taildrop files waiting
@@ -129,7 +110,8 @@ class TailnetClient(QObject):
                 obj = json.loads(data)
             except ValueError:
                 return
-            if isinstance(obj, dict) and isinstance(obj.get("ID"), str) and obj["ID"]:
+            if isinstance(obj, dict) and isinstance(obj.get("ID"), str):
+                # {"ID": "", "Name": ""}: no exit node qualifies now (emitted too: an old one is stale)
                 self.suggestion.emit(obj["ID"], str(obj.get("Name") or obj["ID"]))
 
         self._call("GET", SUGGEST_PATH, None, ok, "suggest an exit node")
@@ -165,7 +147,7 @@ class TailnetClient(QObject):
             names = [f.get("Name") for f in doc if isinstance(f, dict)] if isinstance(doc, list) else []
             self.files.emit(tuple(n for n in names if isinstance(n, str) and n))
 
-        self._call("GET", FILES_PATH, None, ok, "list the Taildrop files")
+        self._call("GET", FILES_PATH, None, ok, LIST_FILES)
 
     def save_files(self, names: tuple[str, ...], folder: Path) -> None:
         """Like `tailscale file get --conflict=rename FOLDER`: stream each file to disk (`.NAME.part`, renamed

@@ -26,11 +26,10 @@ from typing import Any
 
 from PyQt6.QtCore import QObject, QSocketNotifier, pyqtSignal
 
+from tray_app.core.world import MULLVAD_IF, TAILSCALE_IF, TAILSCALE_TABLE
+
 log = logging.getLogger(__name__)
 
-MULLVAD_IFNAME = "wg0-mullvad"
-TAILSCALE_IFNAME = "tailscale0"
-TAILSCALE_TABLE = 52
 
 # Kernel ABI constants (linux/rtnetlink.h, linux/netlink.h, linux/if.h): stable, so spelled out here
 # rather than looked up in pyroute2, whose module layout changes between releases.
@@ -217,7 +216,7 @@ class NetlinkWatcher(QObject):
 
     def __init__(
         self,
-        names: tuple[str, ...] = (MULLVAD_IFNAME, TAILSCALE_IFNAME),
+        names: tuple[str, ...] = (MULLVAD_IF, TAILSCALE_IF),
         table: int = TAILSCALE_TABLE,
         rcvbuf: int = RCVBUF,
         parent: QObject | None = None,
@@ -339,9 +338,9 @@ class NetlinkWatcher(QObject):
                 getattr(self, name).emit()
 
     def _hint_for(self, ifname: str) -> None:
-        if ifname == MULLVAD_IFNAME:
+        if ifname == MULLVAD_IF:
             self._pending.add("mullvad_hint")
-        elif ifname == TAILSCALE_IFNAME:
+        elif ifname == TAILSCALE_IF:
             self._pending.add("tailscale_hint")
         else:  # a custom watch list: both sources may care
             self._pending.update(("mullvad_hint", "tailscale_hint"))

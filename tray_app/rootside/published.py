@@ -16,6 +16,7 @@ import stat
 
 from tray_app.core.bypass_reply import HelperResult, make_result
 from tray_app.core.procstat import start_ticks
+from tray_app.core.protocol import Verb
 from tray_app.paths import STATUS_FILE
 
 MAX_SIZE = 1 << 16
@@ -83,4 +84,4 @@ def read_status(path: str | None = None) -> HelperResult | None:
     text = read_text(path)
     if text is None:
         return None
-    return dataclasses.replace(make_result("status", 0, text, "", via_pkexec=False), published=True)
+    return dataclasses.replace(make_result(Verb.STATUS, 0, text, "", via_pkexec=False), published=True)

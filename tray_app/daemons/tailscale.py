@@ -16,10 +16,8 @@ socket works again.
 from __future__ import annotations
 
 import json
-import subprocess
 import time
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
 
 from PyQt6.QtCore import QObject, QProcess, QTimer, pyqtSignal
 
@@ -30,93 +28,23 @@ from tray_app.core.tailscale_parse import (
     OPERATOR_HINT,
     START_FIX,
     WATCH_MASK,
+    cli_status,
+    http_detail,
     parse_bus_line,
-    parse_cli_failure,
-    parse_prefs,
     parse_status,
-    status_tun,
     unavailable,
 )
-from tray_app.sources.base import Source
-from tray_app.sources.localapi import LocalApiCall, LocalApiError, SocketChoice, choose_socket, request
+from tray_app.daemons.base import Source
+from tray_app.daemons.localapi import LocalApiError, SocketChoice, choose_socket
+from tray_app.daemons.localapi_call import LocalApiCall
+from tray_app.daemons.tailscale_read import PREFS_PATH, STATUS_PATH
 
-STATUS_PATH = "/localapi/v0/status"
 WATCH_PATH = f"/localapi/v0/watch-ipn-bus?mask={WATCH_MASK}"
-PREFS_PATH = "/localapi/v0/prefs"
 DEBOUNCE_MS = 250
 CLI_POLL_MS = 5000
 CLI_TIMEOUT_S = 5.0
 # An immediate reconnect is allowed once per this many seconds; more often means a broken daemon.
 QUICK_RECONNECT_S = 1.0
-
-
-def _http_detail(what: str, code: int, body: bytes) -> str:
-    text = " ".join(body.decode("utf-8", "replace").split())[:120]
-    return f"tailscaled answered HTTP {code} to {what}" + (f": {text}" if text else "")
-
-
-def _cli_status(cli: str, stdout: str, stderr: str, returncode: int) -> TailscaleStatus:
-    if returncode != 0:
-        return parse_cli_failure(stderr, returncode, cli)
-    return parse_status(stdout, origin=f"`{cli} status --json`")
-
-
-def _read_cli(cli_path: str, timeout: float) -> tuple[TailscaleStatus, str] | None:
-    try:
-        proc = subprocess.run(
-            [cli_path, "status", "--json"], capture_output=True, text=True, timeout=timeout, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return _cli_status(cli_path, proc.stdout, proc.stderr, proc.returncode), proc.stdout
-
-
-@dataclass(frozen=True, slots=True)
-class TailscaleDetails:
-    """What `doctor` needs beyond the status: the prefs (operator, netfilter, routes) and TUN mode."""
-
-    status: TailscaleStatus
-    prefs: dict[str, Any] | None = None
-    tun: bool | None = None
-
-
-def read_details(socket_path: str | None, cli_path: str | None, timeout: float = 3.0) -> TailscaleDetails:
-    """Status, prefs and TUN mode in one synchronous go (for `doctor`). Never raises."""
-    choice = choose_socket(socket_path)
-    try:
-        resp = request(choice, "GET", STATUS_PATH, timeout=timeout)
-    except LocalApiError as exc:
-        if exc.kind == "owner" or not cli_path:
-            return TailscaleDetails(exc.status)
-        cli = _read_cli(cli_path, timeout)
-        if cli is None or cli[0].state is TailscaleState.UNAVAILABLE:
-            return TailscaleDetails(exc.status)
-        return TailscaleDetails(cli[0], None, status_tun(cli[1]))
-    if resp.status != 200:
-        return TailscaleDetails(unavailable(_http_detail(STATUS_PATH, resp.status, resp.body)))
-    prefs: dict[str, Any] | None = None
-    try:
-        presp = request(choice, "GET", PREFS_PATH, timeout=timeout)
-        prefs = parse_prefs(presp.body) if presp.status == 200 else None
-    except LocalApiError:
-        pass
-    return TailscaleDetails(parse_status(resp.body), prefs, status_tun(resp.body))
-
-
-def read_status(socket_path: str | None, cli_path: str | None, timeout: float = 3.0) -> TailscaleStatus:
-    """One synchronous read for the `status` command: the LocalAPI, else the CLI. Never raises."""
-    choice = choose_socket(socket_path)
-    try:
-        resp = request(choice, "GET", STATUS_PATH, timeout=timeout)
-    except LocalApiError as exc:
-        if exc.kind == "owner" or not cli_path:
-            return exc.status
-        cli = _read_cli(cli_path, timeout)
-        # No usable CLI, or it cannot reach the daemon either: the socket's reason is the one to show.
-        return exc.status if cli is None or cli[0].state is TailscaleState.UNAVAILABLE else cli[0]
-    if resp.status != 200:
-        return unavailable(_http_detail(STATUS_PATH, resp.status, resp.body))
-    return parse_status(resp.body)
 
 
 class TailscaleSource(Source):
@@ -277,7 +205,7 @@ class TailscaleSource(Source):
     def _on_watch_finished(self, code: int, body: bytes) -> None:
         if code != 200:
             self._close_watch()
-            self._emit(unavailable(_http_detail("watch-ipn-bus", code, body)))
+            self._emit(unavailable(http_detail("watch-ipn-bus", code, body)))
             self._schedule_retry()
             return
         self._stream_ended(
@@ -354,7 +282,7 @@ class TailscaleSource(Source):
             call.deleteLater()
         self._status_failures = 0
         if code != 200:
-            self._emit(unavailable(_http_detail(STATUS_PATH, code, body)))
+            self._emit(unavailable(http_detail(STATUS_PATH, code, body)))
             return
         self._emit(parse_status(body))
         self._emit_tailnet(body)
@@ -439,7 +367,7 @@ class TailscaleSource(Source):
             return
         out = bytes(proc.readAllStandardOutput().data()).decode("utf-8", "replace")
         err = bytes(proc.readAllStandardError().data()).decode("utf-8", "replace")
-        self._cli_done(_cli_status(self._cli or "tailscale", out, err, code))
+        self._cli_done(cli_status(self._cli or "tailscale", out, err, code))
 
     def _on_cli_error(self, error: QProcess.ProcessError) -> None:
         if error == QProcess.ProcessError.FailedToStart:
@@ -476,7 +404,7 @@ class TailscaleSource(Source):
             reason = " ".join(body.decode("utf-8", "replace").split())[:80] or "access denied"
             self.action_failed.emit(f"Tailscale refused the change ({reason}): {OPERATOR_HINT}")
             return
-        self.action_failed.emit(_http_detail("the prefs change", code, body))
+        self.action_failed.emit(http_detail("the prefs change", code, body))
 
     def _on_write_failed(self, call: LocalApiCall, err: LocalApiError) -> None:
         self._writes.discard(call)

@@ -14,9 +14,8 @@ from collections.abc import Callable
 
 from PyQt6.QtCore import QObject, QProcess, pyqtSignal
 
-from tray_app.core.mullvad_parse import cli_error_detail
+from tray_app.core.mullvad_parse import LOGIN_THEN_CONNECT, cli_error_detail
 from tray_app.core.mullvad_relays import Country, LocationChoice, parse_location_constraint, parse_relay_list
-from tray_app.sources.mullvad import LOGIN_FIX
 
 
 class MullvadLocations(QObject):
@@ -118,5 +117,5 @@ class MullvadLocations(QObject):
             return f"Could not {what}: {err}"
         low = err.lower()
         if "not logged in" in low or "no account" in low:
-            return f"Could not {what}: Mullvad is not logged in; {LOGIN_FIX}"
+            return f"Could not {what}: Mullvad is not logged in; {LOGIN_THEN_CONNECT}"
         return f"Could not {what}: {cli_error_detail(err, code, f'mullvad {what}')}"

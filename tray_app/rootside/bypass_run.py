@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from tray_app.core.bypass_reply import HelperResult, make_result
 from tray_app.core.helper_errors import launch_failure, no_answer
-from tray_app.core.protocol import MODES, VERBS
+from tray_app.core.protocol import MODES, VERBS, Verb
 from tray_app.paths import HELPER_PATH
-from tray_app.sources.published import read_status
+from tray_app.rootside.published import read_status
 
 PKEXEC = "/usr/bin/pkexec"  # absolute: pkexec's policy lookup is by the helper's path, ours by pkexec's
 # pkexec clears the environment anyway; the direct (root) run gets the same clean one.
@@ -57,14 +57,14 @@ class HelperCommand:
     text_agent: bool = True
 
     def via_pkexec(self, verb: str) -> bool:
-        if verb == "version":
+        if verb == Verb.VERSION:
             return False
         return self.use_pkexec if self.use_pkexec is not None else os.geteuid() != 0
 
     def argv(self, verb: str, options: EnableOptions | None = None) -> list[str]:
         if verb not in VERBS:
             raise ValueError(f"unknown helper verb {verb!r}")
-        if options is not None and verb != "enable":
+        if options is not None and verb != Verb.ENABLE:
             raise ValueError("options only go with `enable`")
         args = [self.helper, verb, *(options.argv() if options else [])]
         if self.via_pkexec(verb):
@@ -88,7 +88,7 @@ def run_helper(
     """Run one verb and wait. stdin stays the caller's so pkexec's text agent can ask in a terminal.
 
     `status` is read from the reconciler's published file when one runs: no pkexec, no root."""
-    if verb == "status":
+    if verb == Verb.STATUS:
         published = read_status()
         if published is not None:
             return published

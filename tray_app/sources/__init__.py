@@ -1,1 +1,0 @@
-"""Adapters to the outside world (daemons, netlink, the helper, files, D-Bus). They emit `core` values."""
