@@ -21,14 +21,17 @@ from PyQt6.QtGui import QAction, QDesktopServices
 from PyQt6.QtWidgets import QMessageBox
 
 from tray_app.controller import Controller
+from tray_app.core.exit_node_host import plan_advertise
 from tray_app.core.internet_route import (
     Plan,
     Step,
     allow_lan_patch,
     exit_node_patch,
     plan_allow_lan,
+    plan_best_available,
     plan_direct,
     plan_exit_node,
+    plan_last_used,
     plan_mullvad,
 )
 from tray_app.core.model import MullvadState, Snapshot, TailscaleState
@@ -56,6 +59,7 @@ from tray_app.ui.menu_sections.route import RouteSection
 REAUTH_WINDOW_S = 60.0  # the login URL of a re-authentication the user asked for opens within this
 STEP_TIMEOUT_MS = 20_000  # `mullvad disconnect` normally takes well under a second
 TITLE = "Internet traffic"
+ADVERTISE = "change whether this device is an exit node"
 
 
 class TailnetFeatures(QObject):
@@ -100,6 +104,7 @@ class TailnetFeatures(QObject):
         self._ntimer.setSingleShot(True)
         self._ntimer.timeout.connect(self._notify_poll)
         self._devices_key: object = None
+        self._advertise_said = ""  # what to say once tailscaled took the advertise change
 
         menu = ui.menus.menu
         self.route = RouteSection(self.pick_route, self)
@@ -173,13 +178,15 @@ class TailnetFeatures(QObject):
 
     def on_tailnet(self, tailnet: Tailnet) -> None:
         self.tailnet = tailnet
+        if tailnet.exit_node_id and tailnet.exit_node_id != self.settings.last_exit_node:
+            self.settings.last_exit_node = tailnet.exit_node_id  # "Last used" where tailscaled keeps none
         self._tailnet_seen = True
         self.render()
         self._observe()
 
     def render(self, now: datetime | None = None) -> None:
         s = self.snapshot
-        self.route.render(s, self.tailnet, self.suggestion)
+        self.route.render(s, self.tailnet, self.suggestion, self.settings.last_exit_node)
         devices_key = (self.tailnet, self.watched)
         if devices_key != self._devices_key or now is not None:  # the list depends on nothing else
             self._devices_key = devices_key
@@ -224,10 +231,30 @@ class TailnetFeatures(QObject):
             plan = plan_direct(s, t)
         elif kind == "allow-lan":
             plan = plan_allow_lan(s, t, bool(key))
+        elif kind == "best":
+            plan = plan_best_available(s, t, key, t.allow_lan)
+        elif kind == "last-used":
+            plan = plan_last_used(s, t, self.settings.last_exit_node)
+        elif kind in ("advertise", "exit-via-mullvad"):
+            self._host(kind, bool(key))
+            self.render()
+            return
         else:
             plan = plan_exit_node(s, t, key, t.allow_lan)
         self.run_plan(plan)
         self.render()  # a radio item the user clicked shows the real route again until the daemons answer
+
+    def _host(self, kind: str, on: bool) -> None:
+        """This device as an exit node (core/exit_node_host.py), and the bypass option for its clients."""
+        if kind == "exit-via-mullvad":
+            self.controller.enable_exit_via_mullvad()
+            return
+        plan = plan_advertise(self.snapshot, self.tailnet, on)
+        if plan.patch is None:
+            self._say(TITLE, plan.refusal or "")
+            return
+        self._advertise_said = plan.explanation
+        self.client.patch_prefs(plan.patch, ADVERTISE)
 
     def run_plan(self, plan: Plan) -> None:
         if plan.refused:
@@ -266,9 +293,10 @@ class TailnetFeatures(QObject):
         elif step is Step.SET_EXIT_NODE:
             self.controller.user_action.emit(Subject.EXIT_NODE)
             self.client.patch_prefs(exit_node_patch(plan.exit_node, plan.allow_lan))
-        elif step is Step.CLEAR_EXIT_NODE:
+        elif step in (Step.CLEAR_EXIT_NODE, Step.RESTORE_EXIT_NODE):
+            # tailscaled's own toggle: turning it off keeps it as the prior for "Last used"
             self.controller.user_action.emit(Subject.EXIT_NODE)
-            self.client.patch_prefs(exit_node_patch(None, None))
+            self.client.use_exit_node(step is Step.RESTORE_EXIT_NODE)
         else:  # SET_ALLOW_LAN
             self.client.patch_prefs(allow_lan_patch(bool(plan.allow_lan)), "change local network access")
 
@@ -276,7 +304,17 @@ class TailnetFeatures(QObject):
         if what == "switch":
             self.client.fetch_profiles()
             return
-        if self._waiting in (Step.SET_EXIT_NODE, Step.CLEAR_EXIT_NODE, Step.SET_ALLOW_LAN):
+        if what == ADVERTISE:
+            said, self._advertise_said = self._advertise_said, ""
+            if said:
+                self._say(TITLE, said)
+            return
+        if self._waiting in (
+            Step.SET_EXIT_NODE,
+            Step.CLEAR_EXIT_NODE,
+            Step.RESTORE_EXIT_NODE,
+            Step.SET_ALLOW_LAN,
+        ):
             self._next_step()
 
     def _abort(self, text: str) -> None:
