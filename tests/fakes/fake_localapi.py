@@ -21,8 +21,8 @@ Endpoints
   exit node and use an exit node at the same time." when both would be set. Clearing ExitNodeID through
   the prefs zeroes InternalExitNodePrior too (tailscaled's TestZeroExitNodeViaLocalAPI).
 * `POST /localapi/v0/set-use-exit-node-enabled?enabled=BOOL` (LocalBackend.SetUseExitNodeEnabled): off
-  keeps the exit node as InternalExitNodePrior, on turns the prior back on (500 "no prior exit node to
-  enable" without one); 403 with `deny_writes`; 404 with `old_daemon` (no such call).
+  keeps the exit node as InternalExitNodePrior, on turns the prior back on (500 without one, with the real
+  daemon's text); 403 with `deny_writes`; 404 with `old_daemon` (no such call).
 * `GET /localapi/v0/suggest-exit-node`: `{"ID", "Name", "Location"}` of the first online exit-node option
   (or `suggestion` when set); like the real tailscaled (tests/realts), `200 {"ID":"","Name":""}` when there
   is none, and `500 {"error":"no preferred DERP, try again later"}` (`WriteErrorJSON`) with `suggest_error`
@@ -585,7 +585,9 @@ class FakeLocalApi:
         current, prior = self.exit_prefs["ExitNodeID"], self.exit_prefs["InternalExitNodePrior"]
         if on and not current:
             if not prior:
-                self._reply(conn, 500, b"no prior exit node to enable\n", "text/plain; charset=utf-8")
+                # sic: the real daemon's text when it has neither a prior nor an ExitNodeIP (tests/realts)
+                msg = b"no exit node IP to enable & prior exit node IP was never resolved an a node\n"
+                self._reply(conn, 500, msg, "text/plain; charset=utf-8")
                 return
             self._apply_exit_node(prior)
         elif not on and current:
