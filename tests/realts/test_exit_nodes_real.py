@@ -4,6 +4,10 @@
   and turns it back on, on every version the lab builds (1.94.2, 1.96.5, 1.102.5), and clearing through the
   prefs zeroes the prior (why the tray remembers the last exit node too); `route direct` then `route
   last-used` as the operator puts the real exit node back;
+* "Best available": with two of the lab's exit nodes given Mullvad-like locations by the control server
+  (Hostinfo.Location with its Priority, as Tailscale's control sends them for its Mullvad exit nodes),
+  `route exit-node --country SE` as the operator picks the higher-priority one, and the other once that one
+  is offline; the tray's Sweden submenu starts with "Best available";
 * "Run this device as an exit node" from the tray's menu reaches the real prefs (AdvertiseRoutes, as
   `tailscale set --advertise-exit-node` writes them) and the control server: the other nodes then see this
   host as an exit-node option.
@@ -84,6 +88,59 @@ def test_route_last_used_puts_the_real_exit_node_back(real_lab: RealLab, operato
     assert json.loads(back.stdout)["did"] == ["restore-exit-node"]
     assert prefs(real_lab)["ExitNodeID"] == exit_id
     real_lab.wait(lambda: "default" in real_lab.table52(), 30, "the exit node's default route in table 52")
+
+
+def _locate(real: RealLab, host: str, city: str = "", code: str = "", priority: int = 0) -> None:
+    q = f"country=Sweden&cc=SE&city={city}&citycode={code}&priority={priority}" if city else "country="
+    real._control_api("POST", f"/lab/location?host={host}&{q}")
+
+
+def test_best_available_by_the_real_locations_priority(real_lab: RealLab, operator: str, qtbot: Any) -> None:  # noqa: F811
+    from tray_app.core.model import Snapshot
+    from tray_app.core.tailnet import tailnet_from_status
+    from tray_app.ui.menu_sections.route import RouteSection
+
+    exit_id = real_lab.status("exit")["Self"]["ID"]  # type: ignore[index]
+    router_id = real_lab.status("router")["Self"]["ID"]  # type: ignore[index]
+    real_lab.ts("router", "set", "--advertise-exit-node")  # keeps its subnet route
+    _locate(real_lab, "exit", "Gothenburg", "GOT", 100)
+    _locate(real_lab, "router", "Stockholm", "STO", 120)
+
+    def best() -> object:
+        shown = as_user(real_lab, "route", "--json")
+        return json.loads(shown.stdout).get("best_available") if shown.returncode == 0 else shown.stderr
+
+    try:
+        real_lab.wait(lambda: best() == {"Sweden": router_id}, 30, "both Mullvad-like nodes, Stockholm best")
+        peers = real_lab.status()["Peer"].values()  # type: ignore[union-attr]
+        loc = {p["ID"]: p.get("Location") for p in peers}
+        assert loc[router_id]["Priority"] == 120 and loc[exit_id]["City"] == "Gothenburg"  # the daemon's own
+        # the tray's submenu from the same document: Sweden ▸ Best available first, then the cities
+        picked: list[tuple[str, str]] = []
+        section = RouteSection(lambda kind, key: picked.append((kind, key)))
+        section.render(Snapshot(), tailnet_from_status(real_lab.status()), None)
+        sweden = {a.text(): a.menu() for a in section.mullvad_nodes.actions()}["Sweden"]
+        assert [a.text() for a in sweden.actions() if not a.isSeparator()] == [
+            "Best available",
+            "Gothenburg",
+            "Stockholm",
+        ]
+        sweden.actions()[0].trigger()
+        assert picked == [("best", "Sweden")]
+        done = as_user(real_lab, "route", "exit-node", "--country", "SE", "--json")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["exit_node"] == router_id
+        assert prefs(real_lab)["ExitNodeID"] == router_id
+        real_lab.set_online("router", False)
+        real_lab.wait(lambda: best() == {"Sweden": exit_id}, 30, "Gothenburg best once Stockholm is offline")
+        assert as_user(real_lab, "route", "exit-node", "--country", "Sweden").returncode == 0
+        assert prefs(real_lab)["ExitNodeID"] == exit_id
+    finally:
+        real_lab.set_online("router", True)
+        _locate(real_lab, "exit")
+        _locate(real_lab, "router")
+        real_lab.ts("router", "set", "--advertise-exit-node=false")
+        real_lab.ts("host", "set", "--exit-node=")
 
 
 def test_tray_offers_this_device_as_exit_node_to_the_real_tailnet(
