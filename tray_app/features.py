@@ -48,7 +48,13 @@ from tray_app.core.tailnet_notify import (
 )
 from tray_app.core.tailscale_parse import OPERATOR_HINT
 from tray_app.daemons.mullvad_locations import MullvadLocations
-from tray_app.daemons.tailnet_client import BACKGROUND, LIST_FILES, READ_PROFILES, TailnetClient
+from tray_app.daemons.tailnet_client import (
+    BACKGROUND,
+    CHECK_FORWARDING,
+    LIST_FILES,
+    READ_PROFILES,
+    TailnetClient,
+)
 from tray_app.ui.menu import _set
 from tray_app.ui.menu_sections.accounts import AccountsSection
 from tray_app.ui.menu_sections.devices import DevicesSection
@@ -105,6 +111,7 @@ class TailnetFeatures(QObject):
         self._ntimer.timeout.connect(self._notify_poll)
         self._devices_key: object = None
         self._advertise_said = ""  # what to say once tailscaled took the advertise change
+        self._advertise_on = False
 
         menu = ui.menus.menu
         self.route = RouteSection(self.pick_route, self)
@@ -148,6 +155,7 @@ class TailnetFeatures(QObject):
         self.client.done.connect(self._client_done)
         self.client.failed.connect(self._client_failed)
         self.client.suggestion.connect(self._on_suggestion)
+        self.client.forwarding.connect(self._said_advertise)
         self.client.profiles.connect(self._on_profiles)
         self.client.files.connect(self._on_files)
         self.client.saved.connect(self._on_saved)
@@ -253,7 +261,7 @@ class TailnetFeatures(QObject):
         if plan.patch is None:
             self._say(TITLE, plan.refusal or "")
             return
-        self._advertise_said = plan.explanation
+        self._advertise_said, self._advertise_on = plan.explanation, on
         self.client.patch_prefs(plan.patch, ADVERTISE)
 
     def run_plan(self, plan: Plan) -> None:
@@ -305,9 +313,10 @@ class TailnetFeatures(QObject):
             self.client.fetch_profiles()
             return
         if what == ADVERTISE:
-            said, self._advertise_said = self._advertise_said, ""
-            if said:
-                self._say(TITLE, said)
+            if self._advertise_on:
+                self.client.check_ip_forwarding()  # the message waits for tailscaled's forwarding check
+            else:
+                self._said_advertise("")
             return
         if self._waiting in (
             Step.SET_EXIT_NODE,
@@ -324,7 +333,15 @@ class TailnetFeatures(QObject):
         self._plan = None
         self._say(TITLE, text)
 
+    def _said_advertise(self, warning: str) -> None:
+        said, self._advertise_said = self._advertise_said, ""
+        if said:
+            self._say(TITLE, f"{said} {warning}" if warning else said)
+
     def _client_failed(self, what: str, text: str) -> None:
+        if what == CHECK_FORWARDING:
+            self._said_advertise("")  # the check is a courtesy: without it, say what was done
+            return
         if what in READ_PROFILES:
             self.profile_problem = text  # reading the list failed: the submenu says why
             self.render()

@@ -23,6 +23,8 @@ Endpoints
 * `POST /localapi/v0/set-use-exit-node-enabled?enabled=BOOL` (LocalBackend.SetUseExitNodeEnabled): off
   keeps the exit node as InternalExitNodePrior, on turns the prior back on (500 without one, with the real
   daemon's text); 403 with `deny_writes`; 404 with `old_daemon` (no such call).
+* `GET /localapi/v0/check-ip-forwarding`: `{"Warning": forwarding_warning}` ("" by default), as tailscaled
+  answers after its own check (ipn/localapi serveCheckIPForwarding).
 * `GET /localapi/v0/suggest-exit-node`: `{"ID", "Name", "Location"}` of the first online exit-node option
   (or `suggestion` when set); like the real tailscaled (tests/realts), `200 {"ID":"","Name":""}` when there
   is none, and `500 {"error":"no preferred DERP, try again later"}` (`WriteErrorJSON`) with `suggest_error`
@@ -228,6 +230,7 @@ class FakeLocalApi:
             "InternalExitNodePrior": "",
             "AdvertiseRoutes": None,
         }
+        self.forwarding_warning = ""  # check-ip-forwarding's Warning
         self.old_daemon = False  # no set-use-exit-node-enabled (404), as before tailscaled had it
         self.suggestion: str | None = None  # a stable ID to suggest instead of the first online option
         self.suggest_error = False  # 500 "no preferred DERP" instead of a suggestion
@@ -493,6 +496,8 @@ class FakeLocalApi:
             self.push({"BrowseToURL": "https://login.tailscale.com/a/f4k3r3auth"})
         elif path.startswith("/localapi/v0/profiles/"):
             self._profiles(conn, method, path.removeprefix("/localapi/v0/profiles/"))
+        elif path == "/localapi/v0/check-ip-forwarding" and method == "GET":
+            self._reply(conn, 200, json.dumps({"Warning": self.forwarding_warning}).encode() + b"\n")
         elif path == "/localapi/v0/set-use-exit-node-enabled" and not self.old_daemon:
             self._use_exit_node(conn, method, target.partition("?")[2])
         else:

@@ -97,11 +97,14 @@ def test_this_device_as_exit_node_says_where_clients_go_and_fixes_it(rig: TrayRi
     u.menus.bypass.trigger()  # the bypass, as the user has it: direct mode, no options
     qtbot.waitUntil(lambda: rig.monitor.snapshot.bypass.state.value == "on", timeout=10000)  # type: ignore[attr-defined]
 
+    # tailscaled's own forwarding check (what `tailscale up --advertise-exit-node` asks) is said with it
+    api.forwarding_warning = "IP forwarding is disabled, subnet routing/exit nodes will not work. See https://tailscale.com/s/ip-forwarding"
     with qtbot.waitSignal(rig.app.controller.message, timeout=15000) as said:  # type: ignore[attr-defined]
         r.host.trigger()
     assert api.patches[-1] == {"AdvertiseRoutes": ["0.0.0.0/0", "::/0"], "AdvertiseRoutesSet": True}
     assert said.args[1].startswith("This device offers itself as an exit node.")
     assert "it leaves outside Mullvad with your real IP address" in said.args[1]
+    assert said.args[1].endswith(" " + api.forwarding_warning)
     qtbot.waitUntil(r.host.isChecked, timeout=5000)  # from the bus's Prefs
     assert r.clients.text() == "⚠ Its clients' internet: outside Mullvad, with your real IP"
     assert r.fix.isVisible() and r.fix.text() == "Send exit-node clients through Mullvad"

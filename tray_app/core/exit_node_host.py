@@ -23,8 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from tray_app.core.internet_route import OPERATOR_FIX
-from tray_app.core.model import BypassStatus, MullvadState, MullvadStatus, Snapshot, TailscaleState
+from tray_app.core.internet_route import tailscale_refusal
+from tray_app.core.model import BypassStatus, MullvadState, MullvadStatus, Snapshot
 from tray_app.core.tailnet import EXIT_ROUTES, Tailnet
 from tray_app.core.tooltip import bypass_in_place
 
@@ -120,14 +120,9 @@ class AdvertisePlan:
 
 def plan_advertise(s: Snapshot, t: Tailnet, on: bool) -> AdvertisePlan:
     ts = s.tailscale
-    if ts.state is TailscaleState.UNAVAILABLE:
-        return AdvertisePlan(
-            refusal=f"Tailscale is not available: {ts.detail or 'tailscaled is not running'}"
-        )
-    if ts.can_write is False:
-        return AdvertisePlan(
-            refusal=f"Tailscale refused changes from you: run `{OPERATOR_FIX}` once, then try again"
-        )
+    refusal = tailscale_refusal(s, running=False)  # the prefs take it while stopped too
+    if refusal:
+        return AdvertisePlan(refusal=refusal)
     if t.advertised_routes is None:
         return AdvertisePlan(refusal="Tailscale's settings were not read yet: try again in a moment")
     if on and (t.exit_node_id or ts.exit_node is not None):
@@ -138,8 +133,7 @@ def plan_advertise(s: Snapshot, t: Tailnet, on: bool) -> AdvertisePlan:
     if on:
         said = (
             "This device offers itself as an exit node. Tailscale's admin console must approve it "
-            "(https://login.tailscale.com/admin/machines) unless an autoApprovers policy does; Linux needs IP "
-            "forwarding (https://tailscale.com/kb/1103/exit-nodes)."
+            "(https://login.tailscale.com/admin/machines) unless an autoApprovers policy does."
         )
         fate = clients_fate(s.mullvad, s.bypass)
         if fate in (Fate.CLEAR, Fate.NOWHERE):

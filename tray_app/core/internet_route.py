@@ -106,11 +106,12 @@ class Plan:
         return self.refusal is not None
 
 
-def _tailscale_refusal(s: Snapshot) -> str | None:
+def tailscale_refusal(s: Snapshot, *, running: bool = True) -> str | None:
+    """Why Tailscale cannot take this change now (None: it can); `running`: the change needs it up."""
     t = s.tailscale
     if t.state is TailscaleState.UNAVAILABLE:
         return f"Tailscale is not available: {t.detail or 'tailscaled is not running'}"
-    if t.state is not TailscaleState.RUNNING:
+    if running and t.state is not TailscaleState.RUNNING:
         return f"Tailscale is {t.state.value.replace('_', ' ')}: start it first (`tailscale up`)"
     if t.can_write is False:
         return f"Tailscale refused changes from you: run `{OPERATOR_FIX}` once, then try again"
@@ -144,7 +145,7 @@ def _exit_plan(
 ) -> Plan:
     """The safety plan of every exit-node choice: Tailscale must take changes from us, Mullvad goes first,
     lockdown refuses."""
-    refusal = _tailscale_refusal(s)
+    refusal = tailscale_refusal(s)
     if refusal:
         return Plan(refusal=refusal)
     if t.advertises_exit:
@@ -243,8 +244,8 @@ def plan_mullvad(s: Snapshot, t: Tailnet) -> Plan:
         return Plan(refusal=refusal)
     steps: list[Step] = []
     if t.exit_node_id or s.tailscale.exit_node is not None:
-        if _tailscale_refusal(s) and s.tailscale.state is not TailscaleState.STOPPED:
-            return Plan(refusal=f"The exit node cannot be cleared: {_tailscale_refusal(s)}")
+        if tailscale_refusal(s) and s.tailscale.state is not TailscaleState.STOPPED:
+            return Plan(refusal=f"The exit node cannot be cleared: {tailscale_refusal(s)}")
         steps.append(Step.CLEAR_EXIT_NODE)
     if s.mullvad.state not in _MULLVAD_UP:
         steps.append(Step.MULLVAD_CONNECT)
@@ -257,7 +258,7 @@ def plan_mullvad(s: Snapshot, t: Tailnet) -> Plan:
 def plan_direct(s: Snapshot, t: Tailnet) -> Plan:
     steps: list[Step] = []
     if t.exit_node_id or s.tailscale.exit_node is not None:
-        refusal = _tailscale_refusal(s)
+        refusal = tailscale_refusal(s)
         if refusal:
             return Plan(refusal=f"The exit node cannot be cleared: {refusal}")
         steps.append(Step.CLEAR_EXIT_NODE)
@@ -271,7 +272,7 @@ def plan_direct(s: Snapshot, t: Tailnet) -> Plan:
 
 
 def plan_allow_lan(s: Snapshot, t: Tailnet, allow: bool) -> Plan:
-    refusal = _tailscale_refusal(s)
+    refusal = tailscale_refusal(s)
     if refusal:
         return Plan(refusal=refusal)
     word = "can" if allow else "cannot"

@@ -37,7 +37,8 @@ PROFILES_PATH = "/localapi/v0/profiles/"
 FILES_PATH = "/localapi/v0/files/"
 READ_PROFILES = ("list your accounts", "read the current account")
 LIST_FILES = "list the Taildrop files"
-BACKGROUND = (*READ_PROFILES, "suggest an exit node", LIST_FILES)
+CHECK_FORWARDING = "check IP forwarding"
+BACKGROUND = (*READ_PROFILES, "suggest an exit node", LIST_FILES, CHECK_FORWARDING)
 LOGIN_PATH = "/localapi/v0/login-interactive"
 
 
@@ -57,6 +58,7 @@ class TailnetClient(QObject):
     current_id)`, `failed(what, text)`, `done(what)`. Reads that run by themselves (`BACKGROUND`) fail quietly: the caller decides."""
 
     suggestion = pyqtSignal(str, str)
+    forwarding = pyqtSignal(str)  # check-ip-forwarding's Warning ("" when forwarding works)
     files = pyqtSignal(tuple)  # names of the Taildrop files waiting
     saved = pyqtSignal(str, tuple)  # folder, names saved there
     profiles = pyqtSignal(tuple, str)
@@ -123,6 +125,20 @@ class TailnetClient(QObject):
         self._call(
             "POST", use_exit_node_path(on), None, lambda _d: self.done.emit(what), what, on_error=failed
         )
+
+    def check_ip_forwarding(self) -> None:
+        """`GET /localapi/v0/check-ip-forwarding` (what `tailscale up --advertise-exit-node` asks): tailscaled's
+        warning, with its link to the fix, when the kernel would not forward for exit-node clients."""
+
+        def ok(data: bytes) -> None:
+            try:
+                obj = json.loads(data)
+            except ValueError:
+                obj = None
+            warning = obj.get("Warning") if isinstance(obj, dict) else None
+            self.forwarding.emit(warning if isinstance(warning, str) else "")
+
+        self._call("GET", "/localapi/v0/check-ip-forwarding", None, ok, CHECK_FORWARDING)
 
     def fetch_suggestion(self) -> None:
         def ok(data: bytes) -> None:
