@@ -113,6 +113,7 @@ def test_last_used_prefers_the_daemons_prior_then_what_the_tray_remembers() -> N
     assert last_used(bare, "gone-node") is None  # no longer in the tailnet: nothing to offer
     assert last_used(bare, "nB9mW4rZ7c11CNTRL") is None  # no exit node any more
     assert last_used(replace(t, exit_node_id="nMv1se1CNTRL"), "x") is None  # one is in use: nothing to offer
+    assert last_used(replace(t, prior_exit_node="nRemoved1CNTRL"), "nMv2de1CNTRL") == ("nMv2de1CNTRL", False)
 
 
 def test_last_used_turns_the_daemons_prior_back_on_with_the_same_safety_plan() -> None:

@@ -205,8 +205,9 @@ def last_used(t: Tailnet, remembered: str = "") -> tuple[str, bool] | None:
     saw last, if it is still in the tailnet. (key, kept by the daemon)."""
     if t.exit_node_id:
         return None
-    if t.prior_exit_node:
-        return t.prior_exit_node, True
+    prior = t.prior_exit_node
+    if prior and (prior.startswith("auto:") or t.peer(prior) is not None):  # a removed node is no offer
+        return prior, True
     if remembered and (p := t.peer(remembered)) is not None and p.exit_option:
         return remembered, False
     return None
