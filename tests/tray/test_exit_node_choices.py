@@ -193,5 +193,8 @@ def test_the_menu_says_where_clients_go_and_offers_the_fix_only_where_it_helps()
     assert host_view(
         snap("connected"), t
     ).fix_offered  # bypass off: cut off; the fix turns it on with the option
+    unread = host_view(snap("connected", BypassStatus(BypassState.UNKNOWN)), t)  # not read yet: no guess
+    assert (unread.fate, unread.fix_offered) == (None, False)
+    assert unread.text == "Its clients' internet: unknown until the bypass's state is read"
     quiet = host_view(snap("connected", ON), replace(t, advertised_routes=()))
     assert (quiet.known, quiet.advertising, quiet.text) == (True, False, "")

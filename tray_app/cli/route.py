@@ -34,12 +34,13 @@ from tray_app.core.internet_route import (
     plan_last_used,
     plan_mullvad,
 )
-from tray_app.core.model import MullvadState, Snapshot
+from tray_app.core.model import BypassState, BypassStatus, MullvadState, Snapshot
 from tray_app.core.mullvad_parse import LOGIN_THEN_CONNECT, NOT_LOGGED_IN
 from tray_app.core.tailnet import Tailnet, best_available, exit_node_label, exit_prefs, tailnet_from_status
 from tray_app.core.tailscale_parse import parse_prefs, parse_status
 from tray_app.daemons.mullvad_read import read_status as read_mullvad
 from tray_app.daemons.tailnet_client import SUGGEST_PATH, TailnetError, call_sync, use_exit_node_sync
+from tray_app.rootside.published import read_status as read_published
 
 EXIT_REFUSED = 3
 MULLVAD_WAIT_S = 15.0
@@ -58,9 +59,11 @@ def _read(args: argparse.Namespace) -> tuple[Snapshot, Tailnet]:
         prefs = exit_prefs(
             parse_prefs(call_sync(args.tailscale_socket, "GET", "/localapi/v0/prefs", None, "read its prefs"))
         )
-    return Snapshot(mullvad=mullvad, tailscale=parse_status(body)), tailnet_from_status(
-        json.loads(body), prefs=prefs
-    )
+    # the bypass only where the reconciler publishes it (no pkexec for a look): else unknown, and said so
+    published = read_published()
+    bypass = published.status if published is not None else None
+    snapshot = Snapshot(mullvad, parse_status(body), bypass or BypassStatus(BypassState.UNKNOWN))
+    return snapshot, tailnet_from_status(json.loads(body), prefs=prefs)
 
 
 def _suggestion(args: argparse.Namespace) -> str | None:
@@ -89,6 +92,7 @@ def _show(route: Route, s: Snapshot, t: Tailnet, suggested: str | None, as_json:
         out["exit_node_host"] = {
             "advertising": host.advertising,
             "clients": host.fate.value if host.fate else None,
+            "fix_offered": host.fix_offered,
         }
         out["exit_nodes"] = [
             {"id": p.id, "name": p.name, "dns_name": p.dns_name, "online": p.online, "mullvad": p.mullvad,

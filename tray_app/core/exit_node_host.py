@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from tray_app.core.internet_route import tailscale_refusal
-from tray_app.core.model import BypassStatus, MullvadState, MullvadStatus, Snapshot
+from tray_app.core.model import BypassState, BypassStatus, MullvadState, MullvadStatus, Snapshot
 from tray_app.core.tailnet import EXIT_ROUTES, Tailnet
 from tray_app.core.tooltip import bypass_in_place
 
@@ -58,6 +58,10 @@ FATE_TIP = {
     Fate.NOWHERE: "With Mullvad connected and the bypass off, the tailnet cannot reach this device. Turning "
     "on the bypass with its exit-via-Mullvad option sends the clients through Mullvad.",
 }
+UNKNOWN_TEXT = "Its clients' internet: unknown until the bypass's state is read"
+UNKNOWN_TIP = (
+    "`mullvad-tailscale-tray bypass status` says whether the bypass and its exit-via-Mullvad option are on."
+)
 FIX_TEXT = "Send exit-node clients through Mullvad"
 FIX_TIP = (
     "Turns on the bypass's exit-via-Mullvad option (`mullvad-tailscale-tray bypass on --exit-via-mullvad`): "
@@ -97,16 +101,22 @@ class HostView:
 
     @property
     def text(self) -> str:
-        return FATE_TEXT[self.fate] if self.fate else ""
+        if self.fate:
+            return FATE_TEXT[self.fate]
+        return UNKNOWN_TEXT if self.advertising else ""
 
     @property
     def tip(self) -> str:
-        return FATE_TIP[self.fate] if self.fate else ""
+        if self.fate:
+            return FATE_TIP[self.fate]
+        return UNKNOWN_TIP if self.advertising else ""
 
 
 def host_view(s: Snapshot, t: Tailnet) -> HostView:
     if not t.advertises_exit:
         return HostView(t.advertised_routes is not None, False)
+    if s.bypass.state is BypassState.UNKNOWN:
+        return HostView(True, True)  # not read yet (or no reconciler publishes it): say so, guess nothing
     fate = clients_fate(s.mullvad, s.bypass)
     return HostView(True, True, fate, fate in (Fate.CLEAR, Fate.NOWHERE))
 
