@@ -147,7 +147,11 @@ def test_route_picks_the_best_of_a_country_and_the_last_used(fakes: tuple[FakeMu
     more_swedes(api)
     js = json.loads(route(fakes, "--json").stdout)
     assert js["best_available"] == {"Germany": "nMv2de1CNTRL", "Sweden": STO}
-    assert js["last_used"] is None and js["exit_node_host"] == {"advertising": False, "clients": None}
+    assert js["last_used"] is None and js["exit_node_host"] == {
+        "advertising": False,
+        "clients": None,
+        "fix_offered": False,
+    }
     done = route(fakes, "exit-node", "--country", "se", "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["exit_node"] == STO and m.read()["state"]["state"] == "disconnected"
