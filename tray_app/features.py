@@ -18,7 +18,7 @@ from typing import Any
 
 from PyQt6.QtCore import QObject, QStandardPaths, QTimer, QUrl
 from PyQt6.QtGui import QAction, QDesktopServices
-from PyQt6.QtWidgets import QMessageBox
+from PyQt6.QtWidgets import QFileDialog, QMessageBox
 
 from tray_app.controller import Controller
 from tray_app.core.internet_route import (
@@ -34,6 +34,7 @@ from tray_app.core.internet_route import (
 from tray_app.core.model import MullvadState, Snapshot, TailscaleState
 from tray_app.core.mullvad_relays import LocationChoice
 from tray_app.core.notify_policy import PolicyConfig, Subject
+from tray_app.core.taildrop_send import cannot_send
 from tray_app.core.tailnet import Profile, Tailnet, now_utc
 from tray_app.core.tailnet_notify import (
     ACTION_REAUTH,
@@ -45,6 +46,7 @@ from tray_app.core.tailnet_notify import (
 )
 from tray_app.core.tailscale_parse import OPERATOR_HINT
 from tray_app.daemons.mullvad_locations import MullvadLocations
+from tray_app.daemons.taildrop_send import FileSender
 from tray_app.daemons.tailnet_client import BACKGROUND, LIST_FILES, READ_PROFILES, TailnetClient
 from tray_app.ui.menu import _set
 from tray_app.ui.menu_sections.accounts import AccountsSection
@@ -103,7 +105,11 @@ class TailnetFeatures(QObject):
 
         menu = ui.menus.menu
         self.route = RouteSection(self.pick_route, self)
-        self.devices = DevicesSection(self._copy, self._watch_device, self)
+        self.devices = DevicesSection(self._copy, self._watch_device, self, on_send=self.ask_send_file)
+        self.file_sender = FileSender(socket_path, self)
+        self.file_sender.sent.connect(lambda text: self._say("Taildrop", text))
+        self.file_sender.failed.connect(lambda text: self._say("Taildrop", text))
+        self.file_dialog: QFileDialog | None = None
         self.accounts = AccountsSection(self.switch_profile, self.client.fetch_profiles, self)
         self.location = MullvadLocationSection(
             self.set_location, self.ask_lockdown, self._open_locations, self
@@ -205,6 +211,7 @@ class TailnetFeatures(QObject):
         self._timer.stop()
         self._ntimer.stop()
         self.client.stop()
+        self.file_sender.stop()
         self.locations.stop()
 
     # -- internet route ---------------------------------------------------------------------------------
@@ -383,6 +390,42 @@ class TailnetFeatures(QObject):
         box.open()
 
     # -- devices, middle click --------------------------------------------------------------------------
+
+    def ask_send_file(self, node_id: str) -> None:
+        """Devices ▸ device ▸ Send a file…: pick files (a dialog the menu can leave), then Taildrop them."""
+        peer = self.tailnet.peer(node_id)
+        why = cannot_send(peer, node_id)
+        if why is not None or peer is None:
+            self._say("Taildrop", why or "")
+            return
+        if self.file_sender.busy():
+            self._say("Taildrop", "Still sending the previous files: try again when they have gone.")
+            return
+        if self.file_dialog is not None:
+            self.file_dialog.close()
+        dialog = QFileDialog(None, f"Send files to {peer.name}", str(Path.home()))
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFiles)
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptOpen)
+        dialog.setLabelText(QFileDialog.DialogLabel.Accept, "Send")
+        dialog.setObjectName("taildrop-send")
+
+        def chosen(paths: list[str]) -> None:
+            self.send_files(node_id, [Path(p) for p in paths])
+
+        dialog.filesSelected.connect(chosen)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.destroyed.connect(lambda: setattr(self, "file_dialog", None))
+        self.file_dialog = dialog
+        dialog.open()  # not exec(): no nested event loop, the tray keeps running while it is open
+
+    def send_files(self, node_id: str, paths: list[Path]) -> None:
+        peer = self.tailnet.peer(node_id)
+        why = cannot_send(peer, node_id)  # it may have gone offline while the dialog was open
+        if why is not None or peer is None or not paths:
+            if why:
+                self._say("Taildrop", why)
+            return
+        self.file_sender.send(node_id, peer.name, paths)
 
     def _copy(self, text: str) -> None:
         if text:

@@ -27,6 +27,11 @@ Endpoints
   `GET /localapi/v0/files/` lists `[{"Name", "Size"}]` (`null` when none, as tailscaled does), `GET`/`DELETE /localapi/v0/files/<name>` fetch and
   remove one (`403 file access denied` with `deny_writes`).
 * `POST /localapi/v0/login-interactive` (a re-authentication): 204, then `BrowseToURL` on the bus.
+* `PUT /localapi/v0/file-put/<StableNodeID>/<escaped name>` (`tailscale file cp`): the body of its
+  Content-Length lands in `sent_files` as (node, name, bytes) and tailscaled's `200 {}` comes back; like
+  tailscaled: `403 file access denied` with `deny_writes`, `404 node not found` for a peer that is no file
+  target (its status `TaildropTarget` neither 1 nor 5), and `file_put_status` (e.g. 502, an offline peer)
+  answers instead when set.
 * `big_tailnet(n, mullvad=m)` replaces the status with `n` devices (a third offline, half shared) and `m`
   of Tailscale's Mullvad exit nodes (with `Location`), for the menu and benchmark tests.
 
@@ -227,6 +232,8 @@ class FakeLocalApi:
         ]
         self.current_profile = "a1b2"
         self.waiting_files: dict[str, bytes] = {}
+        self.sent_files: list[tuple[str, str, bytes]] = []
+        self.file_put_status: int | None = None
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self._status = load_fixture(status)
         self._lock = threading.Lock()
@@ -476,6 +483,8 @@ class FakeLocalApi:
             self._reply(conn, 200, self._prefs_doc(self.backend_state == "Running"))
         elif path == "/localapi/v0/suggest-exit-node" and method == "GET":
             self._suggest(conn)
+        elif path.startswith("/localapi/v0/file-put/") and method == "PUT":
+            self._file_put(conn, path.removeprefix("/localapi/v0/file-put/"), body)
         elif path.startswith("/localapi/v0/files/"):
             self._files(conn, method, unquote(path.removeprefix("/localapi/v0/files/")))
         elif path == "/localapi/v0/login-interactive" and method == "POST":
@@ -527,6 +536,20 @@ class FakeLocalApi:
             self._reply(conn, 204, b"")
         else:
             self._reply(conn, 404, b"file not found\n", "text/plain; charset=utf-8")
+
+    def _file_put(self, conn: socket.socket, target: str, body: bytes) -> None:
+        if self.deny_writes:
+            self._reply(conn, 403, b"file access denied\n", "text/plain; charset=utf-8")
+            return
+        node, _, name = target.partition("/")
+        peers = (self.status_doc().get("Peer") or {}).values()
+        if not any(p.get("ID") == node and p.get("TaildropTarget") in (1, 5) for p in peers):
+            self._reply(conn, 404, b"node not found\n", "text/plain; charset=utf-8")
+        elif self.file_put_status is not None:
+            self._reply(conn, self.file_put_status, b"", "text/plain; charset=utf-8")
+        else:
+            self.sent_files.append((node, unquote(name), body))
+            self._reply(conn, 200, b"{}\n", "text/plain; charset=utf-8")
 
     def _profiles(self, conn: socket.socket, method: str, suffix: str) -> None:
         if self.deny_writes:
