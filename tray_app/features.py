@@ -21,6 +21,16 @@ from PyQt6.QtGui import QAction, QDesktopServices
 from PyQt6.QtWidgets import QFileDialog, QMessageBox
 
 from tray_app.controller import Controller
+from tray_app.core.account_actions import (
+    ADD_TITLE,
+    LOGOUT_TITLE,
+    add_failed,
+    add_refused,
+    add_started,
+    logged_out,
+    login_command,
+    logout_question,
+)
 from tray_app.core.internet_route import (
     Plan,
     Step,
@@ -33,7 +43,7 @@ from tray_app.core.internet_route import (
 )
 from tray_app.core.model import MullvadState, Snapshot, TailscaleState
 from tray_app.core.mullvad_relays import LocationChoice
-from tray_app.core.notify_policy import PolicyConfig, Subject
+from tray_app.core.notify_policy import PolicyConfig, Subject, UserIntent
 from tray_app.core.taildrop_send import cannot_send
 from tray_app.core.tailnet import Profile, Tailnet, now_utc
 from tray_app.core.tailnet_notify import (
@@ -45,6 +55,7 @@ from tray_app.core.tailnet_notify import (
     TailnetNotifyPolicy,
 )
 from tray_app.core.tailscale_parse import OPERATOR_HINT
+from tray_app.daemons.account_client import ADD, LOGOUT, READ_CONTROL, AccountClient, may_add_account
 from tray_app.daemons.mullvad_locations import MullvadLocations
 from tray_app.daemons.taildrop_send import FileSender
 from tray_app.daemons.tailnet_client import BACKGROUND, LIST_FILES, READ_PROFILES, TailnetClient
@@ -102,6 +113,7 @@ class TailnetFeatures(QObject):
         self._ntimer.setSingleShot(True)
         self._ntimer.timeout.connect(self._notify_poll)
         self._devices_key: object = None
+        self._logging_out = ""
 
         menu = ui.menus.menu
         self.route = RouteSection(self.pick_route, self)
@@ -110,7 +122,17 @@ class TailnetFeatures(QObject):
         self.file_sender.sent.connect(lambda text: self._say("Taildrop", text))
         self.file_sender.failed.connect(lambda text: self._say("Taildrop", text))
         self.file_dialog: QFileDialog | None = None
-        self.accounts = AccountsSection(self.switch_profile, self.client.fetch_profiles, self)
+        self.accounts = AccountsSection(
+            self.switch_profile,
+            self.client.fetch_profiles,
+            self,
+            on_add=self.add_account,
+            on_logout=self.ask_logout,
+        )
+        self.account_client = AccountClient(socket_path, self)
+        self.account_client.done.connect(self._account_done)
+        self.account_client.failed.connect(self._account_failed)
+        self._socket_path = socket_path
         self.location = MullvadLocationSection(
             self.set_location, self.ask_lockdown, self._open_locations, self
         )
@@ -212,6 +234,7 @@ class TailnetFeatures(QObject):
         self._ntimer.stop()
         self.client.stop()
         self.file_sender.stop()
+        self.account_client.stop()
         self.locations.stop()
 
     # -- internet route ---------------------------------------------------------------------------------
@@ -343,6 +366,61 @@ class TailnetFeatures(QObject):
             return
         self.controller.user_action.emit(Subject.TAILSCALE)
         self.client.switch_profile(profile_id)
+
+    def add_account(self) -> None:
+        """Accounts ▸ Add another account…: `tailscale login`'s calls, or the command when they would lock
+        the user out (core/account_actions.py)."""
+        if self.account_client.busy():
+            return
+        if not may_add_account(self._socket_path):
+            self.account_client.with_control_url(self._refuse_add)
+            return
+        self._reauth_at = time.monotonic()  # its login URL comes on the bus: open it
+        self.controller.user_action.emit(Subject.TAILSCALE)
+        self.account_client.add_account()
+
+    def _refuse_add(self, control_url: str) -> None:
+        self.controller.copy_text(login_command(control_url))
+        self._say(ADD_TITLE, add_refused(control_url))
+
+    def ask_logout(self) -> None:
+        cur = next((p for p in self.profiles if p.id == self.current_profile), None)
+        if cur is None:
+            return
+        box = QMessageBox(QMessageBox.Icon.Question, LOGOUT_TITLE,
+                          logout_question(cur.name, cur.tailnet, not may_add_account(self._socket_path)))  # fmt: skip
+        yes = box.addButton("Log out", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setObjectName("logout-confirm")
+
+        def answered() -> None:
+            if box.clickedButton() is yes:
+                self._logging_out = cur.name
+                self.controller.user_action.emit(UserIntent(Subject.TAILSCALE, frozenset({"needs_login"})))
+                self.account_client.logout()
+            box.deleteLater()
+            self.confirm = None
+
+        box.finished.connect(answered)
+        self.confirm = box
+        box.open()
+
+    def _account_done(self, what: str) -> None:
+        self.client.fetch_profiles()
+        if what == ADD:
+            self._say(ADD_TITLE, add_started())
+        elif what == LOGOUT:
+            self._say(LOGOUT_TITLE, logged_out(self._logging_out))
+
+    def _account_failed(self, what: str, text: str) -> None:
+        if what == ADD:
+            self._reauth_at = None
+            self.client.fetch_profiles()
+            self._say(ADD_TITLE, add_failed(text, self.account_client.switched))
+        elif what == LOGOUT:
+            self._say(LOGOUT_TITLE, text)
+        elif what == READ_CONTROL:  # the prefs could not be read: the command without --login-server
+            self._refuse_add("")
 
     # -- Mullvad location and lockdown ------------------------------------------------------------------
 

@@ -10,7 +10,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from PyQt6.QtWidgets import QFileDialog
+from PyQt6.QtGui import QGuiApplication
+from PyQt6.QtWidgets import QFileDialog, QMessageBox
 
 from tests.tray.conftest import TrayRig
 from tests.tray.test_feature_menus import start
@@ -123,3 +124,110 @@ def test_send_a_file_streams_it_to_the_device_and_says_so(
     f.send_files(NAS, [other])
     assert told.next("Taildrop") == "nas cannot receive files now (offline)."
     assert len(fake.sent_files) == 3
+
+
+def test_add_another_account_is_tailscale_login_and_its_page_opens(
+    rig: TrayRig, dunst: Any, qtbot: Any
+) -> None:
+    fake = rig.daemons.tailscale
+    f = start(rig, qtbot)
+    told = Said(rig, dunst, qtbot)
+    opened: list[str] = []
+    f.open_url = opened.append
+    a = f.accounts
+    qtbot.waitUntil(lambda: a.menu.title() == "Tailscale account: alice@example.com", timeout=5000)
+    assert [x.text() for x in a.menu.actions() if x.isVisible() and not x.isSeparator()][-2:] == [
+        "Add another account…",
+        "Log out…",
+    ]  # after the accounts
+    n = len(fake.requests)
+    a.add.trigger()
+    assert told.next("Add a Tailscale account").startswith("Switched to a new, empty account: log in to it")
+    qtbot.waitUntil(lambda: bool(opened), timeout=5000)
+    assert opened == ["https://login.tailscale.com/a/f4k3r3auth"]  # BrowseToURL from the bus
+    calls = [(m, t) for m, t, _h in fake.requests[n:] if t != "/localapi/v0/status" and "watch" not in t]
+    assert calls[:5] == [
+        ("GET", "/localapi/v0/prefs"),  # the current account's control server and operator
+        ("PUT", "/localapi/v0/profiles/"),  # a new, empty profile (current at once)
+        ("GET", "/localapi/v0/prefs"),  # its defaults, sent back whole: Start replaces every pref
+        ("POST", "/localapi/v0/start"),
+        ("POST", "/localapi/v0/login-interactive"),
+    ]
+    prefs = fake.started[-1]["UpdatePrefs"]
+    assert (prefs["ControlURL"], prefs["OperatorUser"], prefs["WantRunning"], prefs["LoggedOut"]) == (
+        "https://controlplane.tailscale.com", "alice", True, False,
+    )  # fmt: skip
+    assert prefs["NetfilterMode"] == 2 and "Config" not in prefs  # the defaults, never the node's keys
+    qtbot.waitUntil(
+        lambda: a.menu.title() == "Tailscale account", timeout=5000
+    )  # the new one has no name yet
+    assert not a.logout.isVisible()  # nothing to log out of
+
+    # a refusal halfway says where the user is and how to go back
+    fake.current_profile = "a1b2"
+    fake.prefs_over = {}
+    fake.deny_writes = True
+    a.add.trigger()
+    text = told.next("Add a Tailscale account")
+    assert text.startswith(
+        "Tailscale refused to add an account (profiles access denied): run `sudo tailscale set"
+    )
+    assert "new, empty account" not in text  # nothing changed: the PUT was refused
+
+
+def test_an_operator_gets_the_command_instead_of_a_locked_out_account(
+    rig: TrayRig, dunst: Any, qtbot: Any
+) -> None:
+    """tailscaled gives a new profile no operator: an operator who is not root would be refused everything on
+    it (tests/realts/test_send_accounts_real.py shows the real 403s). So the tray makes none for them."""
+    fake = rig.daemons.tailscale
+    f = start(rig, qtbot)
+    told = Said(rig, dunst, qtbot)
+    qtbot.waitUntil(lambda: f.accounts.menu.title() == "Tailscale account: alice@example.com", timeout=5000)
+    n = len(fake.requests)
+    fake.prefs_over = {"ControlURL": "https://headscale.example.net"}
+    os.seteuid(65534)  # the tray as its desktop user (tailscaled's socket is root's, as in a real install)
+    try:
+        f.add_account()
+    finally:
+        os.seteuid(0)
+    assert told.next("Add a Tailscale account") == (
+        "Tailscale gives a new account no operator, so once it is current Tailscale would refuse you everything, "
+        "even switching back. Add it in a terminal instead (copied to the clipboard): "
+        "`sudo tailscale login --operator=$USER --login-server=https://headscale.example.net`"
+    )
+    clip = QGuiApplication.clipboard()
+    assert clip is not None and clip.text().startswith(
+        "sudo tailscale login --operator=$USER --login-server="
+    )
+    assert [(m, t) for m, t, _h in fake.requests[n:] if m != "GET"] == []  # tailscaled was not touched
+
+
+def test_log_out_asks_first_then_leaves_the_tailnet(rig: TrayRig, dunst: Any, qtbot: Any) -> None:
+    fake = rig.daemons.tailscale
+    f = start(rig, qtbot)
+    told = Said(rig, dunst, qtbot)
+    a = f.accounts
+    qtbot.waitUntil(lambda: a.menu.title() == "Tailscale account: alice@example.com", timeout=5000)
+    a.logout.trigger()
+    box = f.confirm
+    assert isinstance(box, QMessageBox) and box.isVisible()
+    assert box.text() == (
+        "Log out of alice@example.com?\n\nThis device leaves the tailnet example.com until you log in again, "
+        "and Tailscale forgets the account on this device (logging in again adds it back)."
+    )
+    box.reject()  # Cancel changes nothing
+    qtbot.wait(300)
+    assert not [t for m, t, _h in fake.requests if t == "/localapi/v0/logout"]
+    a.logout.trigger()
+    next(b for b in f.confirm.buttons() if b.text() == "Log out").click()
+    assert told.next("Log out of Tailscale") == (
+        "Logged out of alice@example.com: this device is off the tailnet until you log in again."
+    )
+    assert ("POST", "/localapi/v0/logout") in [(m, t) for m, t, _h in fake.requests]
+    ui = rig.app.ui  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: "Tailscale: needs login" in ui.tray.toolTip(), timeout=10000)
+    qtbot.waitUntil(
+        lambda: set(a.list.actions) == {"c3d4"} and a.menu.title() == "Tailscale account", timeout=5000
+    )
+    assert not a.logout.isVisible()
