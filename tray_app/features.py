@@ -387,17 +387,25 @@ class TailnetFeatures(QObject):
         cur = next((p for p in self.profiles if p.id == self.current_profile), None)
         if cur is None:
             return
-        box = QMessageBox(QMessageBox.Icon.Question, LOGOUT_TITLE,
-                          logout_question(cur.name, cur.tailnet, not may_add_account(self._socket_path)))  # fmt: skip
-        yes = box.addButton("Log out", QMessageBox.ButtonRole.AcceptRole)
+
+        def log_out() -> None:
+            self._logging_out = cur.name
+            self.controller.user_action.emit(UserIntent(Subject.TAILSCALE, frozenset({"needs_login"})))
+            self.account_client.logout()
+
+        text = logout_question(cur.name, cur.tailnet, not may_add_account(self._socket_path))
+        self._ask(LOGOUT_TITLE, text, "Log out", "logout-confirm", log_out)
+
+    def _ask(self, title: str, text: str, yes_text: str, name: str, on_yes: Callable[[], None]) -> None:
+        """A question with its action button and Cancel: a non-modal box the menu can leave."""
+        box = QMessageBox(QMessageBox.Icon.Question, title, text)
+        yes = box.addButton(yes_text, QMessageBox.ButtonRole.AcceptRole)
         box.addButton(QMessageBox.StandardButton.Cancel)
-        box.setObjectName("logout-confirm")
+        box.setObjectName(name)
 
         def answered() -> None:
             if box.clickedButton() is yes:
-                self._logging_out = cur.name
-                self.controller.user_action.emit(UserIntent(Subject.TAILSCALE, frozenset({"needs_login"})))
-                self.account_client.logout()
+                on_yes()
             box.deleteLater()
             self.confirm = None
 
@@ -448,24 +456,14 @@ class TailnetFeatures(QObject):
     def ask_lockdown(self, on: bool) -> None:
         """Lockdown changes what happens to all traffic: ask first (a non-modal box the menu can leave)."""
         self.render()  # the item shows the real setting until the user confirmed and Mullvad changed it
-        box = QMessageBox(QMessageBox.Icon.Question, "Mullvad lockdown mode",
-                          ("Turn on lockdown mode?" if on else "Turn off lockdown mode?") + "\n\n" + LOCKDOWN_TIP
-                          + ("" if on else "\n\nWith it off, traffic leaves unprotected while Mullvad is "
-                             "disconnected."))  # fmt: skip
-        yes = box.addButton("Turn on" if on else "Turn off", QMessageBox.ButtonRole.AcceptRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.setObjectName("lockdown-confirm")
+        text = (("Turn on lockdown mode?" if on else "Turn off lockdown mode?") + "\n\n" + LOCKDOWN_TIP
+                + ("" if on else "\n\nWith it off, traffic leaves unprotected while Mullvad is disconnected."))  # fmt: skip
 
-        def answered() -> None:
-            if box.clickedButton() is yes:
-                self.controller.user_action.emit(Subject.MULLVAD)
-                self.locations.set_lockdown(on)
-            box.deleteLater()
-            self.confirm = None
+        def change() -> None:
+            self.controller.user_action.emit(Subject.MULLVAD)
+            self.locations.set_lockdown(on)
 
-        box.finished.connect(answered)
-        self.confirm = box
-        box.open()
+        self._ask("Mullvad lockdown mode", text, "Turn on" if on else "Turn off", "lockdown-confirm", change)
 
     # -- devices, middle click --------------------------------------------------------------------------
 
