@@ -2,7 +2,7 @@
 
 Each device is a submenu: copy its MagicDNS name or an IP, "Send a file…" (Taildrop, offered only where
 tailscaled says the device can receive; otherwise greyed with the reason), and "Notify when it comes online
-or goes offline". With 500 devices this is 500 submenus of four items: the list is rebuilt only when a device,
+or goes offline". With 500 devices this is 500 submenus of five items: the list is rebuilt only when a device,
 its label or its state changed, and then each device's submenu is reused (text updated in place).
 """
 
