@@ -28,6 +28,10 @@ def _dict(value: object) -> Mapping[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
 def _strs(value: object) -> tuple[str, ...]:
     return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
 
@@ -73,6 +77,7 @@ class Peer:
     mullvad: bool  # one of Tailscale's Mullvad exit nodes
     location: Location | None
     key_expiry: datetime | None
+    taildrop: int = 0  # TaildropTarget: whether it can receive files (core/taildrop_send.py)
 
     @property
     def ipv4(self) -> str | None:
@@ -197,6 +202,7 @@ def tailnet_from_status(
             mullvad=is_mullvad_peer(p),
             location=_location(p),
             key_expiry=parse_time(_str(p.get("KeyExpiry"))),
+            taildrop=_int(p.get("TaildropTarget")),
         )
         if peer.exit_node:
             exit_id = peer.id
