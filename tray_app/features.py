@@ -31,14 +31,17 @@ from tray_app.core.account_actions import (
     login_command,
     logout_question,
 )
+from tray_app.core.exit_node_host import plan_advertise
 from tray_app.core.internet_route import (
     Plan,
     Step,
     allow_lan_patch,
     exit_node_patch,
     plan_allow_lan,
+    plan_best_available,
     plan_direct,
     plan_exit_node,
+    plan_last_used,
     plan_mullvad,
 )
 from tray_app.core.model import MullvadState, Snapshot, TailscaleState
@@ -58,7 +61,13 @@ from tray_app.core.tailscale_parse import OPERATOR_HINT
 from tray_app.daemons.account_client import ADD, LOGOUT, READ_CONTROL, AccountClient, may_add_account
 from tray_app.daemons.mullvad_locations import MullvadLocations
 from tray_app.daemons.taildrop_send import FileSender
-from tray_app.daemons.tailnet_client import BACKGROUND, LIST_FILES, READ_PROFILES, TailnetClient
+from tray_app.daemons.tailnet_client import (
+    BACKGROUND,
+    CHECK_FORWARDING,
+    LIST_FILES,
+    READ_PROFILES,
+    TailnetClient,
+)
 from tray_app.ui.menu import _set
 from tray_app.ui.menu_sections.accounts import AccountsSection
 from tray_app.ui.menu_sections.devices import DevicesSection
@@ -69,6 +78,7 @@ from tray_app.ui.menu_sections.route import RouteSection
 REAUTH_WINDOW_S = 60.0  # the login URL of a re-authentication the user asked for opens within this
 STEP_TIMEOUT_MS = 20_000  # `mullvad disconnect` normally takes well under a second
 TITLE = "Internet traffic"
+ADVERTISE = "change whether this device is an exit node"
 
 
 class TailnetFeatures(QObject):
@@ -113,6 +123,8 @@ class TailnetFeatures(QObject):
         self._ntimer.setSingleShot(True)
         self._ntimer.timeout.connect(self._notify_poll)
         self._devices_key: object = None
+        self._advertise_said = ""  # what to say once tailscaled took the advertise change
+        self._advertise_on = False
         self._logging_out = ""
 
         menu = ui.menus.menu
@@ -171,6 +183,7 @@ class TailnetFeatures(QObject):
         self.client.done.connect(self._client_done)
         self.client.failed.connect(self._client_failed)
         self.client.suggestion.connect(self._on_suggestion)
+        self.client.forwarding.connect(self._said_advertise)
         self.client.profiles.connect(self._on_profiles)
         self.client.files.connect(self._on_files)
         self.client.saved.connect(self._on_saved)
@@ -201,13 +214,15 @@ class TailnetFeatures(QObject):
 
     def on_tailnet(self, tailnet: Tailnet) -> None:
         self.tailnet = tailnet
+        if tailnet.exit_node_id and tailnet.exit_node_id != self.settings.last_exit_node:
+            self.settings.last_exit_node = tailnet.exit_node_id  # "Last used" where tailscaled keeps none
         self._tailnet_seen = True
         self.render()
         self._observe()
 
     def render(self, now: datetime | None = None) -> None:
         s = self.snapshot
-        self.route.render(s, self.tailnet, self.suggestion)
+        self.route.render(s, self.tailnet, self.suggestion, self.settings.last_exit_node)
         devices_key = (self.tailnet, self.watched)
         if devices_key != self._devices_key or now is not None:  # the list depends on nothing else
             self._devices_key = devices_key
@@ -254,10 +269,30 @@ class TailnetFeatures(QObject):
             plan = plan_direct(s, t)
         elif kind == "allow-lan":
             plan = plan_allow_lan(s, t, bool(key))
+        elif kind == "best":
+            plan = plan_best_available(s, t, key, t.allow_lan)
+        elif kind == "last-used":
+            plan = plan_last_used(s, t, self.settings.last_exit_node)
+        elif kind in ("advertise", "exit-via-mullvad"):
+            self._host(kind, bool(key))
+            self.render()
+            return
         else:
             plan = plan_exit_node(s, t, key, t.allow_lan)
         self.run_plan(plan)
         self.render()  # a radio item the user clicked shows the real route again until the daemons answer
+
+    def _host(self, kind: str, on: bool) -> None:
+        """This device as an exit node (core/exit_node_host.py), and the bypass option for its clients."""
+        if kind == "exit-via-mullvad":
+            self.controller.enable_exit_via_mullvad()
+            return
+        plan = plan_advertise(self.snapshot, self.tailnet, on)
+        if plan.patch is None:
+            self._say(TITLE, plan.refusal or "")
+            return
+        self._advertise_said, self._advertise_on = plan.explanation, on
+        self.client.patch_prefs(plan.patch, ADVERTISE)
 
     def run_plan(self, plan: Plan) -> None:
         if plan.refused:
@@ -296,9 +331,10 @@ class TailnetFeatures(QObject):
         elif step is Step.SET_EXIT_NODE:
             self.controller.user_action.emit(Subject.EXIT_NODE)
             self.client.patch_prefs(exit_node_patch(plan.exit_node, plan.allow_lan))
-        elif step is Step.CLEAR_EXIT_NODE:
+        elif step in (Step.CLEAR_EXIT_NODE, Step.RESTORE_EXIT_NODE):
+            # tailscaled's own toggle: turning it off keeps it as the prior for "Last used"
             self.controller.user_action.emit(Subject.EXIT_NODE)
-            self.client.patch_prefs(exit_node_patch(None, None))
+            self.client.use_exit_node(step is Step.RESTORE_EXIT_NODE)
         else:  # SET_ALLOW_LAN
             self.client.patch_prefs(allow_lan_patch(bool(plan.allow_lan)), "change local network access")
 
@@ -306,7 +342,18 @@ class TailnetFeatures(QObject):
         if what == "switch":
             self.client.fetch_profiles()
             return
-        if self._waiting in (Step.SET_EXIT_NODE, Step.CLEAR_EXIT_NODE, Step.SET_ALLOW_LAN):
+        if what == ADVERTISE:
+            if self._advertise_on:
+                self.client.check_ip_forwarding()  # the message waits for tailscaled's forwarding check
+            else:
+                self._said_advertise("")
+            return
+        if self._waiting in (
+            Step.SET_EXIT_NODE,
+            Step.CLEAR_EXIT_NODE,
+            Step.RESTORE_EXIT_NODE,
+            Step.SET_ALLOW_LAN,
+        ):
             self._next_step()
 
     def _abort(self, text: str) -> None:
@@ -316,7 +363,15 @@ class TailnetFeatures(QObject):
         self._plan = None
         self._say(TITLE, text)
 
+    def _said_advertise(self, warning: str) -> None:
+        said, self._advertise_said = self._advertise_said, ""
+        if said:
+            self._say(TITLE, f"{said} {warning}" if warning else said)
+
     def _client_failed(self, what: str, text: str) -> None:
+        if what == CHECK_FORWARDING:
+            self._said_advertise("")  # the check is a courtesy: without it, say what was done
+            return
         if what in READ_PROFILES:
             self.profile_problem = text  # reading the list failed: the submenu says why
             self.render()

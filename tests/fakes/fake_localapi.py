@@ -16,6 +16,15 @@ Endpoints
 * `PATCH /localapi/v0/prefs` with `ExitNodeIDSet` / `ExitNodeAllowLANAccessSet` (ipn.MaskedPrefs, what
   `tailscale set --exit-node` sends): sets the peer's `ExitNode` flag and `ExitNodeStatus` in the status
   document and pushes the new Prefs on the bus; an ID that is no exit-node option gets tailscaled's 500.
+* `PATCH /localapi/v0/prefs` with `AdvertiseRoutesSet` (`tailscale set --advertise-exit-node`): sets the
+  prefs' AdvertiseRoutes; like tailscaled (ipnlocal.checkExitNodePrefsLocked) a 500 "Cannot advertise an
+  exit node and use an exit node at the same time." when both would be set. Clearing ExitNodeID through
+  the prefs zeroes InternalExitNodePrior too (tailscaled's TestZeroExitNodeViaLocalAPI).
+* `POST /localapi/v0/set-use-exit-node-enabled?enabled=BOOL` (LocalBackend.SetUseExitNodeEnabled): off
+  keeps the exit node as InternalExitNodePrior, on turns the prior back on (500 without one, with the real
+  daemon's text); 403 with `deny_writes`; 404 with `old_daemon` (no such call).
+* `GET /localapi/v0/check-ip-forwarding`: `{"Warning": forwarding_warning}` ("" by default), as tailscaled
+  answers after its own check (ipn/localapi serveCheckIPForwarding).
 * `GET /localapi/v0/suggest-exit-node`: `{"ID", "Name", "Location"}` of the first online exit-node option
   (or `suggestion` when set); like the real tailscaled (tests/realts), `200 {"ID":"","Name":""}` when there
   is none, and `500 {"error":"no preferred DERP, try again later"}` (`WriteErrorJSON`) with `suggest_error`
@@ -233,7 +242,11 @@ class FakeLocalApi:
             "ExitNodeID": "",
             "ExitNodeIP": "",
             "ExitNodeAllowLANAccess": False,
+            "InternalExitNodePrior": "",
+            "AdvertiseRoutes": None,
         }
+        self.forwarding_warning = ""  # check-ip-forwarding's Warning
+        self.old_daemon = False  # no set-use-exit-node-enabled (404), as before tailscaled had it
         self.suggestion: str | None = None  # a stable ID to suggest instead of the first online option
         self.suggest_error = False  # 500 "no preferred DERP" instead of a suggestion
         self.profiles = [
@@ -506,6 +519,10 @@ class FakeLocalApi:
             self._start_or_logout(conn, path.rsplit("/", 1)[1], body)
         elif path.startswith("/localapi/v0/profiles/"):
             self._profiles(conn, method, path.removeprefix("/localapi/v0/profiles/"))
+        elif path == "/localapi/v0/check-ip-forwarding" and method == "GET":
+            self._reply(conn, 200, json.dumps({"Warning": self.forwarding_warning}).encode() + b"\n")
+        elif path == "/localapi/v0/set-use-exit-node-enabled" and not self.old_daemon:
+            self._use_exit_node(conn, method, target.partition("?")[2])
         else:
             self._reply(conn, 404, b"404 page not found\n", "text/plain; charset=utf-8")
 
@@ -592,6 +609,42 @@ class FakeLocalApi:
         else:
             self._reply(conn, 404, b"profile not found\n", "text/plain; charset=utf-8")
 
+    def _apply_exit_node(self, node: str) -> None:
+        self.exit_prefs["ExitNodeID"] = node
+        self.exit_prefs["ExitNodeIP"] = ""
+        doc = self.status_doc()
+        for p in (doc.get("Peer") or {}).values():
+            p["ExitNode"] = p["ID"] == node
+        if node:
+            doc["ExitNodeStatus"] = {"ID": node, "Online": True, "TailscaleIPs": []}
+        else:
+            doc.pop("ExitNodeStatus", None)
+        self.set_status_doc(doc)
+
+    def _use_exit_node(self, conn: socket.socket, method: str, query: str) -> None:
+        if method != "POST":
+            self._reply(conn, 405, b"use POST\n", "text/plain; charset=utf-8")
+            return
+        if self.deny_writes:
+            self._reply(conn, 403, b"access denied\n", "text/plain; charset=utf-8")
+            return
+        self.patches.append({"set-use-exit-node-enabled": query})
+        on = "enabled=true" in query
+        current, prior = self.exit_prefs["ExitNodeID"], self.exit_prefs["InternalExitNodePrior"]
+        if on and not current:
+            if not prior:
+                # sic: the real daemon's text when it has neither a prior nor an ExitNodeIP (tests/realts)
+                msg = b"no exit node IP to enable & prior exit node IP was never resolved an a node\n"
+                self._reply(conn, 500, msg, "text/plain; charset=utf-8")
+                return
+            self._apply_exit_node(prior)
+        elif not on and current:
+            self.exit_prefs["InternalExitNodePrior"] = current
+            self._apply_exit_node("")
+        running = self.backend_state == "Running"
+        self._reply(conn, 200, self._prefs_doc(running))
+        self.push({"Prefs": self._prefs(running)})
+
     def _empty_profile(self) -> None:
         """A new, empty profile is current, as after `PUT /localapi/v0/profiles/` or a logout."""
         self.current_profile = ""
@@ -617,21 +670,29 @@ class FakeLocalApi:
 
     def _set_exit_node(self, conn: socket.socket, patch: dict[str, Any]) -> None:
         """What `tailscale set --exit-node=ID` does to the prefs and, once the netmap follows, to /status."""
+        routes = (
+            patch.get("AdvertiseRoutes")
+            if patch.get("AdvertiseRoutesSet")
+            else self.exit_prefs["AdvertiseRoutes"]
+        )
+        node = (
+            str(patch.get("ExitNodeID") or "")
+            if patch.get("ExitNodeIDSet")
+            else self.exit_prefs["ExitNodeID"]
+        )
+        if node and {"0.0.0.0/0", "::/0"} <= set(routes or ()):
+            msg = b"Cannot advertise an exit node and use an exit node at the same time.\n"
+            self._reply(conn, 500, msg, "text/plain; charset=utf-8")
+            return
+        if patch.get("AdvertiseRoutesSet"):
+            self.exit_prefs["AdvertiseRoutes"] = list(routes or ()) or None
         if patch.get("ExitNodeIDSet"):
-            node = str(patch.get("ExitNodeID") or "")
             if node and node not in {p["ID"] for p in self._exit_options()}:
                 self._reply(conn, 500, f"node {node} is not an exit node option\n".encode(), "text/plain")
                 return
-            self.exit_prefs["ExitNodeID"] = node
-            self.exit_prefs["ExitNodeIP"] = ""
-            doc = self.status_doc()
-            for p in (doc.get("Peer") or {}).values():
-                p["ExitNode"] = p["ID"] == node
-            if node:
-                doc["ExitNodeStatus"] = {"ID": node, "Online": True, "TailscaleIPs": []}
-            else:
-                doc.pop("ExitNodeStatus", None)
-            self.set_status_doc(doc)
+            if not node:
+                self.exit_prefs["InternalExitNodePrior"] = ""
+            self._apply_exit_node(node)
         if patch.get("ExitNodeAllowLANAccessSet"):
             self.exit_prefs["ExitNodeAllowLANAccess"] = bool(patch.get("ExitNodeAllowLANAccess"))
         running = self.backend_state == "Running"
