@@ -131,6 +131,16 @@ class Controller(QObject):
             self._pending_enable_mode = self.settings.bypass_mode
         self._bypass.toggle(on, EnableOptions(mode=self.settings.bypass_mode) if on else None)
 
+    def enable_exit_via_mullvad(self) -> None:
+        """The one fix for this device's exit-node clients leaving outside Mullvad: `enable` with the bypass's
+        --exit-via-mullvad option, the chosen mode and the other options kept (one pkexec)."""
+        if self._bypass is None:
+            self.set_bypass(True)  # says the helper is missing
+            return
+        self.user_action.emit(BYPASS_ON)
+        self._pending_enable_mode = self.settings.bypass_mode
+        self._bypass.toggle(True, EnableOptions(mode=self.settings.bypass_mode, exit_via_mullvad=True))
+
     def restore_bypass(self) -> None:
         """The user asks for the bypass again ("Restore bypass" or "Repair" in a notification, or the menu):
         `enable` with the chosen mode (the administrator's password, kept for a while by polkit)."""

@@ -18,22 +18,36 @@ from typing import Any
 
 from PyQt6.QtCore import QObject, QStandardPaths, QTimer, QUrl
 from PyQt6.QtGui import QAction, QDesktopServices
-from PyQt6.QtWidgets import QMessageBox
+from PyQt6.QtWidgets import QFileDialog, QMessageBox
 
 from tray_app.controller import Controller
+from tray_app.core.account_actions import (
+    ADD_TITLE,
+    LOGOUT_TITLE,
+    add_failed,
+    add_refused,
+    add_started,
+    logged_out,
+    login_command,
+    logout_question,
+)
+from tray_app.core.exit_node_host import plan_advertise
 from tray_app.core.internet_route import (
     Plan,
     Step,
     allow_lan_patch,
     exit_node_patch,
     plan_allow_lan,
+    plan_best_available,
     plan_direct,
     plan_exit_node,
+    plan_last_used,
     plan_mullvad,
 )
 from tray_app.core.model import MullvadState, Snapshot, TailscaleState
 from tray_app.core.mullvad_relays import LocationChoice
-from tray_app.core.notify_policy import PolicyConfig, Subject
+from tray_app.core.notify_policy import PolicyConfig, Subject, UserIntent
+from tray_app.core.taildrop_send import cannot_send
 from tray_app.core.tailnet import Profile, Tailnet, now_utc
 from tray_app.core.tailnet_notify import (
     ACTION_REAUTH,
@@ -44,8 +58,16 @@ from tray_app.core.tailnet_notify import (
     TailnetNotifyPolicy,
 )
 from tray_app.core.tailscale_parse import OPERATOR_HINT
+from tray_app.daemons.account_client import ADD, LOGOUT, READ_CONTROL, AccountClient, may_add_account
 from tray_app.daemons.mullvad_locations import MullvadLocations
-from tray_app.daemons.tailnet_client import BACKGROUND, LIST_FILES, READ_PROFILES, TailnetClient
+from tray_app.daemons.taildrop_send import FileSender
+from tray_app.daemons.tailnet_client import (
+    BACKGROUND,
+    CHECK_FORWARDING,
+    LIST_FILES,
+    READ_PROFILES,
+    TailnetClient,
+)
 from tray_app.ui.menu import _set
 from tray_app.ui.menu_sections.accounts import AccountsSection
 from tray_app.ui.menu_sections.devices import DevicesSection
@@ -56,6 +78,7 @@ from tray_app.ui.menu_sections.route import RouteSection
 REAUTH_WINDOW_S = 60.0  # the login URL of a re-authentication the user asked for opens within this
 STEP_TIMEOUT_MS = 20_000  # `mullvad disconnect` normally takes well under a second
 TITLE = "Internet traffic"
+ADVERTISE = "change whether this device is an exit node"
 
 
 class TailnetFeatures(QObject):
@@ -100,11 +123,28 @@ class TailnetFeatures(QObject):
         self._ntimer.setSingleShot(True)
         self._ntimer.timeout.connect(self._notify_poll)
         self._devices_key: object = None
+        self._advertise_said = ""  # what to say once tailscaled took the advertise change
+        self._advertise_on = False
+        self._logging_out = ""
 
         menu = ui.menus.menu
         self.route = RouteSection(self.pick_route, self)
-        self.devices = DevicesSection(self._copy, self._watch_device, self)
-        self.accounts = AccountsSection(self.switch_profile, self.client.fetch_profiles, self)
+        self.devices = DevicesSection(self._copy, self._watch_device, self, on_send=self.ask_send_file)
+        self.file_sender = FileSender(socket_path, self)
+        self.file_sender.sent.connect(lambda text: self._say("Taildrop", text))
+        self.file_sender.failed.connect(lambda text: self._say("Taildrop", text))
+        self.file_dialog: QFileDialog | None = None
+        self.accounts = AccountsSection(
+            self.switch_profile,
+            self.client.fetch_profiles,
+            self,
+            on_add=self.add_account,
+            on_logout=self.ask_logout,
+        )
+        self.account_client = AccountClient(socket_path, self)
+        self.account_client.done.connect(self._account_done)
+        self.account_client.failed.connect(self._account_failed)
+        self._socket_path = socket_path
         self.location = MullvadLocationSection(
             self.set_location, self.ask_lockdown, self._open_locations, self
         )
@@ -143,6 +183,7 @@ class TailnetFeatures(QObject):
         self.client.done.connect(self._client_done)
         self.client.failed.connect(self._client_failed)
         self.client.suggestion.connect(self._on_suggestion)
+        self.client.forwarding.connect(self._said_advertise)
         self.client.profiles.connect(self._on_profiles)
         self.client.files.connect(self._on_files)
         self.client.saved.connect(self._on_saved)
@@ -173,13 +214,15 @@ class TailnetFeatures(QObject):
 
     def on_tailnet(self, tailnet: Tailnet) -> None:
         self.tailnet = tailnet
+        if tailnet.exit_node_id and tailnet.exit_node_id != self.settings.last_exit_node:
+            self.settings.last_exit_node = tailnet.exit_node_id  # "Last used" where tailscaled keeps none
         self._tailnet_seen = True
         self.render()
         self._observe()
 
     def render(self, now: datetime | None = None) -> None:
         s = self.snapshot
-        self.route.render(s, self.tailnet, self.suggestion)
+        self.route.render(s, self.tailnet, self.suggestion, self.settings.last_exit_node)
         devices_key = (self.tailnet, self.watched)
         if devices_key != self._devices_key or now is not None:  # the list depends on nothing else
             self._devices_key = devices_key
@@ -205,6 +248,8 @@ class TailnetFeatures(QObject):
         self._timer.stop()
         self._ntimer.stop()
         self.client.stop()
+        self.file_sender.stop()
+        self.account_client.stop()
         self.locations.stop()
 
     # -- internet route ---------------------------------------------------------------------------------
@@ -224,10 +269,30 @@ class TailnetFeatures(QObject):
             plan = plan_direct(s, t)
         elif kind == "allow-lan":
             plan = plan_allow_lan(s, t, bool(key))
+        elif kind == "best":
+            plan = plan_best_available(s, t, key, t.allow_lan)
+        elif kind == "last-used":
+            plan = plan_last_used(s, t, self.settings.last_exit_node)
+        elif kind in ("advertise", "exit-via-mullvad"):
+            self._host(kind, bool(key))
+            self.render()
+            return
         else:
             plan = plan_exit_node(s, t, key, t.allow_lan)
         self.run_plan(plan)
         self.render()  # a radio item the user clicked shows the real route again until the daemons answer
+
+    def _host(self, kind: str, on: bool) -> None:
+        """This device as an exit node (core/exit_node_host.py), and the bypass option for its clients."""
+        if kind == "exit-via-mullvad":
+            self.controller.enable_exit_via_mullvad()
+            return
+        plan = plan_advertise(self.snapshot, self.tailnet, on)
+        if plan.patch is None:
+            self._say(TITLE, plan.refusal or "")
+            return
+        self._advertise_said, self._advertise_on = plan.explanation, on
+        self.client.patch_prefs(plan.patch, ADVERTISE)
 
     def run_plan(self, plan: Plan) -> None:
         if plan.refused:
@@ -266,9 +331,10 @@ class TailnetFeatures(QObject):
         elif step is Step.SET_EXIT_NODE:
             self.controller.user_action.emit(Subject.EXIT_NODE)
             self.client.patch_prefs(exit_node_patch(plan.exit_node, plan.allow_lan))
-        elif step is Step.CLEAR_EXIT_NODE:
+        elif step in (Step.CLEAR_EXIT_NODE, Step.RESTORE_EXIT_NODE):
+            # tailscaled's own toggle: turning it off keeps it as the prior for "Last used"
             self.controller.user_action.emit(Subject.EXIT_NODE)
-            self.client.patch_prefs(exit_node_patch(None, None))
+            self.client.use_exit_node(step is Step.RESTORE_EXIT_NODE)
         else:  # SET_ALLOW_LAN
             self.client.patch_prefs(allow_lan_patch(bool(plan.allow_lan)), "change local network access")
 
@@ -276,7 +342,18 @@ class TailnetFeatures(QObject):
         if what == "switch":
             self.client.fetch_profiles()
             return
-        if self._waiting in (Step.SET_EXIT_NODE, Step.CLEAR_EXIT_NODE, Step.SET_ALLOW_LAN):
+        if what == ADVERTISE:
+            if self._advertise_on:
+                self.client.check_ip_forwarding()  # the message waits for tailscaled's forwarding check
+            else:
+                self._said_advertise("")
+            return
+        if self._waiting in (
+            Step.SET_EXIT_NODE,
+            Step.CLEAR_EXIT_NODE,
+            Step.RESTORE_EXIT_NODE,
+            Step.SET_ALLOW_LAN,
+        ):
             self._next_step()
 
     def _abort(self, text: str) -> None:
@@ -286,7 +363,15 @@ class TailnetFeatures(QObject):
         self._plan = None
         self._say(TITLE, text)
 
+    def _said_advertise(self, warning: str) -> None:
+        said, self._advertise_said = self._advertise_said, ""
+        if said:
+            self._say(TITLE, f"{said} {warning}" if warning else said)
+
     def _client_failed(self, what: str, text: str) -> None:
+        if what == CHECK_FORWARDING:
+            self._said_advertise("")  # the check is a courtesy: without it, say what was done
+            return
         if what in READ_PROFILES:
             self.profile_problem = text  # reading the list failed: the submenu says why
             self.render()
@@ -337,6 +422,69 @@ class TailnetFeatures(QObject):
         self.controller.user_action.emit(Subject.TAILSCALE)
         self.client.switch_profile(profile_id)
 
+    def add_account(self) -> None:
+        """Accounts ▸ Add another account…: `tailscale login`'s calls, or the command when they would lock
+        the user out (core/account_actions.py)."""
+        if self.account_client.busy():
+            return
+        if not may_add_account(self._socket_path):
+            self.account_client.with_control_url(self._refuse_add)
+            return
+        self._reauth_at = time.monotonic()  # its login URL comes on the bus: open it
+        self.controller.user_action.emit(Subject.TAILSCALE)
+        self.account_client.add_account()
+
+    def _refuse_add(self, control_url: str) -> None:
+        self.controller.copy_text(login_command(control_url))
+        self._say(ADD_TITLE, add_refused(control_url))
+
+    def ask_logout(self) -> None:
+        cur = next((p for p in self.profiles if p.id == self.current_profile), None)
+        if cur is None:
+            return
+
+        def log_out() -> None:
+            self._logging_out = cur.name
+            self.controller.user_action.emit(UserIntent(Subject.TAILSCALE, frozenset({"needs_login"})))
+            self.account_client.logout()
+
+        text = logout_question(cur.name, cur.tailnet, not may_add_account(self._socket_path))
+        self._ask(LOGOUT_TITLE, text, "Log out", "logout-confirm", log_out)
+
+    def _ask(self, title: str, text: str, yes_text: str, name: str, on_yes: Callable[[], None]) -> None:
+        """A question with its action button and Cancel: a non-modal box the menu can leave."""
+        box = QMessageBox(QMessageBox.Icon.Question, title, text)
+        yes = box.addButton(yes_text, QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setObjectName(name)
+
+        def answered() -> None:
+            if box.clickedButton() is yes:
+                on_yes()
+            box.deleteLater()
+            self.confirm = None
+
+        box.finished.connect(answered)
+        self.confirm = box
+        box.open()
+
+    def _account_done(self, what: str) -> None:
+        self.client.fetch_profiles()
+        if what == ADD:
+            self._say(ADD_TITLE, add_started())
+        elif what == LOGOUT:
+            self._say(LOGOUT_TITLE, logged_out(self._logging_out))
+
+    def _account_failed(self, what: str, text: str) -> None:
+        if what == ADD:
+            self._reauth_at = None
+            self.client.fetch_profiles()
+            self._say(ADD_TITLE, add_failed(text, self.account_client.switched))
+        elif what == LOGOUT:
+            self._say(LOGOUT_TITLE, text)
+        elif what == READ_CONTROL:  # the prefs could not be read: the command without --login-server
+            self._refuse_add("")
+
     # -- Mullvad location and lockdown ------------------------------------------------------------------
 
     def _open_locations(self) -> None:
@@ -363,26 +511,52 @@ class TailnetFeatures(QObject):
     def ask_lockdown(self, on: bool) -> None:
         """Lockdown changes what happens to all traffic: ask first (a non-modal box the menu can leave)."""
         self.render()  # the item shows the real setting until the user confirmed and Mullvad changed it
-        box = QMessageBox(QMessageBox.Icon.Question, "Mullvad lockdown mode",
-                          ("Turn on lockdown mode?" if on else "Turn off lockdown mode?") + "\n\n" + LOCKDOWN_TIP
-                          + ("" if on else "\n\nWith it off, traffic leaves unprotected while Mullvad is "
-                             "disconnected."))  # fmt: skip
-        yes = box.addButton("Turn on" if on else "Turn off", QMessageBox.ButtonRole.AcceptRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.setObjectName("lockdown-confirm")
+        text = (("Turn on lockdown mode?" if on else "Turn off lockdown mode?") + "\n\n" + LOCKDOWN_TIP
+                + ("" if on else "\n\nWith it off, traffic leaves unprotected while Mullvad is disconnected."))  # fmt: skip
 
-        def answered() -> None:
-            if box.clickedButton() is yes:
-                self.controller.user_action.emit(Subject.MULLVAD)
-                self.locations.set_lockdown(on)
-            box.deleteLater()
-            self.confirm = None
+        def change() -> None:
+            self.controller.user_action.emit(Subject.MULLVAD)
+            self.locations.set_lockdown(on)
 
-        box.finished.connect(answered)
-        self.confirm = box
-        box.open()
+        self._ask("Mullvad lockdown mode", text, "Turn on" if on else "Turn off", "lockdown-confirm", change)
 
     # -- devices, middle click --------------------------------------------------------------------------
+
+    def ask_send_file(self, node_id: str) -> None:
+        """Devices ▸ device ▸ Send a file…: pick files (a dialog the menu can leave), then Taildrop them."""
+        peer = self.tailnet.peer(node_id)
+        why = cannot_send(peer, node_id)
+        if why is not None or peer is None:
+            self._say("Taildrop", why or "")
+            return
+        if self.file_sender.busy():
+            self._say("Taildrop", "Still sending the previous files: try again when they have gone.")
+            return
+        if self.file_dialog is not None:
+            self.file_dialog.close()
+        dialog = QFileDialog(None, f"Send files to {peer.name}", str(Path.home()))
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFiles)
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptOpen)
+        dialog.setLabelText(QFileDialog.DialogLabel.Accept, "Send")
+        dialog.setObjectName("taildrop-send")
+
+        def chosen(paths: list[str]) -> None:
+            self.send_files(node_id, [Path(p) for p in paths])
+
+        dialog.filesSelected.connect(chosen)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.destroyed.connect(lambda: setattr(self, "file_dialog", None))
+        self.file_dialog = dialog
+        dialog.open()  # not exec(): no nested event loop, the tray keeps running while it is open
+
+    def send_files(self, node_id: str, paths: list[Path]) -> None:
+        peer = self.tailnet.peer(node_id)
+        why = cannot_send(peer, node_id)  # it may have gone offline while the dialog was open
+        if why is not None or peer is None or not paths:
+            if why:
+                self._say("Taildrop", why)
+            return
+        self.file_sender.send(node_id, peer.name, paths)
 
     def _copy(self, text: str) -> None:
         if text:

@@ -16,6 +16,15 @@ Endpoints
 * `PATCH /localapi/v0/prefs` with `ExitNodeIDSet` / `ExitNodeAllowLANAccessSet` (ipn.MaskedPrefs, what
   `tailscale set --exit-node` sends): sets the peer's `ExitNode` flag and `ExitNodeStatus` in the status
   document and pushes the new Prefs on the bus; an ID that is no exit-node option gets tailscaled's 500.
+* `PATCH /localapi/v0/prefs` with `AdvertiseRoutesSet` (`tailscale set --advertise-exit-node`): sets the
+  prefs' AdvertiseRoutes; like tailscaled (ipnlocal.checkExitNodePrefsLocked) a 500 "Cannot advertise an
+  exit node and use an exit node at the same time." when both would be set. Clearing ExitNodeID through
+  the prefs zeroes InternalExitNodePrior too (tailscaled's TestZeroExitNodeViaLocalAPI).
+* `POST /localapi/v0/set-use-exit-node-enabled?enabled=BOOL` (LocalBackend.SetUseExitNodeEnabled): off
+  keeps the exit node as InternalExitNodePrior, on turns the prior back on (500 without one, with the real
+  daemon's text); 403 with `deny_writes`; 404 with `old_daemon` (no such call).
+* `GET /localapi/v0/check-ip-forwarding`: `{"Warning": forwarding_warning}` ("" by default), as tailscaled
+  answers after its own check (ipn/localapi serveCheckIPForwarding).
 * `GET /localapi/v0/suggest-exit-node`: `{"ID", "Name", "Location"}` of the first online exit-node option
   (or `suggestion` when set); like the real tailscaled (tests/realts), `200 {"ID":"","Name":""}` when there
   is none, and `500 {"error":"no preferred DERP, try again later"}` (`WriteErrorJSON`) with `suggest_error`
@@ -23,10 +32,20 @@ Endpoints
 * `GET /localapi/v0/profiles/`, `GET /localapi/v0/profiles/current`, `POST /localapi/v0/profiles/<ID>`
   (ipn.LoginProfile; switching pushes the Stopped/Starting/Running states and a new status). Like tailscaled
   these need write access: with `deny_writes` they answer `403 profiles access denied`.
+* `PUT /localapi/v0/profiles/` (`tailscale login`'s first call): 201, a new empty profile is current (the
+  status NeedsLogin, `GET /localapi/v0/profiles/current` an all-empty profile as tailscaled answers, the prefs
+  the new profile's defaults: no ControlURL, no operator, LoggedOut); `POST /localapi/v0/start` keeps its
+  `UpdatePrefs` (in `started`) as the prefs; `POST /localapi/v0/logout` deletes the current profile and
+  leaves an empty one (NeedsLogin). All three 403 with `deny_writes`.
 * Taildrop: `add_file(name, data)` keeps a waiting file and pushes `{"FilesWaiting": {}}` like tailscaled;
   `GET /localapi/v0/files/` lists `[{"Name", "Size"}]` (`null` when none, as tailscaled does), `GET`/`DELETE /localapi/v0/files/<name>` fetch and
   remove one (`403 file access denied` with `deny_writes`).
 * `POST /localapi/v0/login-interactive` (a re-authentication): 204, then `BrowseToURL` on the bus.
+* `PUT /localapi/v0/file-put/<StableNodeID>/<escaped name>` (`tailscale file cp`): the body of its
+  Content-Length lands in `sent_files` as (node, name, bytes) and tailscaled's `200 {}` comes back; like
+  tailscaled: `403 file access denied` with `deny_writes`, `404 node not found` for a peer that is no file
+  target (its status `TaildropTarget` neither 1 nor 5), and `file_put_status` (e.g. 502, an offline peer)
+  answers instead when set.
 * `big_tailnet(n, mullvad=m)` replaces the status with `n` devices (a third offline, half shared) and `m`
   of Tailscale's Mullvad exit nodes (with `Location`), for the menu and benchmark tests.
 
@@ -133,6 +152,11 @@ def _profile(pid: str, login: str, domain: str, node: str) -> dict[str, Any]:
     }
 
 
+EMPTY_PROFILE = {  # `GET /localapi/v0/profiles/current` on a new, empty profile (tailscaled 1.102.5)
+    "ID": "", "Name": "", "NetworkProfile": {"MagicDNSName": "", "DomainName": "", "DisplayName": ""}, "Key": "",
+    "UserProfile": {"ID": 0, "LoginName": "", "DisplayName": ""}, "NodeID": "", "LocalUserID": "", "ControlURL": "",
+}  # fmt: skip
+
 _OSES = ("linux", "windows", "macOS", "iOS", "android")
 _CITIES = (
     ("Sweden", "SE", "Gothenburg", "GOT"), ("Sweden", "SE", "Stockholm", "STO"), ("Germany", "DE", "Frankfurt", "FRA"),
@@ -218,7 +242,11 @@ class FakeLocalApi:
             "ExitNodeID": "",
             "ExitNodeIP": "",
             "ExitNodeAllowLANAccess": False,
+            "InternalExitNodePrior": "",
+            "AdvertiseRoutes": None,
         }
+        self.forwarding_warning = ""  # check-ip-forwarding's Warning
+        self.old_daemon = False  # no set-use-exit-node-enabled (404), as before tailscaled had it
         self.suggestion: str | None = None  # a stable ID to suggest instead of the first online option
         self.suggest_error = False  # 500 "no preferred DERP" instead of a suggestion
         self.profiles = [
@@ -226,7 +254,11 @@ class FakeLocalApi:
             _profile("c3d4", "alice@work.example", "work.example", "nW0rkN0de11CNTRL"),
         ]
         self.current_profile = "a1b2"
+        self.prefs_over: dict[str, Any] = {}  # the current profile's prefs where they differ from the fixture
+        self.started: list[dict[str, Any]] = []
         self.waiting_files: dict[str, bytes] = {}
+        self.sent_files: list[tuple[str, str, bytes]] = []
+        self.file_put_status: int | None = None
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self._status = load_fixture(status)
         self._lock = threading.Lock()
@@ -476,13 +508,21 @@ class FakeLocalApi:
             self._reply(conn, 200, self._prefs_doc(self.backend_state == "Running"))
         elif path == "/localapi/v0/suggest-exit-node" and method == "GET":
             self._suggest(conn)
+        elif path.startswith("/localapi/v0/file-put/") and method == "PUT":
+            self._file_put(conn, path.removeprefix("/localapi/v0/file-put/"), body)
         elif path.startswith("/localapi/v0/files/"):
             self._files(conn, method, unquote(path.removeprefix("/localapi/v0/files/")))
         elif path == "/localapi/v0/login-interactive" and method == "POST":
             self._reply(conn, 204, b"")
             self.push({"BrowseToURL": "https://login.tailscale.com/a/f4k3r3auth"})
+        elif path in ("/localapi/v0/start", "/localapi/v0/logout") and method == "POST":
+            self._start_or_logout(conn, path.rsplit("/", 1)[1], body)
         elif path.startswith("/localapi/v0/profiles/"):
             self._profiles(conn, method, path.removeprefix("/localapi/v0/profiles/"))
+        elif path == "/localapi/v0/check-ip-forwarding" and method == "GET":
+            self._reply(conn, 200, json.dumps({"Warning": self.forwarding_warning}).encode() + b"\n")
+        elif path == "/localapi/v0/set-use-exit-node-enabled" and not self.old_daemon:
+            self._use_exit_node(conn, method, target.partition("?")[2])
         else:
             self._reply(conn, 404, b"404 page not found\n", "text/plain; charset=utf-8")
 
@@ -490,6 +530,7 @@ class FakeLocalApi:
         prefs: dict[str, Any] = json.loads((FIXTURES / "localapi-prefs.running.json").read_text())
         prefs["WantRunning"] = want_running
         prefs.update(self.exit_prefs)
+        prefs.update(self.prefs_over)
         return prefs
 
     def _exit_options(self) -> list[dict[str, Any]]:
@@ -528,6 +569,20 @@ class FakeLocalApi:
         else:
             self._reply(conn, 404, b"file not found\n", "text/plain; charset=utf-8")
 
+    def _file_put(self, conn: socket.socket, target: str, body: bytes) -> None:
+        if self.deny_writes:
+            self._reply(conn, 403, b"file access denied\n", "text/plain; charset=utf-8")
+            return
+        node, _, name = target.partition("/")
+        peers = (self.status_doc().get("Peer") or {}).values()
+        if not any(p.get("ID") == node and p.get("TaildropTarget") in (1, 5) for p in peers):
+            self._reply(conn, 404, b"node not found\n", "text/plain; charset=utf-8")
+        elif self.file_put_status is not None:
+            self._reply(conn, self.file_put_status, b"", "text/plain; charset=utf-8")
+        else:
+            self.sent_files.append((node, unquote(name), body))
+            self._reply(conn, 200, b"{}\n", "text/plain; charset=utf-8")
+
     def _profiles(self, conn: socket.socket, method: str, suffix: str) -> None:
         if self.deny_writes:
             self._reply(conn, 403, b"profiles access denied\n", "text/plain; charset=utf-8")
@@ -536,7 +591,12 @@ class FakeLocalApi:
         if suffix == "" and method == "GET":
             self._reply(conn, 200, json.dumps(self.profiles).encode() + b"\n")
         elif suffix == "current" and method == "GET":
-            self._reply(conn, 200, json.dumps(by_id[self.current_profile]).encode() + b"\n")
+            self._reply(
+                conn, 200, json.dumps(by_id.get(self.current_profile, EMPTY_PROFILE)).encode() + b"\n"
+            )
+        elif suffix == "" and method == "PUT":
+            self._reply(conn, 201, b"")
+            self._empty_profile()
         elif suffix in by_id and method == "POST":
             self.current_profile = suffix
             self._reply(conn, 200, b"")
@@ -549,23 +609,90 @@ class FakeLocalApi:
         else:
             self._reply(conn, 404, b"profile not found\n", "text/plain; charset=utf-8")
 
+    def _apply_exit_node(self, node: str) -> None:
+        self.exit_prefs["ExitNodeID"] = node
+        self.exit_prefs["ExitNodeIP"] = ""
+        doc = self.status_doc()
+        for p in (doc.get("Peer") or {}).values():
+            p["ExitNode"] = p["ID"] == node
+        if node:
+            doc["ExitNodeStatus"] = {"ID": node, "Online": True, "TailscaleIPs": []}
+        else:
+            doc.pop("ExitNodeStatus", None)
+        self.set_status_doc(doc)
+
+    def _use_exit_node(self, conn: socket.socket, method: str, query: str) -> None:
+        if method != "POST":
+            self._reply(conn, 405, b"use POST\n", "text/plain; charset=utf-8")
+            return
+        if self.deny_writes:
+            self._reply(conn, 403, b"access denied\n", "text/plain; charset=utf-8")
+            return
+        self.patches.append({"set-use-exit-node-enabled": query})
+        on = "enabled=true" in query
+        current, prior = self.exit_prefs["ExitNodeID"], self.exit_prefs["InternalExitNodePrior"]
+        if on and not current:
+            if not prior:
+                # sic: the real daemon's text when it has neither a prior nor an ExitNodeIP (tests/realts)
+                msg = b"no exit node IP to enable & prior exit node IP was never resolved an a node\n"
+                self._reply(conn, 500, msg, "text/plain; charset=utf-8")
+                return
+            self._apply_exit_node(prior)
+        elif not on and current:
+            self.exit_prefs["InternalExitNodePrior"] = current
+            self._apply_exit_node("")
+        running = self.backend_state == "Running"
+        self._reply(conn, 200, self._prefs_doc(running))
+        self.push({"Prefs": self._prefs(running)})
+
+    def _empty_profile(self) -> None:
+        """A new, empty profile is current, as after `PUT /localapi/v0/profiles/` or a logout."""
+        self.current_profile = ""
+        self.prefs_over = {"ControlURL": "", "OperatorUser": "", "LoggedOut": True, "WantRunning": False}
+        self.set_status("needs-login")
+        self.push_many([{"State": 2}, {"Prefs": self._prefs(False)}])
+
+    def _start_or_logout(self, conn: socket.socket, verb: str, body: bytes) -> None:
+        if self.deny_writes:
+            self._reply(
+                conn, 403, b"access denied\n" if verb == "start" else b"logout access denied\n", "text/plain"
+            )
+            return
+        if verb == "logout":
+            self.profiles = [p for p in self.profiles if p["ID"] != self.current_profile]
+            self._reply(conn, 204, b"")
+            self._empty_profile()
+            return
+        opts = json.loads(body)
+        self.started.append(opts)
+        self.prefs_over = dict(opts.get("UpdatePrefs") or {})
+        self._reply(conn, 204, b"")
+
     def _set_exit_node(self, conn: socket.socket, patch: dict[str, Any]) -> None:
         """What `tailscale set --exit-node=ID` does to the prefs and, once the netmap follows, to /status."""
+        routes = (
+            patch.get("AdvertiseRoutes")
+            if patch.get("AdvertiseRoutesSet")
+            else self.exit_prefs["AdvertiseRoutes"]
+        )
+        node = (
+            str(patch.get("ExitNodeID") or "")
+            if patch.get("ExitNodeIDSet")
+            else self.exit_prefs["ExitNodeID"]
+        )
+        if node and {"0.0.0.0/0", "::/0"} <= set(routes or ()):
+            msg = b"Cannot advertise an exit node and use an exit node at the same time.\n"
+            self._reply(conn, 500, msg, "text/plain; charset=utf-8")
+            return
+        if patch.get("AdvertiseRoutesSet"):
+            self.exit_prefs["AdvertiseRoutes"] = list(routes or ()) or None
         if patch.get("ExitNodeIDSet"):
-            node = str(patch.get("ExitNodeID") or "")
             if node and node not in {p["ID"] for p in self._exit_options()}:
                 self._reply(conn, 500, f"node {node} is not an exit node option\n".encode(), "text/plain")
                 return
-            self.exit_prefs["ExitNodeID"] = node
-            self.exit_prefs["ExitNodeIP"] = ""
-            doc = self.status_doc()
-            for p in (doc.get("Peer") or {}).values():
-                p["ExitNode"] = p["ID"] == node
-            if node:
-                doc["ExitNodeStatus"] = {"ID": node, "Online": True, "TailscaleIPs": []}
-            else:
-                doc.pop("ExitNodeStatus", None)
-            self.set_status_doc(doc)
+            if not node:
+                self.exit_prefs["InternalExitNodePrior"] = ""
+            self._apply_exit_node(node)
         if patch.get("ExitNodeAllowLANAccessSet"):
             self.exit_prefs["ExitNodeAllowLANAccess"] = bool(patch.get("ExitNodeAllowLANAccess"))
         running = self.backend_state == "Running"

@@ -450,7 +450,7 @@ def test_accounts_switch_like_tailscale_switch(real_lab: RealLab, rig: TrayRig, 
         a.menu.aboutToShow.emit()
         want = f"Tailscale account: {second['UserProfile']['LoginName']}"
         qtbot.waitUntil(lambda: a.menu.title() == want, timeout=10000)
-        items = {x.text(): x for x in a.menu.actions() if x.isVisible()}
+        items = {x.text(): x for x in a.list.actions.values()}  # the accounts (then Add…, Log out…)
         listed = lab.ts("host", "switch", "--list").stdout.splitlines()[
             1:
         ]  # ID, tailnet, account (* current)

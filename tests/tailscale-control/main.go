@@ -20,6 +20,10 @@
 //   - grants every node Taildrop to and from every other (file-sharing-target/-send app capabilities), as an
 //     ACL grant would: testcontrol gives each node its own user, and Taildrop otherwise only goes between one
 //     user's devices;
+//   - a Mullvad-like location on request: POST /lab/location?host=NAME&country=Sweden&cc=SE&city=Stockholm&
+//     citycode=STO&priority=120 gives the node that Hostinfo.Location (what Tailscale's control sends for its
+//     Mullvad exit nodes, with their ranking in Priority) and the tag tag:mullvad-exit-node; no country clears
+//     both. Kept in place against the node's own Hostinfo updates;
 //   - a node key expiry on request: POST /lab/key-expiry?host=NAME&in=72h (testcontrol's keys never expire);
 //   - interactive login on request: POST /lab/require-auth?on=1 makes control hand out an auth URL (as
 //     Tailscale's control does on a re-authentication), POST /lab/complete-auth?url=URL completes one (the
@@ -100,13 +104,14 @@ func main() {
 		tailcfg.PeerCapabilityFileSharingTarget: nil,
 		tailcfg.PeerCapabilityFileSharingSend:   nil,
 	})
-	lab := &labState{ctl: ctl, offline: map[string]bool{}, routes: map[key.NodePublic][]netip.Prefix{}, suggest: map[key.NodePublic]bool{}}
+	lab := &labState{ctl: ctl, offline: map[string]bool{}, routes: map[key.NodePublic][]netip.Prefix{}, suggest: map[key.NodePublic]bool{}, locations: map[string]*tailcfg.Location{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /lab/online", lab.serveOnline)
 	mux.HandleFunc("GET /lab/nodes", lab.serveNodes)
 	mux.HandleFunc("POST /lab/require-auth", lab.serveRequireAuth)
 	mux.HandleFunc("POST /lab/key-expiry", lab.serveKeyExpiry)
 	mux.HandleFunc("POST /lab/complete-auth", lab.serveCompleteAuth)
+	mux.HandleFunc("POST /lab/location", lab.serveLocation)
 	mux.Handle("/", ctl)
 	ctlLn, err := net.Listen("tcp", net.JoinHostPort(*addr, fmt.Sprint(*port)))
 	if err != nil {
@@ -129,6 +134,45 @@ type labState struct {
 	routes  map[key.NodePublic][]netip.Prefix
 	suggest map[key.NodePublic]bool // the node keys given the suggest-exit-node attribute
 	masqFor string                  // the node keys the masquerade pairs were made for
+	// host name -> the Mullvad-like location the lab gave it (nil: the lab took it away again)
+	locations map[string]*tailcfg.Location
+}
+
+const mullvadTag = "tag:mullvad-exit-node"
+
+func (l *labState) serveLocation(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var loc *tailcfg.Location
+	if q.Get("country") != "" {
+		var prio int
+		fmt.Sscan(q.Get("priority"), &prio)
+		loc = &tailcfg.Location{Country: q.Get("country"), CountryCode: q.Get("cc"), City: q.Get("city"),
+			CityCode: q.Get("citycode"), Priority: prio}
+	}
+	l.mu.Lock()
+	l.locations[q.Get("host")] = loc
+	l.mu.Unlock()
+	fmt.Fprintln(w, "ok")
+}
+
+// located puts the lab's location (and the Mullvad tag) on n, or takes them off; whether n changed.
+func (l *labState) located(n *tailcfg.Node) bool {
+	want, ok := l.locations[n.Hostinfo.Hostname()]
+	if !ok || !n.Hostinfo.Valid() {
+		return false
+	}
+	have := n.Hostinfo.Location()
+	if want == nil && !have.Valid() || want != nil && have.Valid() && *have.AsStruct() == *want {
+		return false
+	}
+	hi := n.Hostinfo.AsStruct()
+	hi.Location = want
+	n.Hostinfo = hi.View()
+	n.Tags = nil
+	if want != nil {
+		n.Tags = []string{mullvadTag}
+	}
+	return true
 }
 
 // seenAs is the address the other nodes see node id at.
@@ -225,6 +269,9 @@ func (l *labState) sync() {
 		l.ctl.SetMasqueradeAddresses(pairs)
 	}
 	for _, n := range nodes {
+		if l.located(n) {
+			l.ctl.UpdateNode(n)
+		}
 		name := n.Hostinfo.Hostname()
 		online := !l.offline[name]
 		if n.Online == nil || *n.Online != online {

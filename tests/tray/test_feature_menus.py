@@ -56,8 +56,8 @@ def test_route_menu_shows_the_choice_and_an_exit_node_disconnects_mullvad_first(
     assert "nas" in texts(r.menu) and r.hint.isVisible()
     countries = {a.text(): a.menu() for a in r.mullvad_nodes.actions()}
     assert set(countries) == {"Germany", "Sweden"}
-    assert [a.text() for a in countries["Sweden"].actions()] == ["Gothenburg (se-got-wg-001)"]
-    assert countries["Sweden"].actions()[0].isChecked()  # the exit node tailscaled has selected
+    assert texts(countries["Sweden"]) == ["Best available", "Gothenburg (se-got-wg-001)"]
+    assert countries["Sweden"].actions()[-1].isChecked()  # the exit node tailscaled has selected
     r.menu.aboutToShow.emit()  # opening it asks tailscaled for its suggestion
     qtbot.waitUntil(r.recommended.isVisible, timeout=5000)
     assert r.recommended.text() == "Recommended: nas"
@@ -75,7 +75,9 @@ def test_route_menu_shows_the_choice_and_an_exit_node_disconnects_mullvad_first(
     with qtbot.waitSignal(rig.app.controller.message, timeout=15000) as said:  # type: ignore[attr-defined]
         r.mullvad.trigger()
     assert "exit node is cleared" in said.args[1]
-    assert rig.daemons.tailscale.patches[-1]["ExitNodeID"] == ""
+    # tailscaled's own toggle, which keeps it as InternalExitNodePrior ("Last used", test_exit_node_menus.py)
+    assert rig.daemons.tailscale.patches[-1] == {"set-use-exit-node-enabled": "enabled=false"}
+    assert rig.daemons.tailscale.exit_prefs["ExitNodeID"] == ""
     qtbot.waitUntil(lambda: rig.daemons.mullvad_state() == "connected", timeout=10000)
     qtbot.waitUntil(
         lambda: r.menu.title().startswith("Internet: Mullvad (") and not r.warning.isVisible(), timeout=5000
@@ -152,7 +154,7 @@ def test_accounts_list_and_switch_like_tailscale_switch(rig: TrayRig, qtbot) -> 
     f = start(rig, qtbot)
     a = f.accounts
     qtbot.waitUntil(lambda: a.menu.title() == "Tailscale account: alice@example.com", timeout=5000)
-    items = {x.text(): x for x in a.menu.actions() if x.isVisible()}
+    items = {x.text(): x for x in a.list.actions.values()}  # the accounts (then Add…, Log out…)
     assert set(items) == {"alice@example.com (example.com)", "alice@work.example (work.example)"}
     assert items["alice@example.com (example.com)"].isChecked()
     items["alice@work.example (work.example)"].trigger()

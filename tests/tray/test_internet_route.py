@@ -188,7 +188,8 @@ def test_route_command_shows_and_switches(fakes: tuple[FakeMullvad, FakeLocalApi
 
     back = route(fakes, "mullvad")
     assert back.returncode == 0 and "exit node is cleared" in back.stdout
-    assert api.patches[-1]["ExitNodeID"] == "" and m.read()["state"]["state"] == "connected"
+    assert api.patches[-1] == {"set-use-exit-node-enabled": "enabled=false"}  # tailscaled keeps it as prior
+    assert api.exit_prefs["ExitNodeID"] == "" and m.read()["state"]["state"] == "connected"
 
 
 def test_route_command_refuses_and_fails_with_the_reason(fakes: tuple[FakeMullvad, FakeLocalApi]) -> None:

@@ -123,11 +123,15 @@ def build_parser() -> argparse.ArgumentParser:
         "route", help="show or choose where internet traffic goes: Mullvad, an exit node, directly"
     )
     p.add_argument(
-        "target", nargs="?", choices=("mullvad", "exit-node", "direct"), default=None,
+        "target", nargs="?", choices=("mullvad", "exit-node", "last-used", "direct"), default=None,
         help="mullvad: connect Mullvad and clear the exit node; exit-node NODE: disconnect Mullvad first, then "
-        "use NODE; direct: neither. Without it: show the route and the exit nodes",
+        "use NODE; last-used: the exit node used before, back on; direct: neither. Without it: show the route "
+        "and the exit nodes",
     )  # fmt: skip
     p.add_argument("node", nargs="?", default=None, help="with exit-node: its name, Tailscale IP or ID")
+    p.add_argument("--country", metavar="COUNTRY", default=None,
+                   help="with exit-node instead of NODE: the best available Mullvad exit node of COUNTRY "
+                   "(name or code), as Tailscale's own clients pick it")  # fmt: skip
     lan = p.add_mutually_exclusive_group()
     lan.add_argument("--allow-lan", dest="allow_lan", action="store_true", default=None,
                      help="keep local network access while an exit node is used")  # fmt: skip

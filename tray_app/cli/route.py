@@ -1,4 +1,5 @@
-"""`mullvad-tailscale-tray route [mullvad|direct|exit-node NODE] [--allow-lan|--no-allow-lan] [--json]`.
+"""`mullvad-tailscale-tray route [mullvad|direct|last-used|exit-node NODE|exit-node --country CC]
+[--allow-lan|--no-allow-lan] [--json]`.
 
 Shows where internet traffic goes and changes it with the same plan as the tray (core/internet_route.py):
 an exit node disconnects Mullvad first, Mullvad clears the exit node first, lockdown mode refuses an exit
@@ -9,12 +10,14 @@ node. Each step goes through the daemon's own interface (`mullvad connect|discon
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 import sys
 import time
 from typing import Any
 
+from tray_app.core.exit_node_host import host_view
 from tray_app.core.internet_route import (
     Plan,
     Route,
@@ -22,17 +25,22 @@ from tray_app.core.internet_route import (
     allow_lan_patch,
     current,
     exit_node_patch,
+    last_used,
+    last_used_name,
     plan_allow_lan,
+    plan_best_available,
     plan_direct,
     plan_exit_node,
+    plan_last_used,
     plan_mullvad,
 )
-from tray_app.core.model import MullvadState, Snapshot
+from tray_app.core.model import BypassState, BypassStatus, MullvadState, Snapshot
 from tray_app.core.mullvad_parse import LOGIN_THEN_CONNECT, NOT_LOGGED_IN
-from tray_app.core.tailnet import Tailnet, exit_node_label, tailnet_from_status
+from tray_app.core.tailnet import Tailnet, best_available, exit_node_label, exit_prefs, tailnet_from_status
 from tray_app.core.tailscale_parse import parse_prefs, parse_status
 from tray_app.daemons.mullvad_read import read_status as read_mullvad
-from tray_app.daemons.tailnet_client import SUGGEST_PATH, TailnetError, call_sync
+from tray_app.daemons.tailnet_client import SUGGEST_PATH, TailnetError, call_sync, use_exit_node_sync
+from tray_app.rootside.published import read_status as read_published
 
 EXIT_REFUSED = 3
 MULLVAD_WAIT_S = 15.0
@@ -46,18 +54,16 @@ def _read(args: argparse.Namespace) -> tuple[Snapshot, Tailnet]:
         from tray_app.core.tailscale_parse import unavailable  # noqa: PLC0415
 
         return Snapshot(mullvad=mullvad, tailscale=unavailable(str(exc))), Tailnet()
-    allow_lan: bool | None = None
-    try:
-        prefs = parse_prefs(
-            call_sync(args.tailscale_socket, "GET", "/localapi/v0/prefs", None, "read its prefs")
+    prefs = None
+    with contextlib.suppress(TailnetError):  # not readable (no operator): the prefs' facts stay unknown
+        prefs = exit_prefs(
+            parse_prefs(call_sync(args.tailscale_socket, "GET", "/localapi/v0/prefs", None, "read its prefs"))
         )
-        lan = (prefs or {}).get("ExitNodeAllowLANAccess")
-        allow_lan = lan if isinstance(lan, bool) else None
-    except TailnetError:
-        pass
-    return Snapshot(mullvad=mullvad, tailscale=parse_status(body)), tailnet_from_status(
-        json.loads(body), allow_lan
-    )
+    # the bypass only where the reconciler publishes it (no pkexec for a look): else unknown, and said so
+    published = read_published()
+    bypass = published.status if published is not None else None
+    snapshot = Snapshot(mullvad, parse_status(body), bypass or BypassStatus(BypassState.UNKNOWN))
+    return snapshot, tailnet_from_status(json.loads(body), prefs=prefs)
 
 
 def _suggestion(args: argparse.Namespace) -> str | None:
@@ -69,12 +75,25 @@ def _suggestion(args: argparse.Namespace) -> str | None:
     return obj.get("ID") or None if isinstance(obj, dict) and isinstance(obj.get("ID"), str) else None
 
 
-def _show(route: Route, t: Tailnet, suggested: str | None, as_json: bool) -> None:
+def _show(route: Route, s: Snapshot, t: Tailnet, suggested: str | None, as_json: bool) -> None:
     nodes = [*t.exit_nodes, *t.mullvad_exit_nodes]
+    last = last_used(t)
+    host = host_view(s, t)
+    countries = sorted(
+        {p.location.country for p in t.mullvad_exit_nodes if p.location and p.location.country}
+    )
+    best = {c: b for c in countries if (b := best_available(t.mullvad_exit_nodes, c)) is not None}
     if as_json:
         out: dict[str, Any] = route.to_json()
         out["allow_lan"] = t.allow_lan
         out["suggested"] = suggested
+        out["last_used"] = last[0] if last else None
+        out["best_available"] = {c: b.id for c, b in best.items()}
+        out["exit_node_host"] = {
+            "advertising": host.advertising,
+            "clients": host.fate.value if host.fate else None,
+            "fix_offered": host.fix_offered,
+        }
         out["exit_nodes"] = [
             {"id": p.id, "name": p.name, "dns_name": p.dns_name, "online": p.online, "mullvad": p.mullvad,
              "country": p.location.country if p.location else None,
@@ -96,6 +115,13 @@ def _show(route: Route, t: Tailnet, suggested: str | None, as_json: bool) -> Non
             print(f" {marks} {p.name:<28} {exit_node_label(p)}{rec}")
     else:
         print("No exit nodes in your tailnet.")
+    if best:
+        picks = ", ".join(f"{c}: {b.name}" for c, b in best.items())
+        print(f"Best available Mullvad exit node (`route exit-node --country COUNTRY`): {picks}")
+    if last:
+        print(f"Last used (`route last-used`): {last_used_name(t, last[0])}")
+    if host.advertising:
+        print(f"This device is an exit node. {host.text}" + (f" ({host.tip})" if host.fix_offered else ""))
 
 
 def _mullvad(cli: str, verb: str) -> str | None:
@@ -132,6 +158,11 @@ def execute(args: argparse.Namespace, plan: Plan) -> str | None:
             problem = _mullvad(args.mullvad_cli, "connect")
             if problem:
                 return problem
+        elif step in (Step.CLEAR_EXIT_NODE, Step.RESTORE_EXIT_NODE):
+            try:
+                use_exit_node_sync(args.tailscale_socket, step is Step.RESTORE_EXIT_NODE)
+            except TailnetError as exc:
+                return str(exc)
         else:
             peer = plan.exit_node if step is Step.SET_EXIT_NODE else None
             lan = plan.allow_lan if step is Step.SET_EXIT_NODE else None
@@ -152,13 +183,21 @@ def run(args: argparse.Namespace) -> int:
     target: str | None = args.target
     lan: bool | None = args.allow_lan
     if target is None and lan is None:
-        _show(current(snapshot, tailnet), tailnet, _suggestion(args), args.json)
+        _show(current(snapshot, tailnet), snapshot, tailnet, _suggestion(args), args.json)
         return 0
-    if target == "exit-node":
+    if args.country is not None and (target != "exit-node" or args.node):
+        print("--country goes with `route exit-node` instead of a NODE", file=sys.stderr)
+        return 2
+    if target == "exit-node" and args.country is not None:
+        plan = plan_best_available(snapshot, tailnet, args.country, lan)
+    elif target == "exit-node":
         if not args.node:
-            print("route exit-node needs a NODE (a name, IP or ID; `route` lists them)", file=sys.stderr)
+            print("route exit-node needs a NODE (a name, IP or ID; `route` lists them) or --country COUNTRY",
+                  file=sys.stderr)  # fmt: skip
             return 2
         plan = plan_exit_node(snapshot, tailnet, args.node, lan)
+    elif target == "last-used":
+        plan = plan_last_used(snapshot, tailnet)
     elif target == "mullvad":
         plan = plan_mullvad(snapshot, tailnet)
     elif target == "direct":

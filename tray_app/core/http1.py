@@ -13,7 +13,9 @@ MAX_HEAD = 64 * 1024
 MAX_BODY = 64 * 1024 * 1024  # a tailnet with hundreds of Mullvad exit nodes gives a status of a few MB
 
 
-def build_request(method: str, target: str, body: bytes | None = None) -> bytes:
+def build_request(method: str, target: str, body: bytes | None = None, *, upload: int | None = None) -> bytes:
+    """`upload`: only the head of a request whose body of that many bytes the caller streams after it
+    (a Taildrop file, application/octet-stream)."""
     lines = [
         f"{method} {target} HTTP/1.1",
         f"Host: {HOST}",
@@ -21,7 +23,9 @@ def build_request(method: str, target: str, body: bytes | None = None) -> bytes:
         "Accept: */*",
         "Connection: close",
     ]
-    if body is not None:
+    if upload is not None:
+        lines += ["Content-Type: application/octet-stream", f"Content-Length: {upload}"]
+    elif body is not None:
         lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii") + (body or b"")
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from tray_app.core.model import MullvadState, Snapshot, TailscaleState
-from tray_app.core.tailnet import Peer, Tailnet
+from tray_app.core.tailnet import Peer, Tailnet, best_available
 
 OPERATOR_FIX = "sudo tailscale set --operator=$USER"
 
@@ -41,7 +41,8 @@ class Step(StrEnum):
     MULLVAD_CONNECT = "mullvad-connect"
     MULLVAD_DISCONNECT = "mullvad-disconnect"
     SET_EXIT_NODE = "set-exit-node"  # with `Plan.exit_node`
-    CLEAR_EXIT_NODE = "clear-exit-node"
+    CLEAR_EXIT_NODE = "clear-exit-node"  # set-use-exit-node-enabled=false: tailscaled remembers it as prior
+    RESTORE_EXIT_NODE = "restore-exit-node"  # set-use-exit-node-enabled=true: tailscaled's prior comes back
     SET_ALLOW_LAN = "set-allow-lan"  # with `Plan.allow_lan`
 
 
@@ -105,11 +106,12 @@ class Plan:
         return self.refusal is not None
 
 
-def _tailscale_refusal(s: Snapshot) -> str | None:
+def tailscale_refusal(s: Snapshot, *, running: bool = True) -> str | None:
+    """Why Tailscale cannot take this change now (None: it can); `running`: the change needs it up."""
     t = s.tailscale
     if t.state is TailscaleState.UNAVAILABLE:
         return f"Tailscale is not available: {t.detail or 'tailscaled is not running'}"
-    if t.state is not TailscaleState.RUNNING:
+    if running and t.state is not TailscaleState.RUNNING:
         return f"Tailscale is {t.state.value.replace('_', ' ')}: start it first (`tailscale up`)"
     if t.can_write is False:
         return f"Tailscale refused changes from you: run `{OPERATOR_FIX}` once, then try again"
@@ -135,11 +137,24 @@ def plan_exit_node(s: Snapshot, t: Tailnet, key: str, allow_lan: bool | None = N
     if not peer.exit_option:
         return Plan(refusal=f"{peer.name} does not offer itself as an exit node (`tailscale set "
                     "--advertise-exit-node` on it, then approve it in the admin console)")  # fmt: skip
-    refusal = _tailscale_refusal(s)
+    return _exit_plan(s, t, peer.name, peer.online, Plan(exit_node=peer, allow_lan=allow_lan))
+
+
+def _exit_plan(
+    s: Snapshot, t: Tailnet, name: str, online: bool, base: Plan, *, step: Step = Step.SET_EXIT_NODE
+) -> Plan:
+    """The safety plan of every exit-node choice: Tailscale must take changes from us, Mullvad goes first,
+    lockdown refuses."""
+    refusal = tailscale_refusal(s)
     if refusal:
         return Plan(refusal=refusal)
+    if t.advertises_exit:
+        return Plan(
+            refusal="This device offers itself as an exit node, and Tailscale cannot be one and use one at "
+            "once: turn off “Run this device as an exit node” first"
+        )
     steps: list[Step] = []
-    explanation = f"Internet traffic goes through the Tailscale exit node {peer.name}."
+    explanation = f"Internet traffic goes through the Tailscale exit node {name}."
     m = s.mullvad
     if m.state in _MULLVAD_UP or m.state is MullvadState.ERROR:
         if m.lockdown:
@@ -150,16 +165,78 @@ def plan_exit_node(s: Snapshot, t: Tailnet, key: str, allow_lan: bool | None = N
         steps.append(Step.MULLVAD_DISCONNECT)
         explanation = (
             f"Mullvad is disconnected first (an exit node behind Mullvad would not be used); then internet "
-            f"traffic goes through the Tailscale exit node {peer.name}."
+            f"traffic goes through the Tailscale exit node {name}."
         )
     elif m.lockdown and m.blocked:
         return Plan(
             refusal="Mullvad's lockdown mode is blocking all traffic, so an exit node cannot work: turn "
             "lockdown mode off first (`mullvad lockdown-mode set off`)"
         )
-    steps.append(Step.SET_EXIT_NODE)
-    notes = () if peer.online else (f"{peer.name} is offline: internet traffic stops until it is back.",)
-    return Plan(tuple(steps), peer, allow_lan, explanation=explanation, notes=notes)
+    steps.append(step)
+    notes = () if online else (f"{name} is offline: internet traffic stops until it is back.",)
+    return Plan(tuple(steps), base.exit_node, base.allow_lan, explanation=explanation, notes=notes)
+
+
+def plan_best_available(s: Snapshot, t: Tailnet, country: str, allow_lan: bool | None = None) -> Plan:
+    """Tailscale's Mullvad exit nodes ▸ COUNTRY ▸ Best available (`route exit-node --country CC`)."""
+    nodes = t.mullvad_exit_nodes
+    if not nodes:
+        return Plan(
+            refusal="Your tailnet has no Mullvad exit nodes (Tailscale's Mullvad add-on: "
+            "https://tailscale.com/kb/1258/mullvad-exit-nodes)"
+        )
+    best = best_available(nodes, country)
+    if best is None:
+        known = any(
+            country.strip().lower() in (p.location.country.lower(), p.location.country_code.lower())
+            for p in nodes if p.location
+        )  # fmt: skip
+        return Plan(
+            refusal=f"No Mullvad exit node in {country} is online now: pick another country"
+            if known
+            else f"No Mullvad exit node in {country!r}: `mullvad-tailscale-tray route` lists them"
+        )
+    return plan_exit_node(s, t, best.id, allow_lan)
+
+
+def last_used(t: Tailnet, remembered: str = "") -> tuple[str, bool] | None:
+    """The exit node to offer turning back on, while none is set: tailscaled's own (InternalExitNodePrior,
+    kept when the exit node was turned off with set-use-exit-node-enabled) first, else the one the tray
+    saw last, if it is still in the tailnet. (key, kept by the daemon)."""
+    if t.exit_node_id:
+        return None
+    prior = t.prior_exit_node
+    if prior and (prior.startswith("auto:") or t.peer(prior) is not None):  # a removed node is no offer
+        return prior, True
+    if remembered and (p := t.peer(remembered)) is not None and p.exit_option:
+        return remembered, False
+    return None
+
+
+def last_used_name(t: Tailnet, key: str) -> str:
+    if key.startswith("auto:"):
+        return "automatic (the best exit node)"
+    p = t.peer(key)
+    return p.name if p else key
+
+
+def plan_last_used(s: Snapshot, t: Tailnet, remembered: str = "") -> Plan:
+    last = last_used(t, remembered)
+    if last is None:
+        if t.exit_node_id:
+            return Plan(refusal="An exit node is in use already")
+        return Plan(refusal="No exit node was used before: pick one under Tailscale exit nodes")
+    key, kept = last
+    if key.startswith("auto:"):
+        return _exit_plan(s, t, last_used_name(t, key), True, Plan(), step=Step.RESTORE_EXIT_NODE)
+    peer = t.peer(key)
+    if peer is None:
+        return Plan(refusal=f"The exit node used last ({key}) is no longer in your tailnet: pick another one")
+    plan = plan_exit_node(s, t, key)
+    if kept and not plan.refused:  # tailscaled turns its own prior back on
+        steps = tuple(Step.RESTORE_EXIT_NODE if x is Step.SET_EXIT_NODE else x for x in plan.steps)
+        plan = Plan(steps, plan.exit_node, plan.allow_lan, explanation=plan.explanation, notes=plan.notes)
+    return plan
 
 
 def plan_mullvad(s: Snapshot, t: Tailnet) -> Plan:
@@ -168,8 +245,8 @@ def plan_mullvad(s: Snapshot, t: Tailnet) -> Plan:
         return Plan(refusal=refusal)
     steps: list[Step] = []
     if t.exit_node_id or s.tailscale.exit_node is not None:
-        if _tailscale_refusal(s) and s.tailscale.state is not TailscaleState.STOPPED:
-            return Plan(refusal=f"The exit node cannot be cleared: {_tailscale_refusal(s)}")
+        if tailscale_refusal(s) and s.tailscale.state is not TailscaleState.STOPPED:
+            return Plan(refusal=f"The exit node cannot be cleared: {tailscale_refusal(s)}")
         steps.append(Step.CLEAR_EXIT_NODE)
     if s.mullvad.state not in _MULLVAD_UP:
         steps.append(Step.MULLVAD_CONNECT)
@@ -182,7 +259,7 @@ def plan_mullvad(s: Snapshot, t: Tailnet) -> Plan:
 def plan_direct(s: Snapshot, t: Tailnet) -> Plan:
     steps: list[Step] = []
     if t.exit_node_id or s.tailscale.exit_node is not None:
-        refusal = _tailscale_refusal(s)
+        refusal = tailscale_refusal(s)
         if refusal:
             return Plan(refusal=f"The exit node cannot be cleared: {refusal}")
         steps.append(Step.CLEAR_EXIT_NODE)
@@ -196,7 +273,7 @@ def plan_direct(s: Snapshot, t: Tailnet) -> Plan:
 
 
 def plan_allow_lan(s: Snapshot, t: Tailnet, allow: bool) -> Plan:
-    refusal = _tailscale_refusal(s)
+    refusal = tailscale_refusal(s)
     if refusal:
         return Plan(refusal=refusal)
     word = "can" if allow else "cannot"
@@ -210,6 +287,15 @@ def plan_allow_lan(s: Snapshot, t: Tailnet, allow: bool) -> Plan:
 def allow_lan_patch(allow: bool) -> dict[str, object]:
     """`tailscale set --exit-node-allow-lan-access=BOOL`: only that pref, the exit node stays."""
     return {"ExitNodeAllowLANAccess": allow, "ExitNodeAllowLANAccessSet": True}
+
+
+USE_EXIT_NODE_PATH = "/localapi/v0/set-use-exit-node-enabled"
+
+
+def use_exit_node_path(on: bool) -> str:
+    """`POST` turns the exit node off keeping it as InternalExitNodePrior, or that prior back on (tailscaled's
+    SetUseExitNodeEnabled, what the official GUIs' exit-node toggle calls)."""
+    return f"{USE_EXIT_NODE_PATH}?enabled={'true' if on else 'false'}"
 
 
 def exit_node_patch(peer: Peer | None, allow_lan: bool | None) -> dict[str, object]:

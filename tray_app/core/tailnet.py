@@ -1,15 +1,15 @@
 """The tailnet's devices, exit nodes and profiles as the tray shows them (pure: no Qt, no I/O).
 
 Input is the `/localapi/v0/status` document (peers with `ExitNodeOption`, `Location` for Tailscale's Mullvad
-exit nodes, `OS`, `LastSeen`, `KeyExpiry`, `UserID`), the prefs (`ExitNodeAllowLANAccess`) and the
-`/localapi/v0/profiles/` list. Every reader is defensive like `tailscale_parse`: a field of the wrong type
+exit nodes, `OS`, `LastSeen`, `KeyExpiry`, `UserID`), the prefs (`ExitNodeAllowLANAccess`,
+`InternalExitNodePrior`, `AdvertiseRoutes`: `ExitPrefs`) and the `/localapi/v0/profiles/` list. Every reader is defensive like `tailscale_parse`: a field of the wrong type
 is treated as absent, never as an error.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 from tray_app.core.tailscale_parse import is_mullvad_peer
 
 _ZERO_TIME = "0001-01-01"
+EXIT_ROUTES = ("0.0.0.0/0", "::/0")  # advertised both: an exit node
 
 
 def _str(value: object) -> str:
@@ -25,6 +26,10 @@ def _str(value: object) -> str:
 
 def _dict(value: object) -> Mapping[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _strs(value: object) -> tuple[str, ...]:
@@ -53,6 +58,7 @@ class Location:
     country_code: str
     city: str
     city_code: str
+    priority: int = 0  # Location.Priority: higher is better (how the official clients pick "Best available")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +77,7 @@ class Peer:
     mullvad: bool  # one of Tailscale's Mullvad exit nodes
     location: Location | None
     key_expiry: datetime | None
+    taildrop: int = 0  # TaildropTarget: whether it can receive files (core/taildrop_send.py)
 
     @property
     def ipv4(self) -> str | None:
@@ -86,6 +93,16 @@ class Tailnet:
     self_user: str = ""
     allow_lan: bool | None = None  # ExitNodeAllowLANAccess (prefs); None until the prefs were seen
     exit_node_id: str = ""
+    prior_exit_node: str = ""  # InternalExitNodePrior (prefs): what tailscaled turns back on
+    advertised_routes: tuple[str, ...] | None = (
+        None  # AdvertiseRoutes (prefs); None until the prefs were seen
+    )
+
+    @property
+    def advertises_exit(self) -> bool:
+        """This device offers itself as an exit node (both default routes advertised, as tailscaled counts)."""
+        r = self.advertised_routes
+        return r is not None and all(x in r for x in EXIT_ROUTES)
 
     @property
     def devices(self) -> tuple[Peer, ...]:
@@ -116,11 +133,34 @@ def _location(peer: Mapping[str, Any]) -> Location | None:
     loc = _dict(peer.get("Location"))
     if not loc:
         return None
+    prio = loc.get("Priority")
     return Location(
         _str(loc.get("Country")),
         _str(loc.get("CountryCode")),
         _str(loc.get("City")),
         _str(loc.get("CityCode")),
+        prio if isinstance(prio, int) and not isinstance(prio, bool) else 0,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ExitPrefs:
+    """The exit-node facts of tailscaled's prefs (`/localapi/v0/prefs`, the bus's `Prefs`)."""
+
+    allow_lan: bool | None = None
+    prior: str = ""  # InternalExitNodePrior: a StableNodeID, or "auto:any" on newer daemons
+    advertised: tuple[str, ...] | None = None  # AdvertiseRoutes (null in the JSON: none)
+
+
+def exit_prefs(prefs: object) -> ExitPrefs | None:
+    """None when `prefs` is no prefs object."""
+    if not isinstance(prefs, dict):
+        return None
+    lan = prefs.get("ExitNodeAllowLANAccess")
+    return ExitPrefs(
+        lan if isinstance(lan, bool) else None,
+        _str(prefs.get("InternalExitNodePrior")),
+        _strs(prefs.get("AdvertiseRoutes")),
     )
 
 
@@ -128,9 +168,13 @@ def _short_name(dns: str, host: str) -> str:
     return dns.split(".", 1)[0] if dns else host
 
 
-def tailnet_from_status(doc: object, allow_lan: bool | None = None) -> Tailnet:
+def tailnet_from_status(
+    doc: object, allow_lan: bool | None = None, prefs: ExitPrefs | None = None
+) -> Tailnet:
+    """`prefs`, when given, supplies the prefs' facts (its `allow_lan` wins over the argument)."""
+    ep = prefs or ExitPrefs(allow_lan)
     if not isinstance(doc, dict):
-        return Tailnet(allow_lan=allow_lan)
+        return with_prefs(Tailnet(), ep)
     self_doc = _dict(doc.get("Self"))
     self_uid = self_doc.get("UserID")
     users = _dict(doc.get("User"))
@@ -158,18 +202,27 @@ def tailnet_from_status(doc: object, allow_lan: bool | None = None) -> Tailnet:
             mullvad=is_mullvad_peer(p),
             location=_location(p),
             key_expiry=parse_time(_str(p.get("KeyExpiry"))),
+            taildrop=_int(p.get("TaildropTarget")),
         )
         if peer.exit_node:
             exit_id = peer.id
         peers.append(peer)
     if not exit_id:
         exit_id = _str(_dict(doc.get("ExitNodeStatus")).get("ID"))
-    return Tailnet(
-        peers=tuple(peers),
-        self_key_expiry=parse_time(_str(self_doc.get("KeyExpiry"))),
-        self_user=_str(_dict(users.get(str(self_uid))).get("LoginName")),
-        allow_lan=allow_lan,
-        exit_node_id=exit_id,
+    return with_prefs(
+        Tailnet(
+            peers=tuple(peers),
+            self_key_expiry=parse_time(_str(self_doc.get("KeyExpiry"))),
+            self_user=_str(_dict(users.get(str(self_uid))).get("LoginName")),
+            exit_node_id=exit_id,
+        ),
+        ep,
+    )
+
+
+def with_prefs(t: Tailnet, prefs: ExitPrefs) -> Tailnet:
+    return replace(
+        t, allow_lan=prefs.allow_lan, prior_exit_node=prefs.prior, advertised_routes=prefs.advertised
     )
 
 
@@ -217,6 +270,20 @@ def mullvad_groups(nodes: tuple[Peer, ...]) -> list[tuple[str, list[tuple[str, l
         (country, [(city, sorted(peers, key=lambda p: p.name)) for city, peers in sorted(cities.items())])
         for country, cities in sorted(tree.items())
     ]
+
+
+def best_available(nodes: tuple[Peer, ...], country: str) -> Peer | None:
+    """The Mullvad exit node "Best available" picks in `country` (its name or code): the highest
+    Location.Priority, as the official clients choose, among the online ones (an offline node carries no
+    traffic); ties by name, so the choice is stable. None when none of that country is online."""
+    want = country.strip().lower()
+    found = [
+        p for p in nodes
+        if p.online and p.location is not None and want in (p.location.country.lower(), p.location.country_code.lower())
+    ]  # fmt: skip
+    if not found:
+        return None
+    return min(found, key=lambda p: (-(p.location.priority if p.location else 0), p.name))
 
 
 def key_expires_within(t: Tailnet, now: datetime, days: float = 7.0) -> datetime | None:

@@ -209,6 +209,8 @@ class BusMessage:
     has_prefs: bool = False
     want_running: bool | None = None
     allow_lan: bool | None = None  # Prefs.ExitNodeAllowLANAccess
+    prior_exit_node: str = ""  # Prefs.InternalExitNodePrior
+    advertised_routes: tuple[str, ...] = ()  # Prefs.AdvertiseRoutes
     has_health: bool = False
     health: tuple[str, ...] = ()  # warning texts; () with has_health means healthy
     browse_to_url: str | None = None
@@ -278,6 +280,8 @@ def _bus_from_obj(doc: Mapping[str, Any]) -> BusMessage:
     prefs = doc.get("Prefs")
     want = prefs.get("WantRunning") if isinstance(prefs, dict) else None
     lan = prefs.get("ExitNodeAllowLANAccess") if isinstance(prefs, dict) else None
+    prior = prefs.get("InternalExitNodePrior") if isinstance(prefs, dict) else None
+    routes = prefs.get("AdvertiseRoutes") if isinstance(prefs, dict) else None
     health = doc.get("Health")
     err = doc.get("ErrMessage")
     url = doc.get("BrowseToURL")
@@ -291,6 +295,8 @@ def _bus_from_obj(doc: Mapping[str, Any]) -> BusMessage:
         has_prefs=isinstance(prefs, dict),
         want_running=want if isinstance(want, bool) else None,
         allow_lan=lan if isinstance(lan, bool) else None,
+        prior_exit_node=prior if isinstance(prior, str) else "",
+        advertised_routes=tuple(r for r in routes if isinstance(r, str)) if isinstance(routes, list) else (),
         has_health=isinstance(health, dict),
         health=_health_texts(health) if isinstance(health, dict) else (),
         browse_to_url=url if isinstance(url, str) and url else None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
+from typing import BinaryIO
 
 from PyQt6 import sip
 from PyQt6.QtCore import QObject, QSocketNotifier, QTimer, pyqtSignal
@@ -42,13 +43,22 @@ class LocalApiCall(QObject):
         *,
         stream: bool = False,
         sink: Callable[[bytes], object] | None = None,
+        upload: tuple[BinaryIO, int] | None = None,
+        timeout_ms: int = CALL_TIMEOUT_MS,
         parent: QObject | None = None,
     ) -> None:
         """`sink`: a 200 body goes there chunk by chunk instead of into memory (no size limit; the
-        deadline then counts from the last chunk, so a big download is not cut off)."""
+        deadline then counts from the last chunk, so a big download is not cut off). `upload`: (file,
+        size): the body is read from the file while the socket takes it, never whole into memory; an
+        early answer (a refusal) stops the sending. `timeout_ms`: the longest silence allowed."""
         super().__init__(parent)
         self.choice = choice
-        self._request = build_request(method, target, body)
+        self._upload = upload
+        self._left = upload[1] if upload else 0
+        self._pending = b""
+        self._writer: QSocketNotifier | None = None
+        self._timeout_ms = timeout_ms
+        self._request = build_request(method, target, body, upload=upload[1] if upload else None)
         self._stream = stream
         self._sink = sink
         self._sock: socket.socket | None = None
@@ -74,18 +84,22 @@ class LocalApiCall(QObject):
         self._sock = sock
         self._notifier = QSocketNotifier(sip.voidptr(sock.fileno()), QSocketNotifier.Type.Read, self)
         self._notifier.activated.connect(self._on_readable)
+        if self._upload is not None and self._left:
+            self._writer = QSocketNotifier(sip.voidptr(sock.fileno()), QSocketNotifier.Type.Write, self)
+            self._writer.activated.connect(self._on_writable)
         if not self._stream:
             # Only a bounded request has a deadline; the watch stream is idle for hours by design.
             self._timer = QTimer(self)
             self._timer.setSingleShot(True)
             self._timer.timeout.connect(self._on_timeout)
-            self._timer.start(CALL_TIMEOUT_MS)
+            self._timer.start(self._timeout_ms)
         return None
 
     def abort(self) -> None:
         """Close without emitting anything."""
         if self._timer is not None:
             self._timer.stop()
+        self._stop_writing()
         if self._notifier is not None:
             # Disable before closing the fd so that a reused fd number never reaches this notifier.
             self._notifier.setEnabled(False)
@@ -94,6 +108,42 @@ class LocalApiCall(QObject):
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+
+    def _stop_writing(self) -> None:
+        if self._writer is not None:
+            self._writer.setEnabled(False)
+            self._writer.deleteLater()
+            self._writer = None
+
+    def _on_writable(self) -> None:
+        """Send the next piece of the upload: only what the socket takes now, so the loop never waits."""
+        sock, upload = self._sock, self._upload
+        if sock is None or upload is None:
+            return
+        while self._left or self._pending:
+            if not self._pending:
+                try:
+                    self._pending = upload[0].read(min(65536, self._left))
+                except OSError as exc:
+                    self._fail(
+                        LocalApiError("file", unavailable(f"could not read it: {exc.strerror or exc}"))
+                    )
+                    return
+                if not self._pending:
+                    self._fail(LocalApiError("file", unavailable("the file got shorter while it was sent")))
+                    return
+                self._left -= len(self._pending)
+            try:
+                sent = sock.send(self._pending)
+            except BlockingIOError:
+                return
+            except OSError:
+                self._stop_writing()  # tailscaled answered without reading on (a refusal): read its answer
+                return
+            self._pending = self._pending[sent:]
+            if self._timer is not None:
+                self._timer.start(self._timeout_ms)  # still moving: the deadline is for silence
+        self._stop_writing()
 
     def _fail(self, err: LocalApiError) -> None:
         self.abort()
@@ -152,7 +202,7 @@ class LocalApiCall(QObject):
                     self.line.emit(line)
         elif self._sink is not None and self._parser.status == 200:
             if self._timer is not None:
-                self._timer.start(CALL_TIMEOUT_MS)  # still arriving: the deadline is for silence
+                self._timer.start(self._timeout_ms)  # still arriving: the deadline is for silence
             self._sink(data)
         else:
             self._body += data

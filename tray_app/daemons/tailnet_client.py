@@ -4,6 +4,9 @@ The same requests the official clients send (client/local in tailscale.com):
 
 * `PATCH /localapi/v0/prefs` with ExitNodeID/ExitNodeIP/ExitNodeAllowLANAccess and their `...Set` flags
   (`tailscale set --exit-node=... --exit-node-allow-lan-access`);
+* `POST /localapi/v0/set-use-exit-node-enabled?enabled=false|true` (the official GUIs' exit-node toggle):
+  off keeps the exit node as the prefs' InternalExitNodePrior, on turns that back on ("Last used"). A
+  daemon without it (404) is cleared with the prefs patch instead;
 * `GET /localapi/v0/suggest-exit-node` (`tailscale exit-node suggest`): `{"ID", "Name", "Location"}`;
 * `GET /localapi/v0/profiles/` and `/profiles/current`, `POST /localapi/v0/profiles/<ID>` (`tailscale
   switch`). tailscaled answers the profile endpoints only to a user with write access (root or the
@@ -22,6 +25,7 @@ from urllib.parse import quote
 
 from PyQt6.QtCore import QObject, pyqtSignal
 
+from tray_app.core.internet_route import exit_node_patch, use_exit_node_path
 from tray_app.core.tailnet import Profile, parse_profile, parse_profiles, safe_name
 from tray_app.core.tailscale_parse import http_problem
 from tray_app.daemons.localapi import LocalApiError, choose_socket, request
@@ -33,7 +37,8 @@ PROFILES_PATH = "/localapi/v0/profiles/"
 FILES_PATH = "/localapi/v0/files/"
 READ_PROFILES = ("list your accounts", "read the current account")
 LIST_FILES = "list the Taildrop files"
-BACKGROUND = (*READ_PROFILES, "suggest an exit node", LIST_FILES)
+CHECK_FORWARDING = "check IP forwarding"
+BACKGROUND = (*READ_PROFILES, "suggest an exit node", LIST_FILES, CHECK_FORWARDING)
 LOGIN_PATH = "/localapi/v0/login-interactive"
 
 
@@ -53,6 +58,7 @@ class TailnetClient(QObject):
     current_id)`, `failed(what, text)`, `done(what)`. Reads that run by themselves (`BACKGROUND`) fail quietly: the caller decides."""
 
     suggestion = pyqtSignal(str, str)
+    forwarding = pyqtSignal(str)  # check-ip-forwarding's Warning ("" when forwarding works)
     files = pyqtSignal(tuple)  # names of the Taildrop files waiting
     saved = pyqtSignal(str, tuple)  # folder, names saved there
     profiles = pyqtSignal(tuple, str)
@@ -65,8 +71,9 @@ class TailnetClient(QObject):
         self._calls: set[LocalApiCall] = set()
 
     def _call(
-        self, method: str, path: str, body: bytes | None, on_ok: Callable[[bytes], None], what: str
-    ) -> None:
+        self, method: str, path: str, body: bytes | None, on_ok: Callable[[bytes], None], what: str, *,
+        on_error: Callable[[int, bytes], None] | None = None,
+    ) -> None:  # fmt: skip
         call = LocalApiCall(choose_socket(self._socket_path), method, path, body, parent=self)
         err = call.start()
         if err is not None:
@@ -79,6 +86,8 @@ class TailnetClient(QObject):
             self._drop(call)
             if 200 <= code < 300:
                 on_ok(data)
+            elif on_error is not None:
+                on_error(code, data)
             else:
                 self.failed.emit(what, http_problem(what, code, data))
 
@@ -103,6 +112,33 @@ class TailnetClient(QObject):
 
     def patch_prefs(self, body: dict[str, object], what: str = "change the exit node") -> None:
         self._call("PATCH", PREFS_PATH, json.dumps(body).encode(), lambda _d: self.done.emit(what), what)
+
+    def use_exit_node(self, on: bool, what: str = "change the exit node") -> None:
+        """Off keeps the exit node as tailscaled's prior; on turns the prior back on."""
+
+        def failed(code: int, data: bytes) -> None:
+            if code == 404 and not on:  # a daemon without the call: clear it the old way (no prior kept)
+                self.patch_prefs(exit_node_patch(None, None), what)
+            else:
+                self.failed.emit(what, http_problem(what, code, data))
+
+        self._call(
+            "POST", use_exit_node_path(on), None, lambda _d: self.done.emit(what), what, on_error=failed
+        )
+
+    def check_ip_forwarding(self) -> None:
+        """`GET /localapi/v0/check-ip-forwarding` (what `tailscale up --advertise-exit-node` asks): tailscaled's
+        warning, with its link to the fix, when the kernel would not forward for exit-node clients."""
+
+        def ok(data: bytes) -> None:
+            try:
+                obj = json.loads(data)
+            except ValueError:
+                obj = None
+            warning = obj.get("Warning") if isinstance(obj, dict) else None
+            self.forwarding.emit(warning if isinstance(warning, str) else "")
+
+        self._call("GET", "/localapi/v0/check-ip-forwarding", None, ok, CHECK_FORWARDING)
 
     def fetch_suggestion(self) -> None:
         def ok(data: bytes) -> None:
@@ -233,7 +269,9 @@ class TailnetClient(QObject):
 
 
 class TailnetError(Exception):
-    pass
+    def __init__(self, text: str, status: int = 0) -> None:
+        super().__init__(text)
+        self.status = status  # the daemon's HTTP status; 0 when it was not reached
 
 
 def call_sync(
@@ -246,5 +284,16 @@ def call_sync(
     except LocalApiError as exc:
         raise TailnetError(f"Could not reach tailscaled to {what}: {exc.detail}") from None
     if not 200 <= resp.status < 300:
-        raise TailnetError(http_problem(what, resp.status, resp.body))
+        raise TailnetError(http_problem(what, resp.status, resp.body), resp.status)
     return resp.body
+
+
+def use_exit_node_sync(socket_path: str | None, on: bool) -> None:
+    """The blocking `use_exit_node` for the `route` command (same 404 fallback)."""
+    what = "change the exit node"
+    try:
+        call_sync(socket_path, "POST", use_exit_node_path(on), None, what)
+    except TailnetError as exc:
+        if on or exc.status != 404:
+            raise
+        call_sync(socket_path, "PATCH", PREFS_PATH, exit_node_patch(None, None), what)

@@ -23,7 +23,7 @@ from PyQt6.QtCore import QObject, QProcess, QTimer, pyqtSignal
 
 from tray_app.core.backoff import Backoff
 from tray_app.core.model import TailscaleState, TailscaleStatus
-from tray_app.core.tailnet import Tailnet, tailnet_from_status
+from tray_app.core.tailnet import ExitPrefs, Tailnet, tailnet_from_status, with_prefs
 from tray_app.core.tailscale_parse import (
     OPERATOR_HINT,
     START_FIX,
@@ -82,7 +82,7 @@ class TailscaleSource(Source):
         self._status_failures = 0
         self._last: TailscaleStatus | None = None
         self._can_write: bool | None = None
-        self._allow_lan: bool | None = None
+        self._prefs: ExitPrefs | None = None  # the exit-node facts of the bus's last Prefs
         self._tailnet: Tailnet | None = None
         self._socket_failure: LocalApiError | None = None
         self._proc: QProcess | None = None
@@ -217,11 +217,13 @@ class TailscaleSource(Source):
 
     def _on_line(self, line: bytes) -> None:
         msg = parse_bus_line(line)
-        if msg.allow_lan is not None and msg.allow_lan != self._allow_lan:
-            self._allow_lan = msg.allow_lan
-            if self._tailnet is not None:
-                self._tailnet = replace(self._tailnet, allow_lan=msg.allow_lan)
-                self.tailnet_changed.emit(self._tailnet)
+        if msg.has_prefs:
+            prefs = ExitPrefs(msg.allow_lan, msg.prior_exit_node, msg.advertised_routes)
+            if prefs != self._prefs:
+                self._prefs = prefs
+                if self._tailnet is not None:
+                    self._tailnet = with_prefs(self._tailnet, prefs)
+                    self.tailnet_changed.emit(self._tailnet)
         first = self._watch_lines == 0
         self._watch_lines += 1
         if "FilesWaiting" in msg.other_keys or "IncomingFiles" in msg.other_keys:
@@ -301,7 +303,7 @@ class TailscaleSource(Source):
             doc = json.loads(body)
         except ValueError:
             return  # parse_status already reported what was wrong
-        tailnet = tailnet_from_status(doc, self._allow_lan)
+        tailnet = tailnet_from_status(doc, prefs=self._prefs)
         if tailnet != self._tailnet:
             self._tailnet = tailnet
             self.tailnet_changed.emit(tailnet)

@@ -99,6 +99,15 @@ class Settings:
         self._set_strings("devices/watched", value)
 
     @property
+    def last_exit_node(self) -> str:
+        """The exit node (stable ID) the tray saw in use last: "Last used" when tailscaled kept none."""
+        return str(self._q.value("route/last_exit_node", "") or "")
+
+    @last_exit_node.setter
+    def last_exit_node(self, value: str) -> None:
+        self._set("route/last_exit_node", value)
+
+    @property
     def middle_click(self) -> str:
         value = str(self._q.value("tray/middle_click", "bypass"))
         return value if value in ("bypass", "none") else "bypass"

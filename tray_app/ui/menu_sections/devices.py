@@ -1,7 +1,8 @@
 """Tailnet devices ▸: yours first, then shared; online first with their OS; offline with when last seen.
 
-Each device is a submenu: copy its MagicDNS name or an IP, and "Notify when it comes online or goes
-offline". With 500 devices this is 500 submenus of four items: the list is rebuilt only when a device,
+Each device is a submenu: copy its MagicDNS name or an IP, "Send a file…" (Taildrop, offered only where
+tailscaled says the device can receive; otherwise greyed with the reason), and "Notify when it comes online
+or goes offline". With 500 devices this is 500 submenus of five items: the list is rebuilt only when a device,
 its label or its state changed, and then each device's submenu is reused (text updated in place).
 """
 
@@ -14,6 +15,7 @@ from PyQt6.QtCore import QObject
 from PyQt6.QtGui import QAction
 from PyQt6.QtWidgets import QMenu
 
+from tray_app.core.taildrop_send import send_item
 from tray_app.core.tailnet import Peer, Tailnet, device_label, now_utc
 from tray_app.ui.menu import _add, _set
 from tray_app.ui.menu_sections.keyed import KeyedList, title_action
@@ -25,12 +27,15 @@ class _Device:
         self.copy_name = _add(self.menu, "Copy name")
         self.copy_ipv4 = _add(self.menu, "Copy IPv4")
         self.copy_ipv6 = _add(self.menu, "Copy IPv6")
+        self.send_file = _add(self.menu, "Send a file…")
+        self.send_file.setVisible(False)
         self.watch = _add(self.menu, "Notify when it comes online or goes offline")
         self.watch.setCheckable(True)
         self.copy_name.triggered.connect(lambda: section.copy(str(self.copy_name.data() or "")))
         self.copy_ipv4.triggered.connect(lambda: section.copy(str(self.copy_ipv4.data() or "")))
         self.copy_ipv6.triggered.connect(lambda: section.copy(str(self.copy_ipv6.data() or "")))
         self.watch.triggered.connect(lambda checked: section.on_watch(key, bool(checked)))
+        self.send_file.triggered.connect(lambda: section.on_send(key))
 
     def render(self, p: Peer, watched: bool) -> None:
         v6 = next((ip for ip in p.ips if ":" in ip), None)
@@ -45,6 +50,9 @@ class _Device:
         self.copy_ipv4.setData(p.ipv4 or "")
         _set(self.copy_ipv6, text=f"Copy IPv6 ({v6})" if v6 else "Copy IPv6", visible=v6 is not None)
         self.copy_ipv6.setData(v6 or "")
+        text, enabled, visible = send_item(p)
+        _set(self.send_file, visible=visible)  # first: Qt reports a hidden action as disabled
+        _set(self.send_file, text=text, enabled=enabled)
         _set(self.watch, checked=watched)
 
 
@@ -54,10 +62,12 @@ class DevicesSection(QObject):
         copy: Callable[[str], None],
         on_watch: Callable[[str, bool], None],
         parent: QObject | None = None,
+        on_send: Callable[[str], None] = lambda _id: None,
     ) -> None:
         super().__init__(parent)
         self.copy = copy
         self.on_watch = on_watch
+        self.on_send = on_send
         self.menu = QMenu("Tailnet devices")
         self.empty = _add(self.menu, "No other devices in your tailnet")
         self.empty.setEnabled(False)

@@ -8,20 +8,28 @@ from PyQt6.QtCore import QObject
 from PyQt6.QtGui import QAction
 from PyQt6.QtWidgets import QMenu
 
-from tray_app.core.internet_route import RouteKind, current
+from tray_app.core.exit_node_host import FIX_TEXT, FIX_TIP, host_view
+from tray_app.core.internet_route import RouteKind, current, last_used, last_used_name
 from tray_app.core.model import MullvadState, Snapshot
-from tray_app.core.tailnet import Peer, Tailnet, exit_node_label, mullvad_groups
+from tray_app.core.tailnet import Peer, Tailnet, best_available, exit_node_label, mullvad_groups
 from tray_app.ui.menu import _add, _set
 from tray_app.ui.menu_sections.keyed import KeyedList, title_action
 
 EXIT_NODE_HINT = "Picking an exit node disconnects Mullvad"
 EXIT_NODE_TIP = "Behind Mullvad an exit node would not be used, so Mullvad is disconnected first."
 WARNING_TEXT = "⚠ Exit node and Mullvad both set: pick one"
+BEST = "Best available"
+HOST_TEXT = "Run this device as an exit node"
+HOST_TIP = (
+    "Offer this device to your tailnet as an exit node (`tailscale set --advertise-exit-node`); the admin "
+    "console approves it"
+)
 
 
 class RouteSection(QObject):
     def __init__(self, on_pick: Callable[[str, str], None], parent: QObject | None = None) -> None:
-        """`on_pick(kind, key)`: kind "mullvad" | "direct" | "exit-node" (key: stable ID) | "allow-lan"."""
+        """`on_pick(kind, key)`: kind "mullvad" | "direct" | "exit-node" (key: stable ID) | "allow-lan" |
+        "best" (key: country) | "last-used" | "advertise" (key "1" on, "" off) | "exit-via-mullvad"."""
         super().__init__(parent)
         self._on_pick = on_pick
         self.menu = QMenu("Internet traffic")
@@ -46,6 +54,9 @@ class RouteSection(QObject):
         self.recommended.triggered.connect(
             lambda: self._pick("exit-node", str(self.recommended.data() or ""))
         )
+        self.last_used = _add(m, "Last used: …")
+        self.last_used.setToolTip("Turn the exit node used before back on (Mullvad is disconnected first)")
+        self.last_used.triggered.connect(lambda: self._pick("last-used", ""))
         self.none_hint = _add(m, "No exit nodes in your tailnet")
         self.none_hint.setEnabled(False)
         self.none_hint.setToolTip(
@@ -61,6 +72,17 @@ class RouteSection(QObject):
             "While an exit node is used, keep reaching printers and other local devices"
         )
         self.allow_lan.triggered.connect(lambda checked: self._pick("allow-lan", "1" if checked else ""))
+        m.addSeparator()
+        # this device as an exit node, and where its clients' traffic goes while Mullvad runs here
+        self.host = _add(m, HOST_TEXT)
+        self.host.setCheckable(True)
+        self.host.setToolTip(HOST_TIP)
+        self.host.triggered.connect(lambda checked: self._pick("advertise", "1" if checked else ""))
+        self.clients = _add(m, "")
+        self.clients.setEnabled(False)
+        self.fix = _add(m, FIX_TEXT)
+        self.fix.setToolTip(FIX_TIP)
+        self.fix.triggered.connect(lambda: self._pick("exit-via-mullvad", ""))
         self.nodes = KeyedList(m, self._make_node, self.mullvad_nodes_action)
         self._mullvad_key: object = None
         self._countries: dict[str, QMenu] = {}
@@ -86,7 +108,10 @@ class RouteSection(QObject):
                     out += sub.actions()
         return out
 
-    def render(self, s: Snapshot, t: Tailnet, suggestion: tuple[str, str] | None) -> None:
+    def render(
+        self, s: Snapshot, t: Tailnet, suggestion: tuple[str, str] | None, remembered: str = ""
+    ) -> None:
+        """`remembered`: the exit node the tray saw last (for "Last used" when tailscaled kept none)."""
         route = current(s, t)
         _set(title_action(self.menu), text=f"Internet: {route.text}")
         _set(self.mullvad, checked=route.kind is RouteKind.MULLVAD,
@@ -105,9 +130,19 @@ class RouteSection(QObject):
             self.recommended.setData(sid)
         else:
             _set(self.recommended, visible=False)
+        last = last_used(t, remembered)
+        _set(
+            self.last_used,
+            visible=last is not None,
+            text=f"Last used: {last_used_name(t, last[0])}" if last else None,
+        )
         _set(self.none_hint, visible=not own and not t.mullvad_exit_nodes)
         self._render_mullvad(t.mullvad_exit_nodes, chosen)
         _set(self.allow_lan, checked=bool(t.allow_lan), enabled=t.allow_lan is not None)
+        host = host_view(s, t)
+        _set(self.host, checked=host.advertising, enabled=host.known)
+        _set(self.clients, text=host.text, tip=host.tip, visible=host.advertising)
+        _set(self.fix, visible=host.fix_offered)
 
     def _render_mullvad(self, nodes: tuple[Peer, ...], chosen: str) -> None:
         _set(self.mullvad_nodes_action, visible=bool(nodes))
@@ -129,6 +164,11 @@ class RouteSection(QObject):
             cmenu = QMenu(country, self.mullvad_nodes)
             self.mullvad_nodes.addMenu(cmenu)
             self._countries[country] = cmenu
+            if best_available(nodes, country) is not None:  # the official client's first entry
+                best = _add(cmenu, BEST)
+                best.setToolTip(f"The best online Mullvad exit node in {country}, as Tailscale ranks them")
+                best.triggered.connect(lambda _=False, c=country: self._pick("best", c))
+                cmenu.addSeparator()
             for city, peers in cities:
                 target = cmenu if len(cities) == 1 else QMenu(city, cmenu)
                 if target is not cmenu:
