@@ -85,6 +85,7 @@ class Controller(QObject):
         self._open_url = open_url
         self.snapshot = Snapshot()
         self._pending_enable_mode: str | None = None
+        self.start_login: Callable[[], None] | None = None  # set by the tailnet features (LocalAPI login)
         if bypass is not None:
             bypass.toggle_finished.connect(self._on_toggle_finished)
             bypass.busy_changed.connect(self.busy_changed)
@@ -223,6 +224,8 @@ class Controller(QObject):
         url = self.snapshot.tailscale.auth_url
         if url and self._open_url is not None:
             self._open_url(url)
+        elif self.start_login is not None:
+            self.start_login()  # no URL yet (e.g. after a log out): ask tailscaled for one, as `tailscale login`
         else:
             self.message.emit("Tailscale needs login", "Run `tailscale login` in a terminal.")
 

@@ -66,6 +66,7 @@ from tray_app.daemons.tailnet_client import (
     CHECK_FORWARDING,
     LIST_FILES,
     READ_PROFILES,
+    REAUTH,
     TailnetClient,
 )
 from tray_app.ui.menu import _set
@@ -88,6 +89,7 @@ class TailnetFeatures(QObject):
         super().__init__(parent)
         self.ui = ui
         self.controller = controller
+        controller.start_login = self.start_login  # "Tailscale: log in…" with no URL yet
         self.settings = controller.settings
         self.snapshot = Snapshot()
         self.tailnet = Tailnet()
@@ -384,6 +386,10 @@ class TailnetFeatures(QObject):
         if self._waiting is not None:
             self._abort(text)
             return
+        if what == REAUTH:
+            self._reauth_at = None
+            self._say("Tailscale login", text)
+            return
         self._say(TITLE, text)
 
     def _mullvad_failed(self, _text: str) -> None:
@@ -630,6 +636,11 @@ class TailnetFeatures(QObject):
         elif action_id == ACTION_REAUTH:
             self._reauth_at = time.monotonic()
             self.client.reauth()
+
+    def start_login(self) -> None:
+        """Log in from NeedsLogin, as `tailscale up` does: the control server's URL comes on the bus and opens."""
+        self._reauth_at = time.monotonic()
+        self.client.login()
 
     def _on_saved(self, folder: str, names: tuple[str, ...]) -> None:
         self.client.list_files()

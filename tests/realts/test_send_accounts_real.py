@@ -24,6 +24,7 @@ from tests.realts.lab import RealLab
 from tests.realts.test_features_real import REPO, USER, localapi, prefs, start_tray
 from tests.tray.conftest import TrayRig
 from tray_app.core.tailscale_parse import OPERATOR_HINT
+from tray_app.daemons.localapi import choose_socket, request
 
 pytestmark = pytest.mark.real_tailscale
 LAB_MULLVAD = "disconnected"
@@ -164,6 +165,25 @@ def test_add_another_account_then_log_out_of_it(real_lab: RealLab, rig: TrayRig,
         # the account is gone from this device; the first one stays
         assert [x["ID"] for x in localapi(lab, "GET", "/localapi/v0/profiles/")[1]] == [first["ID"]]
         qtbot.waitUntil(lambda: not a.logout.isVisible(), timeout=10000)
+        # "Tailscale: log in…" after the log out: no URL yet and WantRunning off, so the tray starts tailscaled
+        # with this (now empty) account's prefs and asks for the interactive login, as `tailscale up` does.
+        # The empty account points at Tailscale's own control server, as after any log out; a self-hosted
+        # user names theirs first, which the lab does here (there is no Internet in the lab).
+        body = json.dumps({"ControlURL": lab.control_url, "ControlURLSet": True}).encode()
+        assert (
+            request(choose_socket(lab.nodes["host"].socket), "PATCH", "/localapi/v0/prefs", body).status
+            == 200
+        )
+        opened.clear()
+        lab._control_api("POST", "/lab/require-auth?on=1")
+        try:
+            qtbot.waitUntil(ui.menus.tailscale_login.isVisible, timeout=10000)
+            ui.menus.tailscale_login.trigger()
+            qtbot.waitUntil(lambda: bool(opened), timeout=30000)
+        finally:
+            lab._control_api("POST", "/lab/require-auth?on=0")
+        assert opened[0].startswith(lab.control_url + "/auth/")
+        assert lab.status()["AuthURL"] == opened[0]
     finally:
         lab.ts("host", "switch", first["ID"])
     lab.wait(lambda: lab.status()["BackendState"] == "Running", 30, "back on the first account")

@@ -231,3 +231,13 @@ def test_log_out_asks_first_then_leaves_the_tailnet(rig: TrayRig, dunst: Any, qt
         lambda: set(a.list.actions) == {"c3d4"} and a.menu.title() == "Tailscale account", timeout=5000
     )
     assert not a.logout.isVisible()
+
+    # "Tailscale: log in…" with no login URL yet asks tailscaled for one (like `tailscale login`) and opens it
+    opened: list[str] = []
+    f.open_url = opened.append
+    menus = ui.menus
+    qtbot.waitUntil(menus.tailscale_login.isVisible, timeout=5000)
+    menus.tailscale_login.trigger()
+    qtbot.waitUntil(lambda: bool(opened), timeout=5000)
+    assert opened == ["https://login.tailscale.com/a/f4k3r3auth"]
+    assert ("POST", "/localapi/v0/login-interactive") in [(m, t) for m, t, _h in fake.requests]

@@ -11,12 +11,11 @@ from collections.abc import Callable
 
 from tray_app.core.account_actions import new_profile_prefs
 from tray_app.daemons.localapi import choose_socket
-from tray_app.daemons.tailnet_client import LOGIN_PATH, PREFS_PATH, PROFILES_PATH, TailnetClient
+from tray_app.daemons.tailnet_client import LOGIN_PATH, PREFS_PATH, PROFILES_PATH, START_PATH, TailnetClient
 
 ADD = "add an account"
 LOGOUT = "log out"
 READ_CONTROL = "read the control server"
-START_PATH = "/localapi/v0/start"
 LOGOUT_PATH = "/localapi/v0/logout"
 
 

@@ -40,6 +40,8 @@ LIST_FILES = "list the Taildrop files"
 CHECK_FORWARDING = "check IP forwarding"
 BACKGROUND = (*READ_PROFILES, "suggest an exit node", LIST_FILES, CHECK_FORWARDING)
 LOGIN_PATH = "/localapi/v0/login-interactive"
+START_PATH = "/localapi/v0/start"
+REAUTH = "start a login"
 
 
 def free_path(folder: Path, name: str) -> Path:
@@ -256,7 +258,26 @@ class TailnetClient(QObject):
 
     def reauth(self) -> None:
         """`tailscale up --force-reauth` asks for this; the login URL then comes on the bus (BrowseToURL)."""
-        self._call("POST", LOGIN_PATH, None, lambda _d: self.done.emit("reauth"), "start a re-authentication")
+        self._call("POST", LOGIN_PATH, None, lambda _d: self.done.emit("reauth"), REAUTH)
+
+    def login(self) -> None:
+        """`tailscale up` from NeedsLogin. After a log out tailscaled has no control client and WantRunning
+        is off: `login-interactive` alone then hands out no URL. Start it again with this account's prefs and
+        WantRunning on (Start replaces every pref, so all of them), then ask for the interactive login."""
+
+        def start(data: bytes) -> None:
+            try:
+                prefs = json.loads(data)
+            except ValueError:
+                prefs = None
+            if not isinstance(prefs, dict):
+                self.failed.emit(REAUTH, "Could not start a login: tailscaled sent prefs that are not JSON.")
+                return
+            prefs["WantRunning"] = True
+            body = json.dumps({"UpdatePrefs": prefs}).encode()
+            self._call("POST", START_PATH, body, lambda _d: self.reauth(), REAUTH)
+
+        self._call("GET", PREFS_PATH, None, start, REAUTH)
 
     def switch_profile(self, profile_id: str) -> None:
         self._call(
