@@ -13,7 +13,9 @@ For each of apply (`enable`, from off), `refresh` (re-apply while on), remove (`
 Runs as root. It installs the polkit test fixtures of tests/polkit/install.py (policy, rules, test users,
 a launcher at the helper's installed path running this checkout), then re-executes itself inside a private
 network namespace with a private mount namespace over the helper's state directory, so neither the host's
-ruleset nor its saved bypass is touched; everything is removed when it ends. The namespace gets a dummy
+ruleset nor its saved bypass is touched (pkexec clears the environment, so the helper's MTT_STATE_DIR
+override cannot be used: a bind mount it is; the run refuses to start without it and checks afterwards that
+the machine's state directory is unchanged); everything is removed when it ends. The namespace gets a dummy
 veth `tailscale0` with a few table-52 routes so the sets are not trivially empty.
 
 usage: sudo .venv/bin/python bench/bench_bypass.py [--runs 50]
@@ -75,10 +77,28 @@ def cycles(runs: int, paths: dict[str, tuple[Step, Step, Step, Step]]) -> list[t
     return [(op, label, values) for (op, label), values in out.items()]
 
 
-def inner(runs: int) -> None:
+def state_fingerprint(path: str) -> list[tuple[str, int, int, int]]:
+    """What the machine's saved bypass state is: every file under `path` with its size, mode and mtime."""
+    out = []
+    for dirpath, _dirs, files in os.walk(path):
+        for name in [".", *files]:
+            st = os.lstat(os.path.join(dirpath, name))
+            out.append((os.path.join(dirpath, name), st.st_size, st.st_mode, st.st_mtime_ns))
+    return sorted(out)
+
+
+def inner(runs: int, sandbox: str) -> None:
     from tray_app.core.rules import Config, render_apply, render_remove
     from tray_app.helper import facts
-    from tray_app.paths import HELPER_PATH
+    from tray_app.paths import HELPER_PATH, STATE_DIR
+
+    # pkexec clears the environment, so the helper always writes STATE_DIR: measure only over the bind mount
+    try:
+        bound = os.path.samestat(os.stat(STATE_DIR), os.stat(sandbox))
+    except OSError:
+        bound = False
+    if not bound:
+        raise SystemExit(f"{STATE_DIR} is not the bench's bind mount: refusing to change the machine's state")
 
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     subprocess.run(["ip", "link", "add", "tailscale0", "type", "veth", "peer", "name", "ts-peer"], check=True)
@@ -136,10 +156,10 @@ def inner(runs: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=50)
-    parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--inner", metavar="SANDBOX", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.inner:
-        inner(args.runs)
+        inner(args.runs, args.inner)
         return 0
     if os.geteuid() != 0:
         print(
@@ -152,10 +172,16 @@ def main() -> int:
 
     with installed(), tempfile.TemporaryDirectory(prefix="mtt-bench-state-") as state:
         os.chmod(state, 0o755)  # noqa: S103 - root-owned; the helper refuses group/other-writable dirs
+        before = state_fingerprint(STATE_DIR)
         script = 'mount --bind "$0" "$1" && shift && exec "$@"'
         cmd = ["unshare", "-n", "-m", "--propagation", "private", "sh", "-c", script, state, STATE_DIR,
-               sys.executable, str(Path(__file__).resolve()), "--inner", "--runs", str(args.runs)]  # fmt: skip
-        return subprocess.run(cmd, check=False, start_new_session=True, stdin=subprocess.DEVNULL).returncode
+               sys.executable, str(Path(__file__).resolve()), "--inner", state, "--runs", str(args.runs)]  # fmt: skip
+        code = subprocess.run(cmd, check=False, start_new_session=True, stdin=subprocess.DEVNULL).returncode
+        if state_fingerprint(STATE_DIR) != before:
+            print(f"bench_bypass: the machine's {STATE_DIR} changed during the run", file=sys.stderr)
+            return 1
+        print(f"{STATE_DIR} of the machine: unchanged (the helper wrote to {state}, bind-mounted over it)")
+        return code
 
 
 if __name__ == "__main__":

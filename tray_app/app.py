@@ -222,6 +222,9 @@ class TrayApplication(QObject):
         self.notifier.send(Notice("message", Category.BYPASS, title, text, Urgency.NORMAL))
 
     def start(self, *, show_status: bool) -> None:
+        snapshot = getattr(self.monitor, "snapshot", None)
+        if snapshot is not None and snapshot != self.ui.snapshot:
+            self._on_snapshot(snapshot)  # run() starts the monitor before the widgets: what it knows already
         self.ui.show()
         if hasattr(self.monitor, "start"):
             self.monitor.start()
@@ -353,6 +356,10 @@ def run(args: argparse.Namespace) -> int:
             f"mullvad-tailscale-tray: incomplete installation ({exc}); reinstall the package", file=sys.stderr
         )
         return 1
+    # The daemons' first answers are the slowest part of a start (the Mullvad CLI is a process, three at
+    # once): ask before the widgets are built, so both happen at the same time. Their answers are read by the
+    # event loop, after the tray below has connected to the monitor; what it learnt before is replayed.
+    monitor.start()
 
     tray = TrayApplication(monitor, Settings(), overrides=daemon_overrides(args))
     bus_watch = SessionBusWatch(tray)

@@ -2,7 +2,9 @@
 every signal as one JSON line: `{"signal": name, "args": [...]}`. Exits when stdin closes.
 
 A child process because a network namespace is per thread and pytest's process must stay in the host's.
-Usage: python -m tests.status.netlink_child [RCVBUF]
+Usage: python -m tests.status.netlink_child [RCVBUF | lazy]
+With `lazy` the ready line does not ask for the links (as the tray does not): it says instead whether
+pyroute2's decoder is loaded yet.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import sys
 
 from PyQt6.QtCore import QCoreApplication, QSocketNotifier
 
+from tray_app.daemons import netlink
 from tray_app.daemons.netlink import RCVBUF, NetlinkWatcher
 
 SIGNALS = (
@@ -28,13 +31,15 @@ SIGNALS = (
 
 def main() -> int:
     app = QCoreApplication(sys.argv)
-    watcher = NetlinkWatcher(rcvbuf=int(sys.argv[1]) if len(sys.argv) > 1 else RCVBUF)
+    lazy = sys.argv[1:] == ["lazy"]
+    watcher = NetlinkWatcher(rcvbuf=int(sys.argv[1]) if len(sys.argv) > 1 and not lazy else RCVBUF)
     for name in SIGNALS:
         getattr(watcher, name).connect(
             lambda *args, _n=name: print(json.dumps({"signal": _n, "args": list(args)}), flush=True)
         )
     watcher.start()
-    print(json.dumps({"signal": "ready", "args": [watcher.available, watcher.links()]}), flush=True)
+    state = netlink._pyroute2 is not None if lazy else watcher.links()
+    print(json.dumps({"signal": "ready", "args": [watcher.available, state]}), flush=True)
     stdin = QSocketNotifier(0, QSocketNotifier.Type.Read)
 
     def on_stdin(*_: object) -> None:

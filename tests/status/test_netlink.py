@@ -139,6 +139,33 @@ def test_existing_links_are_known_at_start(netns: NetNS) -> None:
         c.close()
 
 
+def test_the_decoder_waits_for_the_first_message_and_misses_nothing(netns: NetNS) -> None:
+    """The tray starts without pyroute2's decoder: it is imported, and the links dumped, when the first
+    message arrives. A tunnel that came up before that dump is in it, yet its source is still woken."""
+    c = Child(netns, "lazy")
+    try:
+        assert c.ready["args"] == [True, False]  # subscribed, decoder not loaded
+        os.kill(c.proc.pid, signal.SIGSTOP)  # the tunnel appears before the watcher reads anything
+        try:
+            add_link(netns, "wg0-mullvad")
+        finally:
+            os.kill(c.proc.pid, signal.SIGCONT)
+        # the dump already shows the link, so its queued message changes nothing: the hint must come anyway
+        assert names(c.out.until(sig("mullvad_hint"), timeout=5)) == [("mullvad_hint",)]
+        netns.run("ip", "link", "set", "wg0-mullvad", "up")
+        assert names(c.out.until(sig("mullvad_hint"))) == [
+            ("link_changed", "wg0-mullvad", "up"),
+            ("mullvad_hint",),
+        ]
+        netns.run("ip", "link", "set", "wg0-mullvad", "down")  # and after it, changes as ever
+        assert names(c.out.until(sig("mullvad_hint"))) == [
+            ("link_changed", "wg0-mullvad", "down"),
+            ("mullvad_hint",),
+        ]
+    finally:
+        c.close()
+
+
 def test_overflow_rereads_links_and_fires_every_hint(netns: NetNS) -> None:
     c = Child(netns, "1")  # the smallest receive buffer the kernel allows
     try:

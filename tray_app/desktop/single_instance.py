@@ -11,7 +11,6 @@ import contextlib
 import errno
 import os
 import socket
-import tempfile
 from pathlib import Path
 
 from PyQt6.QtCore import QObject, QSocketNotifier, pyqtSignal
@@ -22,7 +21,11 @@ MAX_READ = 64  # a request is one short line; a client that sends more is not ou
 
 
 def socket_path() -> str:
-    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    base = os.environ.get("XDG_RUNTIME_DIR")
+    if not base:  # no session directory (rare): tempfile is imported only then (0.8 MB with what it loads)
+        import tempfile  # noqa: PLC0415
+
+        base = tempfile.gettempdir()
     return str(Path(base) / f"mullvad-tailscale-tray-{os.getuid()}.sock")
 
 
