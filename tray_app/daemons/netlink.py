@@ -7,8 +7,9 @@ and the message classes of links, addresses, routes and rules, which read the sa
 into its own queue, so the fd stops being readable while events still wait there and some are never seen.
 No threads, no asyncio, no polling: the socket wakes the Qt loop only when the kernel has news.
 
-These are hints, never the truth: they wake the sources (`mullvad_hint`, `tailscale_hint`) and tell the
-bypass to refresh (`table52_changed`). Kernel overflow (ENOBUFS) is handled by re-reading the links and
+These are hints, never the truth: they wake the sources (`mullvad_hint`, `tailscale_hint`) and, through the
+monitor, ask the bypass service for one coalesced read (the root reconciler, not the tray, re-applies the sets
+when table 52 changes: `table52_changed`). Kernel overflow (ENOBUFS) is handled by re-reading the links and
 announcing everything as possibly changed (`resynced`). If netlink cannot be opened at all the watcher
 stays idle (`available` is False) and the sources fall back on their own back-off.
 """
@@ -200,7 +201,7 @@ class NetlinkWatcher(QObject):
     Coalesced signals (at most once per wake-up of the socket, to be wired to actions):
       mullvad_hint      wg0-mullvad changed: wake the Mullvad source
       tailscale_hint    tailscale0 or table 52 changed: wake the Tailscale source
-      table52_changed   Tailscale's routes changed: the bypass should refresh its sets
+      table52_changed   Tailscale's routes changed (the bypass's sets follow them: the reconciler's job)
       rules_changed     an ip rule was added or removed (Mullvad's or the private mode's)
       resynced          the kernel dropped events (ENOBUFS); links were re-read and every hint fired
     """
