@@ -290,7 +290,7 @@ class Reconciler:
             # the ip rules are untouched by either (their own events check them): one batch, nothing else
             # read. The hot path of a route event and of a flushed ruleset.
             nft.apply(rules.render_apply(cfg, fs))
-            want = rules_readback.expected_sets(fs, cfg)
+            want = rules_readback.expected_sets(fs)
             sets = {n: v._replace(intervals=want.get(n, v.intervals)) for n, v in base.sets.items()}
             self.applied = (rules_readback.TableView(sets, base.chains), cfg)
             log.change(
@@ -323,7 +323,7 @@ class Reconciler:
             return "the saved choice changed", False
         if view.shape() != known:
             return "its rules were changed by something else", True
-        want = rules_readback.expected_sets(fs, cfg)
+        want = rules_readback.expected_sets(fs)
         if any(view.sets.get(n) is None or view.sets[n].intervals != w for n, w in want.items()):
             ours = self.applied[0].sets if self.applied is not None else {}
             if ours != view.sets:  # not what we loaded: someone else changed the elements
