@@ -156,6 +156,7 @@ ROUTER_PROBES: tuple[Probe, ...] = (
     Probe("L1_lan_to_tailnet", "inet", "tcp", t.PEER4, 80),
     Probe("X1_exit_node_client", "peer", "tcp", t.WEB4, 80),
     Probe("S1_subnet_router_client", "peer", "tcp", t.LAN_GW4, 80),
+    Probe("S2_subnet_router_container", "peer", "tcp", t.CONTAINER4, 80),
 )
 
 
@@ -172,8 +173,10 @@ def router_with_bypass(containers: bool) -> dict[str, str]:
         "L1_lan_to_tailnet": "fail",
         # This host as exit node: clients leave through Mullvad, option or not (Mullvad is connected here).
         "X1_exit_node_client": t.RELAY4,
-        # This host as subnet router: tailnet clients reach its LAN either way.
+        # This host as subnet router: tailnet clients reach its LAN and its containers' bridge (the lan sets;
+        # Mullvad's "allow LAN" is off in the replica), masqueraded by Tailscale.
         "S1_subnet_router_client": t.HOST_LAN4,
+        "S2_subnet_router_container": t.DOCKER_GW,
     }
 
 

@@ -39,7 +39,7 @@ class Fate(StrEnum):
 
     MULLVAD = "mullvad"  # through Mullvad's tunnel: the relay's address
     DIRECT = "direct"  # directly, as any exit node without a VPN (Mullvad is off)
-    DROPPED = "dropped"  # dropped: it may leave only through Mullvad, which is blocked (or off, with the option)
+    DROPPED = "dropped"  # it may leave only through Mullvad, which is blocked (or off, with the option)
     NOWHERE = "nowhere"  # the bypass is off and Mullvad cuts the tailnet off: the clients get nothing
 
 

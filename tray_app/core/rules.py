@@ -156,7 +156,9 @@ def render_table(config: Config, facts: RouteFacts, name: str = TABLE_NAME) -> s
     out.append(f'    iifname "{TAILSCALE_IF}" ip6 daddr @tailnet6 {_SET}')
     # Replies to the tailnet's flows through Mullvad's tunnel: unmarked, Mullvad's rules would send them back
     # into the tunnel; the mark lets table 52 route them to tailscale0.
-    out.append(f'    iifname "{MULLVAD_IF}" ct direction reply ct original ip saddr @tailnet4 meta mark set {_MARK}')
+    out.append(
+        f'    iifname "{MULLVAD_IF}" ct direction reply ct original ip saddr @tailnet4 meta mark set {_MARK}'
+    )
     out.append(
         f'    iifname "{MULLVAD_IF}" ct direction reply ct original ip6 saddr @tailnet6 meta mark set {_MARK}'
     )
