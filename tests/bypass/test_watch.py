@@ -114,7 +114,7 @@ def test_lan_sets_follow_the_main_table(lab: Lab, watcher: Watcher) -> None:
     assert "9.9.9" not in lan4()
     lab.ns.run("ip", "link", "del", "lan1")
     wait_for("the dead link's LAN gone", lambda: "10." not in lan4())
-    assert _state(watcher) == "on"
+    wait_for("the published status on", lambda: _state(watcher) == "on")
 
 
 @pytest.mark.parametrize(
