@@ -133,8 +133,8 @@ class Controller(QObject):
         self._bypass.toggle(on, EnableOptions(mode=self.settings.bypass_mode) if on else None)
 
     def enable_exit_via_mullvad(self) -> None:
-        """The one fix for this device's exit-node clients leaving outside Mullvad: `enable` with the bypass's
-        --exit-via-mullvad option, the chosen mode and the other options kept (one pkexec)."""
+        """The one fix for this device's exit-node clients cut off (the bypass off while Mullvad is up): `enable`
+        with the bypass's --exit-via-mullvad option, the chosen mode and the other options kept (one pkexec)."""
         if self._bypass is None:
             self.set_bypass(True)  # says the helper is missing
             return

@@ -8,6 +8,8 @@ from typing import Any
 
 from tests.bypass.conftest import Lab
 from tests.infra.nft_text import canonical
+from tray_app.core import rules
+from tray_app.core.routes import build_facts
 
 
 def chain_handles(lab: Lab) -> dict[str, int]:
@@ -91,3 +93,23 @@ def test_a_table_of_the_previous_layout_is_upgraded_by_refresh(lab: Lab) -> None
     assert set(upgraded) == {"output", "prerouting", "postrouting"}
     assert lab.ok("refresh")["state"] == "on"
     assert chain_handles(lab) == upgraded  # from now on refilled in place
+
+
+def test_the_catch_all_tailnet_ingress_of_the_last_release_is_replaced_in_place(lab: Lab) -> None:
+    """The release before the positive ingress had the same sets and chains but marked everything from
+    tailscale0 (exit-node clients' internet included): `status` calls it drifted and `refresh` refills the
+    chains in place (hooks kept), leaving no catch-all line."""
+    lab.ok("enable")
+    before = chain_handles(lab)
+    ingress = rules.render_table(rules.Config(), build_facts([], [])).splitlines()
+    old = [
+        ln for ln in ingress if not ln.startswith(('    iifname "tailscale0"', '    iifname "wg0-mullvad"'))
+    ]
+    at = ingress.index("    type filter hook prerouting priority -145; policy accept;") + 1
+    old.insert(at, '    iifname "tailscale0" ct mark set 0x00000f41 meta mark set 0x6d6f6c65')
+    lab.load("flush table inet mullvad-tailscale\n" + "\n".join(old) + "\n")
+    assert lab.status()["state"] == "drifted"
+    assert lab.ok("refresh")["state"] == "on"
+    table = lab.ours() or ""
+    assert 'iifname "tailscale0" ct mark set' not in table and "fib daddr type local" in table
+    assert chain_handles(lab) == before

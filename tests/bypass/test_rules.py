@@ -23,6 +23,19 @@ def fx(name: str) -> str:
 FACTS = build_facts([N4("192.168.50.0/24"), N4("100.101.102.103/32")], [N6("fd7a:115c:a1e0::53/128")])
 
 
+INGRESS = [
+    'iifname "tailscale0" fib daddr type local ct mark set 0x00000f41 meta mark set 0x6d6f6c65',
+    'iifname "tailscale0" ip daddr @lan4 fib daddr oifname != "wg0-mullvad" '
+    "ct mark set 0x00000f41 meta mark set 0x6d6f6c65",
+    'iifname "tailscale0" ip6 daddr @lan6 fib daddr oifname != "wg0-mullvad" '
+    "ct mark set 0x00000f41 meta mark set 0x6d6f6c65",
+    'iifname "tailscale0" ip daddr @tailnet4 ct mark set 0x00000f41 meta mark set 0x6d6f6c65',
+    'iifname "tailscale0" ip6 daddr @tailnet6 ct mark set 0x00000f41 meta mark set 0x6d6f6c65',
+    'iifname "wg0-mullvad" ct direction reply ct original ip saddr @tailnet4 meta mark set 0x6d6f6c65',
+    'iifname "wg0-mullvad" ct direction reply ct original ip6 saddr @tailnet6 meta mark set 0x6d6f6c65',
+]
+
+
 def rule_lines(text: str) -> list[str]:
     return [ln.strip() for ln in text.splitlines()]
 
@@ -86,7 +99,9 @@ def test_direct_mode_is_the_reference_table() -> None:
         "}",
         "chain prerouting {",
         "type filter hook prerouting priority -145; policy accept;",
-        'iifname "tailscale0" ct mark set 0x00000f41 meta mark set 0x6d6f6c65',
+        # tailnet ingress, named positively (this host, its LAN, the tailnet); an exit node's clients'
+        # internet gets no marks, and replies to it through the tunnel find tailscale0
+        *INGRESS,
         'iifname != "wg0-mullvad" ct mark 0x00000f41 meta mark set 0x6d6f6c65',
         'iifname != "wg0-mullvad" ct mark { 0x00006c00, 0x006f0000 } meta mark set 0x6d6f6c65',
         "}",
@@ -131,39 +146,33 @@ def test_containers_option_adds_v4_and_v6_bridge_lines_with_dns_carve_out() -> N
         'iifname { "docker0", "br-*" } ip6 daddr @tailnet6 ct mark set 0x00000f41 meta mark set 0x6d6f6c65'
         in body
     )
-    assert 'iifname "tailscale0" ct mark set 0x00000f41 meta mark set 0x6d6f6c65' in body
+    assert 'iifname "tailscale0" ct mark set 0x00000f41 meta mark set 0x6d6f6c65' not in body
     assert "eth0" not in body  # never a LAN interface (§5.3)
 
 
-def test_exit_via_mullvad_matches_positively_and_guards_the_physical_link() -> None:
+def test_the_tailnet_ingress_is_the_same_in_every_mode_and_the_option_only_adds_the_guard() -> None:
+    """No tailnet ingress line marks everything from tailscale0: an exit node's clients' internet is never
+    let past Mullvad (it was, with the real IP, before). The LAN sets hold the host's LAN in every mode;
+    --exit-via-mullvad only adds the postrouting drops (through Mullvad or nowhere, also while it is off)."""
     facts = build_facts(
-        [N4("192.168.50.0/24")], [], lan4=[N4("192.168.1.0/24")], lan6=[N6("2001:db8:1::/64")]
+        [N4("192.168.50.0/24")], [], lan4=[N4("192.168.1.0/24")], lan6=[N6("fd12:3456:789a::/64")]
     )
-    body = rule_lines(rules.render_table(Config("direct", frozenset({"exit-via-mullvad"})), facts))
-    assert 'iifname "tailscale0" ct mark set 0x00000f41 meta mark set 0x6d6f6c65' not in body
-    assert "set lan4 { type ipv4_addr; flags interval; elements = { 192.168.1.0/24 }; }" in body
-    assert "set lan6 { type ipv6_addr; flags interval; elements = { 2001:db8:1::/64 }; }" in body
-    i = body.index(
-        'iifname "tailscale0" fib daddr type local ct mark set 0x00000f41 meta mark set 0x6d6f6c65'
-    )
-    assert body[i + 1 : i + 7] == [
-        'iifname "tailscale0" ip daddr @lan4 fib daddr oifname != "wg0-mullvad" '
-        "ct mark set 0x00000f41 meta mark set 0x6d6f6c65",
-        'iifname "tailscale0" ip6 daddr @lan6 fib daddr oifname != "wg0-mullvad" '
-        "ct mark set 0x00000f41 meta mark set 0x6d6f6c65",
-        'iifname "tailscale0" ip daddr @tailnet4 ct mark set 0x00000f41 meta mark set 0x6d6f6c65',
-        'iifname "tailscale0" ip6 daddr @tailnet6 ct mark set 0x00000f41 meta mark set 0x6d6f6c65',
-        'iifname "wg0-mullvad" ct direction reply ct original ip saddr @tailnet4 meta mark set 0x6d6f6c65',
-        'iifname "wg0-mullvad" ct direction reply ct original ip6 saddr @tailnet6 meta mark set 0x6d6f6c65',
-    ]
-    # nothing else from the tailnet may leave out of anything but the tunnel, unless it goes to the LAN
-    assert body[-4:-2] == [
+    plain = rule_lines(rules.render_table(Config("direct"), facts))
+    for cfg in rules.all_configs():
+        body = rule_lines(rules.render_table(cfg, facts))
+        assert 'iifname "tailscale0" ct mark set 0x00000f41 meta mark set 0x6d6f6c65' not in body
+        assert "set lan4 { type ipv4_addr; flags interval; elements = { 192.168.1.0/24 }; }" in body
+        assert "set lan6 { type ipv6_addr; flags interval; elements = { fd12:3456:789a::/64 }; }" in body
+        i = body.index(INGRESS[0])
+        assert body[i : i + len(INGRESS)] == INGRESS
+    exit_only = rule_lines(rules.render_table(Config("direct", frozenset({"exit-via-mullvad"})), facts))
+    drops = [
         'iifname "tailscale0" oifname != "wg0-mullvad" ip daddr != @lan4 drop',
         'iifname "tailscale0" oifname != "wg0-mullvad" ip6 daddr != @lan6 drop',
     ]
-    # without the option the LAN sets stay empty: nothing of the LAN is used
-    plain = rules.render_table(Config("direct"), facts)
-    assert "192.168.1.0" not in plain and "2001:db8:1::" not in plain
+    assert [ln for ln in exit_only if ln not in plain] == drops
+    assert exit_only[-4:-2] == drops  # the guard's last lines
+    assert [ln for ln in plain if ln not in exit_only] == []
 
 
 def test_remove_batch_is_safe_when_absent() -> None:
@@ -346,8 +355,8 @@ def test_parse_our_table_listing() -> None:
     assert view.chains["output"].type == "route" and view.chains["output"].prio == -100
     assert view.chains["prerouting"].hook == "prerouting" and view.chains["prerouting"].prio == -145
     assert view.chains["postrouting"].hook == "postrouting" and view.chains["postrouting"].prio == 0
-    assert len(view.chains["output"].rules) == 7 and len(view.chains["prerouting"].rules) == 2
-    assert len(view.chains["postrouting"].rules) == 5
+    assert len(view.chains["output"].rules) == 8 and len(view.chains["prerouting"].rules) == 9
+    assert len(view.chains["postrouting"].rules) == 6
     assert view.sets["lan4"].intervals == () and view.sets["lan6"].intervals == ()
     assert rules_readback.set_networks(view.sets["tailnet4"]) == [
         "10.1.0.0/16",

@@ -96,6 +96,27 @@ def test_sets_follow_table_52(lab: Lab, watcher: Watcher) -> None:
     assert _state(watcher) == "on"
 
 
+def test_lan_sets_follow_the_main_table(lab: Lab, watcher: Watcher) -> None:
+    """Every mode names the LAN in its tailnet ingress (lan4/lan6): a LAN route added, a LAN's link going
+    away (IPv4 drops its routes without RTM_DELROUTE) and a public route pushed onto it (TunnelVision) are
+    followed; only private ranges ever enter."""
+
+    def lan4() -> str:
+        return lab.nft("list", "set", "inet", "mullvad-tailscale", "lan4").stdout
+
+    lab.ns.run("ip", "tuntap", "add", "lan1", "mode", "tun")
+    lab.ns.run("ip", "link", "set", "lan1", "up")
+    lab.ns.run("ip", "addr", "add", "10.77.0.1/24", "dev", "lan1")
+    wait_for("the new LAN in lan4", lambda: "10.77.0.0/24" in lan4())
+    lab.ns.run("ip", "route", "add", "9.9.9.0/24", "via", "10.77.0.254", "dev", "lan1")
+    lab.ns.run("ip", "route", "add", "10.88.0.0/16", "via", "10.77.0.254", "dev", "lan1")
+    wait_for("a routed private LAN in lan4", lambda: "10.88.0.0/16" in lan4())
+    assert "9.9.9" not in lan4()
+    lab.ns.run("ip", "link", "del", "lan1")
+    wait_for("the dead link's LAN gone", lambda: "10." not in lan4())
+    wait_for("the published status on", lambda: _state(watcher) == "on")
+
+
 @pytest.mark.parametrize(
     "damage",
     [

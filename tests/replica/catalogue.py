@@ -156,11 +156,13 @@ ROUTER_PROBES: tuple[Probe, ...] = (
     Probe("L1_lan_to_tailnet", "inet", "tcp", t.PEER4, 80),
     Probe("X1_exit_node_client", "peer", "tcp", t.WEB4, 80),
     Probe("S1_subnet_router_client", "peer", "tcp", t.LAN_GW4, 80),
+    Probe("S2_subnet_router_container", "peer", "tcp", t.CONTAINER4, 80),
 )
 
 
-def router_with_bypass(containers: bool, exit_via_mullvad: bool) -> dict[str, str]:
-    """Forwarded flows with the bypass on (direct mode, Mullvad connected, rp_filter 2)."""
+def router_with_bypass(containers: bool) -> dict[str, str]:
+    """Forwarded flows with the bypass on (direct mode, Mullvad connected, rp_filter 2), with or without
+    --exit-via-mullvad: the option only matters while Mullvad is disconnected."""
     return {
         # Containers reach the tailnet only with the option; their internet and Mullvad DNS stay in the tunnel
         # (the DNS reply comes back through Mullvad's forward chain: ts-input only guards this host's input).
@@ -169,10 +171,12 @@ def router_with_bypass(containers: bool, exit_via_mullvad: bool) -> dict[str, st
         "D3_container_blocker_dns": t.HOST_TUN4,
         # Never a gateway from the LAN into the tailnet.
         "L1_lan_to_tailnet": "fail",
-        # This host as exit node: clients leave through Mullvad with the option, with the real IP without it.
-        "X1_exit_node_client": t.RELAY4 if exit_via_mullvad else t.HOST_LAN4,
-        # This host as subnet router: tailnet clients reach its LAN either way.
+        # This host as exit node: clients leave through Mullvad, option or not (Mullvad is connected here).
+        "X1_exit_node_client": t.RELAY4,
+        # This host as subnet router: tailnet clients reach its LAN and its containers' bridge (the lan sets;
+        # Mullvad's "allow LAN" is off in the replica), masqueraded by Tailscale.
         "S1_subnet_router_client": t.HOST_LAN4,
+        "S2_subnet_router_container": t.DOCKER_GW,
     }
 
 

@@ -349,13 +349,16 @@ class Lab:
         )
         self.sysctl("host", {"net.ipv4.ip_forward": "1"})
         self.sysctl("container", {"net.ipv4.ping_group_range": "0 2147483647"})
+        self.services = {**SERVICES, "container": (["[::]:80"], [])}  # the tailnet -> a container's service
         self.nft("host", DOCKER_NAT)
-        # The peer uses this host as its exit node (9.9.9.9) and as subnet router for its LAN.
+        # The peer uses this host as its exit node (9.9.9.9) and as subnet router for its LAN and its
+        # containers' bridge.
         self.ip_batch(
             "peer",
             [
                 f"-4 route add {t.WEB4}/32 dev tsp src {t.PEER4}",
                 f"-4 route add {t.HOST_LAN4.rsplit('.', 1)[0]}.0/24 dev tsp src {t.PEER4}",
+                f"-4 route add {t.CONTAINER4.rsplit('.', 2)[0]}.0.0/16 dev tsp src {t.PEER4}",
             ],
         )
         # A LAN host that tries to reach the tailnet through this host.

@@ -4,8 +4,9 @@ For every combination of Mullvad's state (connected, blocked, disconnected) and 
 mode; on with `--exit-via-mullvad`), the pure `clients_fate` names where the clients' internet traffic goes,
 and the forwarding replica measures it: X2, TCP 443 from the tailnet peer that uses this host as its exit
 node, and the LAN router's `internet_clear` counter (traffic to the internet on the physical link, outside
-Mullvad). "Outside Mullvad, with the real IP" must leak exactly when the tray says so; "dropped" and
-"nowhere" must get no answer and leak nothing."""
+Mullvad). It may count only while Mullvad is off and the tray says "directly"; "dropped" and "nowhere" must
+get no answer. The same peer uses this host as its subnet router (S1, to the LAN router, with no "allow LAN"
+in Mullvad): with the bypass on it reaches the LAN in every Mullvad state."""
 
 from __future__ import annotations
 
@@ -29,7 +30,6 @@ MULLVAD = {
 # what the lab must show for each fate: X2's answer (the source address the internet saw) and whether it leaked
 SEEN = {
     Fate.MULLVAD: (t.RELAY4, False),
-    Fate.CLEAR: (t.HOST_LAN4, True),
     Fate.DIRECT: (t.HOST_LAN4, True),  # Mullvad is off: leaving directly is what it means
     Fate.DROPPED: ("fail", False),
     Fate.NOWHERE: ("fail", False),
@@ -79,10 +79,13 @@ def test_the_clients_fate_the_tray_names_is_what_happens(lab: Lab, helper: Helpe
             fate = clients_fate(MULLVAD[state], status)
             fates.add(fate)
             lab.reset_leaks()
-            got = lab.probe((c.X2,))["X2_exit_client_443"]
+            got = lab.probe((c.X2, *c.by_name("S1_subnet_router_client")))
             leaked = lab.leaks()["internet_clear"] > 0
-            if (got, leaked) != SEEN[fate]:
+            if (got["X2_exit_client_443"], leaked) != SEEN[fate]:
                 problems.append(f"bypass {name}, Mullvad {state}: said {fate}, saw {got} (leaked: {leaked})")
+            lan = t.HOST_LAN4 if enable or state == "disconnected" else "fail"  # off: the tailnet is cut off
+            if got["S1_subnet_router_client"] != lan:
+                problems.append(f"bypass {name}, Mullvad {state}: the LAN through this host gave {got}")
     helper.disable()
     assert fates == set(Fate)  # every sentence the menu can say was checked
     assert not problems, "\n" + "\n".join(problems)

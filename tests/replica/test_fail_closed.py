@@ -216,16 +216,18 @@ def test_control_without_the_guard_a_withdrawn_route_leaks(lab: Lab, helper: Hel
     assert state == "drifted"
 
 
+@pytest.mark.parametrize("options", [(), ("exit-via-mullvad",)], ids=["plain", "exit-via-mullvad"])
 @pytest.mark.parametrize("mode", ["direct", "private"])
 def test_a_hostile_lan_cannot_pull_exit_node_clients_out_of_mullvad(
-    lab: Lab, helper: HelperBypass, mode: str
+    lab: Lab, helper: HelperBypass, mode: str, options: tuple[str, ...]
 ) -> None:
     """TunnelVision (CVE-2024-3661): a rogue DHCP server's classless static route (option 121) or an RA puts
     a public prefix into the main table via the LAN gateway. It must not count as "this host's LAN": exit-node
     clients' traffic to it stays in Mullvad (or is dropped), never masqueraded out of eth0 in the clear. Only
-    the ranges Mullvad itself treats as LAN (RFC 1918, link-local, ULA) are."""
+    the ranges Mullvad itself treats as LAN (RFC 1918, link-local, ULA) are; every mode's tailnet ingress
+    names the LAN sets, so this holds with and without --exit-via-mullvad."""
     web_net = f"{t.WEB4.rsplit('.', 1)[0]}.0/24"
-    helper.enable(mode, "exit-via-mullvad")
+    helper.enable(mode, *options)
     lab.run("host", "ip", "route", "add", web_net, "via", t.LAN_GW4, "dev", "eth0")
     try:
         helper.refresh()  # the reconciler would do the same on the route event

@@ -46,9 +46,9 @@ def test_containers_and_exit_node_options(lab: Lab, helper: HelperBypass, connma
     if before["D1_container_tailnet"] != "fail" or before["L1_lan_to_tailnet"] != "fail":
         problems.append(f"no bypass: {before}")
     helper.enable("direct")
-    _check(lab, "direct", c.with_bypass("direct", "connected") | c.router_with_bypass(False, False), problems)
+    _check(lab, "direct", c.with_bypass("direct", "connected") | c.router_with_bypass(False), problems)
     helper.enable("direct", "containers", "exit-via-mullvad")
-    expected = c.with_bypass("direct", "connected") | c.router_with_bypass(True, True)
+    expected = c.with_bypass("direct", "connected") | c.router_with_bypass(True)
     _check(lab, "direct + both options", expected, problems)
     lab.mullvad_reconnect()
     _check(lab, "direct + both options, after a reconnect", expected, problems)
@@ -59,7 +59,7 @@ def test_containers_and_exit_node_options(lab: Lab, helper: HelperBypass, connma
     if strict != {"X1_exit_node_client": "fail", "S1_subnet_router_client": t.HOST_LAN4}:
         problems.append(f"rp_filter 1 with exit-via-mullvad: {strict}")
     helper.enable("private", "containers")
-    expected = c.with_bypass("private", "connected") | c.router_with_bypass(True, False)
+    expected = c.with_bypass("private", "connected") | c.router_with_bypass(True)
     _check(lab, "private + containers", expected, problems)
     helper.disable()
     after = lab.probe(c.ROUTER_PROBES)

@@ -157,7 +157,10 @@ def test_advertising_is_refused_with_the_fix() -> None:
     )
     assert plan_advertise(snap(), replace(free, advertised_routes=None), True).refusal is not None
     ok = plan_advertise(snap(bypass=ON), free, True)
-    assert ok.patch == advertise_patch((), True) and "outside Mullvad with your real IP" in ok.explanation
+    assert ok.patch == advertise_patch((), True) and "admin console must approve" in ok.explanation
+    assert "Mullvad" not in ok.explanation  # the bypass keeps the clients in Mullvad: nothing to warn about
+    cut = plan_advertise(snap(), free, True)  # the bypass off while Mullvad is connected: said, with the fix
+    assert "the tailnet cannot reach this device" in cut.explanation
     adv = replace(free, advertised_routes=("0.0.0.0/0", "::/0"))
     assert "cannot be one and use one" in (plan_exit_node(snap(), adv, "nas").refusal or "")
 
@@ -168,7 +171,8 @@ def test_the_clients_fate_in_every_combination() -> None:
     )
     none = BypassStatus(BypassState.OFF)
     assert [clients_fate(m, none) for m in (up, blocked, off)] == [Fate.NOWHERE, Fate.NOWHERE, Fate.DIRECT]
-    assert [clients_fate(m, ON) for m in (up, blocked, off)] == [Fate.CLEAR, Fate.CLEAR, Fate.DIRECT]
+    # the bypass never lets the clients' internet past Mullvad; the option also holds it back while it is off
+    assert [clients_fate(m, ON) for m in (up, blocked, off)] == [Fate.MULLVAD, Fate.DROPPED, Fate.DIRECT]
     assert [clients_fate(m, ON_EXIT) for m in (up, blocked, off)] == [
         Fate.MULLVAD,
         Fate.DROPPED,
@@ -180,19 +184,20 @@ def test_the_clients_fate_in_every_combination() -> None:
 
 def test_the_menu_says_where_clients_go_and_offers_the_fix_only_where_it_helps() -> None:
     t = replace(tailnet({"AdvertiseRoutes": ["0.0.0.0/0", "::/0"]}), exit_node_id="")
-    leak = host_view(snap("connected", ON), t)
-    assert (leak.advertising, leak.fate, leak.fix_offered) == (True, Fate.CLEAR, True)
-    assert leak.text == "⚠ Its clients' internet: outside Mullvad, with your real IP"
-    fine = host_view(snap("connected", ON_EXIT), t)
-    assert (fine.fate, fine.fix_offered, fine.text) == (
-        Fate.MULLVAD,
-        False,
-        "Its clients' internet: through Mullvad",
-    )
+    cut = host_view(snap("connected"), t)  # bypass off: cut off; the fix turns it on with the option
+    assert (cut.advertising, cut.fate, cut.fix_offered) == (True, Fate.NOWHERE, True)
+    assert cut.text == "⚠ Its clients' internet: nothing (Mullvad cuts the tailnet off)"
+    for bypass in (ON, ON_EXIT):
+        fine = host_view(snap("connected", bypass), t)
+        assert (fine.fate, fine.fix_offered, fine.text) == (
+            Fate.MULLVAD,
+            False,
+            "Its clients' internet: through Mullvad",
+        )
+    held = host_view(snap("error", ON), t)
+    assert (held.fate, held.fix_offered) == (Fate.DROPPED, False)
+    assert held.text == "Its clients' internet: blocked until Mullvad connects"
     assert host_view(snap("disconnected", ON), t).fix_offered is False  # no VPN here: directly is expected
-    assert host_view(
-        snap("connected"), t
-    ).fix_offered  # bypass off: cut off; the fix turns it on with the option
     unread = host_view(snap("connected", BypassStatus(BypassState.UNKNOWN)), t)  # not read yet: no guess
     assert (unread.fate, unread.fix_offered) == (None, False)
     assert unread.text == "Its clients' internet: unknown until the bypass's state is read"

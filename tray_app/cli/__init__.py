@@ -103,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--exit-via-mullvad",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="with `on`: when this host is a Tailscale exit node, send its clients out through Mullvad "
+        help="with `on`: when this host is a Tailscale exit node, its clients' internet goes through Mullvad "
+        "or nowhere, also while Mullvad is disconnected (without it they leave directly then) "
         "(default: as last chosen)",
     )
     p.add_argument("--json", action="store_true", help="with `status`: print the helper's JSON")

@@ -6,16 +6,19 @@ exit node and be one at once, so that combination is refused here first, with th
 
 What none of the other trays can say: where the clients' internet traffic goes while Mullvad runs here.
 It depends on Mullvad's state and on the bypass and its `--exit-via-mullvad` option (docs/bypass.md,
-"Options"), measured for every combination in tests/replica/test_exit_node_host.py:
+"Tailnet ingress" and "Options"), measured for every combination in tests/replica/test_exit_node_host.py:
 
-| Mullvad \\ bypass | off                     | on                               | on, exit via Mullvad |
-| ---------------- | ----------------------- | -------------------------------- | -------------------- |
-| connected        | nowhere (tailnet cut)   | outside Mullvad, with the real IP | through Mullvad      |
-| blocked          | nowhere                 | outside Mullvad, with the real IP | dropped              |
-| disconnected     | directly (no VPN)       | directly (no VPN)                | dropped              |
+| Mullvad \\ bypass | off                     | on                | on, exit via Mullvad |
+| ---------------- | ----------------------- | ----------------- | -------------------- |
+| connected        | nowhere (tailnet cut)   | through Mullvad   | through Mullvad      |
+| blocked          | nowhere                 | dropped           | dropped              |
+| disconnected     | directly (no VPN)       | directly (no VPN) | dropped              |
 
-"Outside Mullvad with the real IP" while Mullvad is up is the surprise: the one fix is the bypass's option,
-which `fix_offered` offers (one pkexec: `enable --exit-via-mullvad`, the mode and other options kept).
+The bypass never lets the clients' internet past Mullvad: it names only this host, its LAN and the tailnet
+(before, "on" let it out with the real IP while Mullvad was up). The option adds "nowhere while Mullvad
+is off". The one combination with a fix to offer is the tailnet cut off (the bypass off while Mullvad is up):
+`fix_offered` turns the bypass on with the option (one pkexec: `enable --exit-via-mullvad`, the mode and
+other options kept).
 """
 
 from __future__ import annotations
@@ -35,26 +38,24 @@ class Fate(StrEnum):
     """Where the exit-node clients' internet traffic goes."""
 
     MULLVAD = "mullvad"  # through Mullvad's tunnel: the relay's address
-    CLEAR = "clear"  # outside Mullvad, out of the physical link with this network's real address
     DIRECT = "direct"  # directly, as any exit node without a VPN (Mullvad is off)
-    DROPPED = "dropped"  # dropped: the bypass's option keeps it from leaving outside Mullvad
+    DROPPED = "dropped"  # it may leave only through Mullvad, which is blocked (or off, with the option)
     NOWHERE = "nowhere"  # the bypass is off and Mullvad cuts the tailnet off: the clients get nothing
 
 
 FATE_TEXT = {
     Fate.MULLVAD: "Its clients' internet: through Mullvad",
-    Fate.CLEAR: "⚠ Its clients' internet: outside Mullvad, with your real IP",
     Fate.DIRECT: "Its clients' internet: directly (no VPN)",
     Fate.DROPPED: "Its clients' internet: blocked until Mullvad connects",
     Fate.NOWHERE: "⚠ Its clients' internet: nothing (Mullvad cuts the tailnet off)",
 }
 FATE_TIP = {
-    Fate.MULLVAD: "The bypass's exit-via-Mullvad option sends exit-node clients through Mullvad's tunnel.",
-    Fate.CLEAR: "The bypass lets the tailnet out of Mullvad, and its clients' traffic with it: it leaves "
-    "outside Mullvad with your real IP address. The bypass's exit-via-Mullvad option sends it through Mullvad.",
-    Fate.DIRECT: "Mullvad is off: the clients' traffic leaves from your network, as with any exit node.",
-    Fate.DROPPED: "The bypass's exit-via-Mullvad option drops the clients' traffic while Mullvad is blocked "
-    "or disconnected, so it never leaves outside Mullvad.",
+    Fate.MULLVAD: "Exit-node clients' internet goes through Mullvad's tunnel, like this device's own: the "
+    "bypass lets only the tailnet and this device's LAN past Mullvad.",
+    Fate.DIRECT: "Mullvad is off: the clients' traffic leaves from your network, as with any exit node. The "
+    "bypass's exit-via-Mullvad option would hold it back until Mullvad connects.",
+    Fate.DROPPED: "Exit-node clients' internet leaves only through Mullvad, so it is dropped while Mullvad is "
+    "blocked (with the bypass's exit-via-Mullvad option, also while Mullvad is off): never sent outside it.",
     Fate.NOWHERE: "With Mullvad connected and the bypass off, the tailnet cannot reach this device. Turning "
     "on the bypass with its exit-via-Mullvad option sends the clients through Mullvad.",
 }
@@ -85,9 +86,11 @@ def clients_fate(m: MullvadStatus, b: BypassStatus) -> Fate:
     shielded = up or m.blocked
     if not bypass_in_place(b):
         return Fate.NOWHERE if shielded else Fate.DIRECT
-    if EXIT_OPTION in b.options:
-        return Fate.MULLVAD if up else Fate.DROPPED
-    return Fate.CLEAR if shielded else Fate.DIRECT
+    if up:
+        return Fate.MULLVAD  # the bypass names only this host, its LAN and the tailnet: the rest is Mullvad's
+    if m.blocked or EXIT_OPTION in b.options:
+        return Fate.DROPPED  # Mullvad's firewall, or the option's guard while Mullvad is off
+    return Fate.DIRECT
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +121,7 @@ def host_view(s: Snapshot, t: Tailnet) -> HostView:
     if s.bypass.state is BypassState.UNKNOWN:
         return HostView(True, True)  # not read yet (or no reconciler publishes it): say so, guess nothing
     fate = clients_fate(s.mullvad, s.bypass)
-    return HostView(True, True, fate, fate in (Fate.CLEAR, Fate.NOWHERE))
+    return HostView(True, True, fate, fate is Fate.NOWHERE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +149,7 @@ def plan_advertise(s: Snapshot, t: Tailnet, on: bool) -> AdvertisePlan:
             "(https://login.tailscale.com/admin/machines) unless an autoApprovers policy does."
         )
         fate = clients_fate(s.mullvad, s.bypass)
-        if fate in (Fate.CLEAR, Fate.NOWHERE):
+        if fate is Fate.NOWHERE:
             said += " " + FATE_TIP[fate]
     else:
         said = "This device no longer offers itself as an exit node."

@@ -52,7 +52,7 @@ class RouteFacts(NamedTuple):
     table_found: bool = True  # table 52 exists and has routes
     warnings: tuple[str, ...] = ()
     excluded: tuple[str, ...] = ()  # table-52 prefixes kept out of the sets (too wide, NAT64)
-    lan4: tuple[IPv4Network, ...] = ()  # this host's LAN (main table), for --exit-via-mullvad
+    lan4: tuple[IPv4Network, ...] = ()  # this host's LAN (main table), private ranges only: the lan sets
     lan6: tuple[IPv6Network, ...] = ()
 
 
@@ -264,8 +264,8 @@ def parse_lan(
 ) -> tuple[list[IPv4Network], list[IPv6Network]]:
     """This host's LAN from `ip -j route show table main`: unicast, non-default routes through a device other
     than lo, tailscale0 or wg0-mullvad, no wider than /8 (/16), outside Tailscale's ranges and NAT64, cut to
-    the private ranges (LAN_RANGES4/6). It is what an exit node's clients may still reach outside Mullvad
-    with --exit-via-mullvad (subnet routing)."""
+    the private ranges (LAN_RANGES4/6). It is what the tailnet may reach through this host outside Mullvad
+    (subnet routing; exit-node clients' LAN), in every mode."""
     out4: list[IPv4Network] = []
     out6: list[IPv6Network] = []
     for text, version in ((v4_text, 4), (v6_text, 6)):

@@ -100,26 +100,16 @@ def _set(name: str, kind: str, nets: Sequence[ipaddress.IPv4Network | ipaddress.
     return f"  set {name} {{ type {kind}; flags interval;{elements} }}"
 
 
-def lan_sets(
-    config: Config, facts: RouteFacts
-) -> tuple[tuple[ipaddress.IPv4Network, ...], tuple[ipaddress.IPv6Network, ...]]:
-    """What lan4/lan6 hold for `config`: the host's LAN with --exit-via-mullvad, else nothing."""
-    if "exit-via-mullvad" in config.options:
-        return facts.lan4, facts.lan6
-    return (), ()
-
-
 def render_table(config: Config, facts: RouteFacts, name: str = TABLE_NAME) -> str:
     """The table definition (no create/delete prologue)."""
     direct = config.mode == "direct"
     exit_via_mullvad = "exit-via-mullvad" in config.options
-    lan4, lan6 = lan_sets(config, facts)
     out = [f"table {TABLE_FAMILY} {name} {{"]
     out.append(_set("tailnet4", "ipv4_addr", facts.tailnet4))
     out.append(_set("tailnet6", "ipv6_addr", facts.tailnet6))
     out.append(_set("mullvad_dns4", "ipv4_addr", [MULLVAD_DNS4]))
-    out.append(_set("lan4", "ipv4_addr", lan4))
-    out.append(_set("lan6", "ipv6_addr", lan6))
+    out.append(_set("lan4", "ipv4_addr", facts.lan4))  # this host's LAN: private ranges only
+    out.append(_set("lan6", "ipv6_addr", facts.lan6))
     # Output: after Tailscale's connmark save and Mullvad's mangle (-150), before Mullvad's filter (0); route
     # type so that a changed mark re-routes the packet.
     out.append("  chain output {")
@@ -154,23 +144,24 @@ def render_table(config: Config, facts: RouteFacts, name: str = TABLE_NAME) -> s
         ifaces = ", ".join(f'"{i}"' for i in CONTAINER_IFACES)
         out.append(f"    iifname {{ {ifaces} }} ip daddr @tailnet4 ip daddr != @mullvad_dns4 {_SET}")
         out.append(f"    iifname {{ {ifaces} }} ip6 daddr @tailnet6 {_SET}")
-    if exit_via_mullvad:
-        # This host is an exit node: its clients' internet traffic goes through Mullvad. Only what is named
-        # here bypasses it: this host, its LAN (where routing keeps it off the tunnel) and the tailnet.
-        out.append(f'    iifname "{TAILSCALE_IF}" fib daddr type local {_SET}')
-        out.append(f'    iifname "{TAILSCALE_IF}" ip daddr @lan4 fib daddr oifname != "{MULLVAD_IF}" {_SET}')
-        out.append(f'    iifname "{TAILSCALE_IF}" ip6 daddr @lan6 fib daddr oifname != "{MULLVAD_IF}" {_SET}')
-        out.append(f'    iifname "{TAILSCALE_IF}" ip daddr @tailnet4 {_SET}')
-        out.append(f'    iifname "{TAILSCALE_IF}" ip6 daddr @tailnet6 {_SET}')
-        out.append(
-            f'    iifname "{MULLVAD_IF}" ct direction reply ct original ip saddr @tailnet4 meta mark set {_MARK}'
-        )
-        out.append(
-            f'    iifname "{MULLVAD_IF}" ct direction reply ct original ip6 saddr @tailnet6 meta mark set {_MARK}'
-        )
-    else:
-        # Tailnet ingress, matched by interface: only WireGuard-authenticated packets arrive on tailscale0.
-        out.append(f'    iifname "{TAILSCALE_IF}" {_SET}')
+    # Tailnet ingress (by interface: only WireGuard-authenticated packets arrive on tailscale0), named
+    # positively: this host, its LAN (private ranges, where routing keeps it off the tunnel) and the tailnet.
+    # Everything else forwarded from the tailnet (an exit node's clients' internet) gets no marks, so Mullvad's
+    # routing and firewall treat it as this host's own: into the tunnel, dropped while blocked, direct while
+    # Mullvad is off. Marking it all let it out of the physical link with the real IP while Mullvad was up.
+    out.append(f'    iifname "{TAILSCALE_IF}" fib daddr type local {_SET}')
+    out.append(f'    iifname "{TAILSCALE_IF}" ip daddr @lan4 fib daddr oifname != "{MULLVAD_IF}" {_SET}')
+    out.append(f'    iifname "{TAILSCALE_IF}" ip6 daddr @lan6 fib daddr oifname != "{MULLVAD_IF}" {_SET}')
+    out.append(f'    iifname "{TAILSCALE_IF}" ip daddr @tailnet4 {_SET}')
+    out.append(f'    iifname "{TAILSCALE_IF}" ip6 daddr @tailnet6 {_SET}')
+    # Replies to the tailnet's flows through Mullvad's tunnel: unmarked, Mullvad's rules would send them back
+    # into the tunnel; the mark lets table 52 route them to tailscale0.
+    out.append(
+        f'    iifname "{MULLVAD_IF}" ct direction reply ct original ip saddr @tailnet4 meta mark set {_MARK}'
+    )
+    out.append(
+        f'    iifname "{MULLVAD_IF}" ct direction reply ct original ip6 saddr @tailnet6 meta mark set {_MARK}'
+    )
     # Repair reply marks that Tailscale 1.96-1.98 overwrote (Mullvad's own -199 rule, moved after -150).
     out.append(f'    iifname != "{MULLVAD_IF}" ct mark {_CT} meta mark set {_MARK}')
     # ...and of Mullvad-marked flows born before this table (its WireGuard socket's flow to the relay): Tailscale's
@@ -203,7 +194,7 @@ def render_table(config: Config, facts: RouteFacts, name: str = TABLE_NAME) -> s
     out.append(f'    iifname "{TAILSCALE_IF}" ip6 daddr @tailnet6 drop')
     if exit_via_mullvad:
         # Exit-node clients leave through Mullvad or to the LAN, never out of the physical link to the
-        # internet (Mullvad blocked or disconnected, where its own firewall may be gone).
+        # internet, also while Mullvad is disconnected (no firewall of its own then).
         out.append(f'    iifname "{TAILSCALE_IF}" oifname != "{MULLVAD_IF}" ip daddr != @lan4 drop')
         out.append(f'    iifname "{TAILSCALE_IF}" oifname != "{MULLVAD_IF}" ip6 daddr != @lan6 drop')
     out.append("  }")

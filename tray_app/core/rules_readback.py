@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 from tray_app.core.protocol import TABLE_FAMILY, TABLE_NAME
 from tray_app.core.routes import RouteFacts
-from tray_app.core.rules import CHAIN_NAMES, SET_NAMES, Config, lan_sets
+from tray_app.core.rules import CHAIN_NAMES, SET_NAMES, Config
 from tray_app.core.world import MULLVAD_DNS4, MULLVAD_IF
 
 
@@ -183,14 +183,14 @@ class Verdict(NamedTuple):
         return self.rules_match and self.sets_match
 
 
-def expected_sets(facts: RouteFacts, config: Config) -> dict[str, tuple[Interval, ...]]:
-    lan4, lan6 = lan_sets(config, facts)
+def expected_sets(facts: RouteFacts) -> dict[str, tuple[Interval, ...]]:
+    """What our sets must hold: the same in every mode and with every option."""
     return {
         "tailnet4": networks_intervals(facts.tailnet4),
         "tailnet6": networks_intervals(facts.tailnet6),
         "mullvad_dns4": networks_intervals([MULLVAD_DNS4]),
-        "lan4": networks_intervals(lan4),
-        "lan6": networks_intervals(lan6),
+        "lan4": networks_intervals(facts.lan4),
+        "lan6": networks_intervals(facts.lan6),
     }
 
 
@@ -229,7 +229,7 @@ def compare(
             f"({wanted.mode}, {wanted.option_list})"
         )
     sets_match = True
-    for set_name, want in expected_sets(facts, config or wanted or Config()).items():
+    for set_name, want in expected_sets(facts).items():
         got = live.sets.get(set_name)
         if got is None:
             sets_match = False
@@ -252,7 +252,8 @@ def guess_config(live: TableView) -> Config | None:
     opts = set()
     if "docker0" in pre:
         opts.add("containers")
-    if '"fib"' in pre:
+    # Only the option's guard names the LAN in postrouting (every mode's prerouting does).
+    if '"@lan4"' in " ".join(live.chains["postrouting"].rules if "postrouting" in live.chains else ()):
         opts.add("exit-via-mullvad")
     return Config(mode, frozenset(opts))
 

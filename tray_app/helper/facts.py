@@ -29,7 +29,7 @@ def _table(family: int, table: int) -> list[dict[str, object]] | None:
 
 
 def routes() -> RouteFacts:
-    """Table 52 for the tailnet sets, and the main table for the LAN (--exit-via-mullvad's lan sets), read
+    """Table 52 for the tailnet sets, and the main table for the LAN (the lan sets, every mode), read
     in-process over rtnetlink (helper/rtnl.py) in the shape `ip -j route show table N` prints."""
     v4, v6 = socket.AF_INET, socket.AF_INET6
     return with_lan(

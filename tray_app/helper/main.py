@@ -413,7 +413,7 @@ def _reply_after_apply(
     warnings = list(fs.warnings)
     if mv.table and not mv.split_tunnel_accept:
         warnings.append(MULLVAD_NO_ACCEPT)
-    want = rules_readback.expected_sets(fs, cfg)
+    want = rules_readback.expected_sets(fs)
     return {
         "enabled": True,
         "state": "on",

@@ -1,7 +1,7 @@
 """Kernel event sockets for the reconciler (`watch`), stdlib only: rtnetlink and nf_tables notifications.
 
 Plain `socket.AF_NETLINK` sockets subscribed to multicast groups; the messages are reduced to a few coarse
-facts ("a route of table 52 changed", "our nft table changed"). The reconciler never trusts what an event
+facts ("a route of table 52 changed", "a LAN route changed", "our nft table changed"). The reconciler never trusts what an event
 says: it only decides *when* to re-read the kernel (with `ip` and `nft`, as every other verb does).
 
 Only the kernel may wake it: any process in the namespace can send a unicast datagram to our port id, so a
@@ -41,6 +41,7 @@ NFT_MSG_NEWGEN = 16
 
 IFLA_IFNAME = 3
 RTA_TABLE = 15
+MAIN_TABLE = 254  # RT_TABLE_MAIN: this host's LAN routes
 NFPROTO = {"inet": 1, "ip": 2, "ip6": 10}
 SOL_NETLINK = 270
 NETLINK_NO_ENOBUFS = 5
@@ -57,6 +58,7 @@ class Events:
     """What one batch of datagrams told us (coarse: only whether to look again)."""
 
     table52: bool = False  # a route in table 52 changed, or tailscale0 came or went
+    lan: bool = False  # a route in the main table changed, or any link came or went (the lan sets)
     rules: bool = False  # an ip rule changed (private mode's pref 5200)
     ours: bool = False  # something in `inet mullvad-tailscale` changed (or the ruleset was flushed)
     facts: bool = False  # Mullvad's or Tailscale's tables changed (status facts only)
@@ -65,7 +67,7 @@ class Events:
     seen: list[int] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return self.table52 or self.rules or self.ours or self.facts or self.overrun
+        return self.table52 or self.lan or self.rules or self.ours or self.facts or self.overrun
 
 
 def _group_mask(*groups: int) -> int:
@@ -127,10 +129,14 @@ def _route_event(kind: int, data: bytes, start: int, end: int, events: Events) -
                 table = struct.unpack_from("=I", value)[0]
         if table == TAILSCALE_TABLE:
             events.table52 = True
+        elif table == MAIN_TABLE:
+            events.lan = True
     elif kind in (RTM_NEWRULE, RTM_DELRULE):
         events.rules = True
     elif kind in (RTM_NEWLINK, RTM_DELLINK) and end - start >= 16:
-        # IPv4 drops a link's routes without RTM_DELROUTE: tailscale0 going away must re-read table 52.
+        # IPv4 drops a link's routes without RTM_DELROUTE: tailscale0 going away must re-read table 52, and
+        # any link going down or away the main table (the lan sets).
+        events.lan = True
         for attr, value in _attrs(data, start + 16, end):
             if attr == IFLA_IFNAME and value.rstrip(b"\0") == TAILSCALE_IF:
                 events.table52 = True

@@ -3,8 +3,8 @@
 At start it re-applies the saved choice (what `restore` does), tells systemd it is ready, and then waits on
 kernel events only (no timer, no polling):
 
-* rtnetlink: routes of table 52, ip rules, tailscale0 coming and going -> the sets (and private mode's ip
-  rules) are brought back in line with one nft transaction per burst;
+* rtnetlink: routes of table 52 and of the main table (the LAN), ip rules, links coming and going -> the
+  sets (and private mode's ip rules) are brought back in line with one nft transaction per burst;
 * nf_tables notifications: anything touching `inet mullvad-tailscale` (a hand edit, `nft flush ruleset`, an
   nftables.service restart) -> the table is checked and re-applied when it is not what we applied; `enable`
   and `disable` run elsewhere show up the same way (their batch touches our table), so the saved choice is
@@ -43,7 +43,7 @@ QUIET_S = 0.003  # a burst of route events (tailscaled adds them one by one) bec
 MAX_DELAY_S = 0.100  # ... but a never-ending burst still gets one every 100 ms
 RETRY_S = 1.0  # after the lock could not be had (each try already waited state.lock_wait())
 STATUS_VERSION = 1
-ROUTES_CHANGED = "Tailscale's routes in table 52 changed"
+ROUTES_CHANGED = "the routes in table 52 or of this host's LAN changed"
 TABLE_GONE = "its table was removed (nft flush ruleset, an nftables reload, or by hand)"
 
 
@@ -211,7 +211,7 @@ class Reconciler:
             if self.resync:
                 self.resync, got.overrun = False, True
             if not self.on:  # idle while off: only our table (an `enable` elsewhere) matters
-                got.table52 = got.rules = False
+                got.table52 = got.lan = got.rules = False
             if got:
                 self.stats.events += 1
                 now = time.monotonic()
@@ -290,7 +290,7 @@ class Reconciler:
             # the ip rules are untouched by either (their own events check them): one batch, nothing else
             # read. The hot path of a route event and of a flushed ruleset.
             nft.apply(rules.render_apply(cfg, fs))
-            want = rules_readback.expected_sets(fs, cfg)
+            want = rules_readback.expected_sets(fs)
             sets = {n: v._replace(intervals=want.get(n, v.intervals)) for n, v in base.sets.items()}
             self.applied = (rules_readback.TableView(sets, base.chains), cfg)
             log.change(
@@ -323,7 +323,7 @@ class Reconciler:
             return "the saved choice changed", False
         if view.shape() != known:
             return "its rules were changed by something else", True
-        want = rules_readback.expected_sets(fs, cfg)
+        want = rules_readback.expected_sets(fs)
         if any(view.sets.get(n) is None or view.sets[n].intervals != w for n, w in want.items()):
             ours = self.applied[0].sets if self.applied is not None else {}
             if ours != view.sets:  # not what we loaded: someone else changed the elements
@@ -370,6 +370,7 @@ class Reconciler:
 
 def _merge(into: netlink.Events, new: netlink.Events) -> None:
     into.table52 |= new.table52
+    into.lan |= new.lan
     into.rules |= new.rules
     into.ours |= new.ours
     into.facts |= new.facts
