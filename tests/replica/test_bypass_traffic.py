@@ -11,6 +11,7 @@ together at the end.
 from __future__ import annotations
 
 import secrets
+import time
 
 import pytest
 
@@ -49,6 +50,16 @@ class Walk:
 
     def report(self) -> str:
         return "\n".join(self.problems)
+
+
+def _tailnet_answers(lab: Lab, timeout: float = 10.0) -> None:
+    """After a mode switch the tailnet's WireGuard transport moves to another path (private mode: into
+    Mullvad's tunnel); a 1 s probe sent in that moment can lose its only SYN. Wait until the tailnet answers
+    (a tailnet that never answers again still fails the step that follows), then probe everything."""
+    deadline = time.monotonic() + timeout
+    tailnet = c.by_name("T1_tailnet4_tcp", "T4_tailnet6_tcp")
+    while "fail" in lab.probe(tailnet).values() and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 def _leak_classes(leaks: dict[str, int]) -> dict[str, bool]:
@@ -125,6 +136,7 @@ def test_spoofed_cgnat_source_not_delivered_without_ts_input(lab: Lab, helper: H
     walk = Walk(lab)
     for mode in ("direct", "private"):
         helper.enable(mode)
+        _tailnet_answers(lab)
         walk.step(f"{mode}, connected, no CGNAT drop", c.with_bypass(mode, "connected", cgnat_drop=False))
     assert not walk.problems, "\n" + walk.report()
 
