@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from tray_app.core.protocol import TABLE_FAMILY, TABLE_NAME
 from tray_app.core.world import MULLVAD_NFT, TAILSCALE_NFT, TAILSCALE_TABLE
 from tray_app.core.world import TAILSCALE_IF as _TAILSCALE_IF
+from tray_app.helper.rtnl import MAIN_TABLE
 from tray_app.helper.rtnl import attrs as _attrs
 from tray_app.helper.rtnl import messages as _messages
 
@@ -41,7 +42,6 @@ NFT_MSG_NEWGEN = 16
 
 IFLA_IFNAME = 3
 RTA_TABLE = 15
-MAIN_TABLE = 254  # RT_TABLE_MAIN: this host's LAN routes
 NFPROTO = {"inet": 1, "ip": 2, "ip6": 10}
 SOL_NETLINK = 270
 NETLINK_NO_ENOBUFS = 5
