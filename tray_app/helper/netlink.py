@@ -1,8 +1,9 @@
 """Kernel event sockets for the reconciler (`watch`), stdlib only: rtnetlink and nf_tables notifications.
 
 Plain `socket.AF_NETLINK` sockets subscribed to multicast groups; the messages are reduced to a few coarse
-facts ("a route of table 52 changed", "a LAN route changed", "our nft table changed"). The reconciler never trusts what an event
-says: it only decides *when* to re-read the kernel (with `ip` and `nft`, as every other verb does).
+facts ("a route of table 52 changed", "a LAN route changed", "our nft table changed"). The reconciler never
+trusts what an event says: it only decides *when* to re-read the kernel (a route dump of its own and `nft`, as
+every other verb does; helper/rtnl.py).
 
 Only the kernel may wake it: any process in the namespace can send a unicast datagram to our port id, so a
 message whose sender port is not 0 (the kernel) is dropped and counted, never parsed.
