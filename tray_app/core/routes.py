@@ -160,8 +160,10 @@ def _wide_blocks(nets: Sequence[_N], tailnet: _N) -> tuple[list[_N], list[_N], b
     everything: list[_N] = list(nets)
     everything.append(tailnet)
     default = any(b.prefixlen == 0 for b in ipaddress.collapse_addresses(everything))
-    dropped = [n for n in nets if n.prefixlen < limit and not n.subnet_of(tailnet)]
-    rest: list[_N] = [n for n in nets if not (n.prefixlen < limit and not n.subnet_of(tailnet))]
+    dropped: list[_N] = []
+    rest: list[_N] = []
+    for n in nets:
+        (dropped if n.prefixlen < limit and not n.subnet_of(tailnet) else rest).append(n)
     union: list[_N] = list(rest)
     union.append(tailnet)
     # Collapsed blocks are disjoint and sorted: the one that can hold a route is the last starting at or

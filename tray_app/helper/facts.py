@@ -18,24 +18,21 @@ from tray_app.core.world import (
 )
 from tray_app.helper import nft, rtnl, tools
 
-MAIN_TABLE = 254
 
-
-def _table(family: int, table: int) -> list[dict[str, object]] | None:
+def _tables(family: int) -> dict[int, list[dict[str, object]] | None]:
+    """Table 52 and the main table of one family, from one netlink dump."""
     try:
-        return rtnl.routes(family, table)
+        return rtnl.tables(family, (TAILSCALE_TABLE, rtnl.MAIN_TABLE))
     except OSError as e:  # as for a listing that cannot be understood: nothing is changed on a guess
-        raise RouteError(f"routing table {table} cannot be read over netlink ({e})") from None
+        raise RouteError(f"routing table {TAILSCALE_TABLE} cannot be read over netlink ({e})") from None
 
 
 def routes() -> RouteFacts:
     """Table 52 for the tailnet sets, and the main table for the LAN (the lan sets, every mode), read
     in-process over rtnetlink (helper/rtnl.py) in the shape `ip -j route show table N` prints."""
-    v4, v6 = socket.AF_INET, socket.AF_INET6
+    v4, v6 = _tables(socket.AF_INET), _tables(socket.AF_INET6)
     return with_lan(
-        parse_table52(_table(v4, TAILSCALE_TABLE), _table(v6, TAILSCALE_TABLE)),
-        _table(v4, MAIN_TABLE),
-        _table(v6, MAIN_TABLE),
+        parse_table52(v4[TAILSCALE_TABLE], v6[TAILSCALE_TABLE]), v4[rtnl.MAIN_TABLE], v6[rtnl.MAIN_TABLE]
     )
 
 

@@ -550,9 +550,8 @@ def run(argv: Sequence[str]) -> int:
         if verb is Verb.DISABLE:
             return disable()  # prints its own answer
         code = reapply(verb)
-        if (
-            verb is not Verb.RESTORE
-        ):  # the boot unit needs no report (and its sandbox forbids the scratch namespace)
+        # The boot unit needs no report (and its sandbox forbids the scratch namespace).
+        if verb is not Verb.RESTORE:
             _emit(status())
         return code
     except HelperError as e:

@@ -1,8 +1,9 @@
 """Kernel event sockets for the reconciler (`watch`), stdlib only: rtnetlink and nf_tables notifications.
 
 Plain `socket.AF_NETLINK` sockets subscribed to multicast groups; the messages are reduced to a few coarse
-facts ("a route of table 52 changed", "a LAN route changed", "our nft table changed"). The reconciler never trusts what an event
-says: it only decides *when* to re-read the kernel (with `ip` and `nft`, as every other verb does).
+facts ("a route of table 52 changed", "a LAN route changed", "our nft table changed"). The reconciler never
+trusts what an event says: it only decides *when* to re-read the kernel (a route dump of its own and `nft`, as
+every other verb does; helper/rtnl.py).
 
 Only the kernel may wake it: any process in the namespace can send a unicast datagram to our port id, so a
 message whose sender port is not 0 (the kernel) is dropped and counted, never parsed.
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from tray_app.core.protocol import TABLE_FAMILY, TABLE_NAME
 from tray_app.core.world import MULLVAD_NFT, TAILSCALE_NFT, TAILSCALE_TABLE
 from tray_app.core.world import TAILSCALE_IF as _TAILSCALE_IF
+from tray_app.helper.rtnl import MAIN_TABLE
 from tray_app.helper.rtnl import attrs as _attrs
 from tray_app.helper.rtnl import messages as _messages
 
@@ -41,7 +43,6 @@ NFT_MSG_NEWGEN = 16
 
 IFLA_IFNAME = 3
 RTA_TABLE = 15
-MAIN_TABLE = 254  # RT_TABLE_MAIN: this host's LAN routes
 NFPROTO = {"inet": 1, "ip": 2, "ip6": 10}
 SOL_NETLINK = 270
 NETLINK_NO_ENOBUFS = 5

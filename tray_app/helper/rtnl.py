@@ -17,7 +17,7 @@ import itertools
 import os
 import socket
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 NETLINK_ROUTE = 0
 RTM_GETROUTE = 26
@@ -25,6 +25,7 @@ RTM_GETRULE = 34
 NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 TIMEOUT = 30.0  # as tools.TIMEOUT
+MAIN_TABLE = 254  # RT_TABLE_MAIN: this host's LAN routes
 
 RTA_DST, RTA_OIF, RTA_MULTIPATH, RTA_TABLE = 1, 4, 9, 15
 RTM_F_CLONED = 0x200
@@ -128,7 +129,13 @@ def _ifname(index: int, names: dict[int, str]) -> str:
 def routes(family: int, table: int) -> list[dict[str, object]] | None:
     """The routes of one table, as `ip -j route show table TABLE` lists them (dst, type, dev, nexthops);
     None when the table has no routes (`ip` says it does not exist) or the family is not in this kernel."""
-    out: list[dict[str, object]] = []
+    return tables(family, (table,))[table]
+
+
+def tables(family: int, wanted: Iterable[int]) -> dict[int, list[dict[str, object]] | None]:
+    """routes() of each table in `wanted`, from one dump: the kernel dumps every table of a family whatever
+    table is asked for, so one dump per family serves table 52 and the main table alike."""
+    found: dict[int, list[dict[str, object]]] = {t: [] for t in wanted}
     names: dict[int, str] = {}
     width = 32 if family == socket.AF_INET else 128
     try:
@@ -148,7 +155,8 @@ def routes(family: int, table: int) -> list[dict[str, object]] | None:
                     route["dev"] = _ifname(struct.unpack_from("=i", value)[0], names)
                 elif kind == RTA_MULTIPATH:
                     route["nexthops"] = _hops(value, names)
-            if tbl != table:
+            out = found.get(tbl)
+            if out is None:
                 continue
             if rtype != 1:
                 route["type"] = ROUTE_TYPES.get(rtype, str(rtype))
@@ -159,9 +167,9 @@ def routes(family: int, table: int) -> list[dict[str, object]] | None:
             out.append(route)
     except NetlinkError as e:
         if e.errno == errno.EAFNOSUPPORT:  # a kernel without IPv6
-            return None
+            return dict.fromkeys(found)
         raise
-    return out or None
+    return {t: out or None for t, out in found.items()}
 
 
 def _hops(data: bytes, names: dict[int, str]) -> list[dict[str, object]]:
