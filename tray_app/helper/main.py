@@ -317,10 +317,14 @@ def _apply_table(cfg: Config, fs: routes_mod.RouteFacts, ours: tools.Job | None 
     nft.apply(rules.render_replace(cfg, fs))
 
 
-def _apply(cfg: Config, verb: str, ours: tools.Job | None = None) -> routes_mod.RouteFacts:
-    """Make the kernel match `cfg`: ip rules and one nft batch, rolled back together on failure."""
+def _apply(
+    cfg: Config, verb: str, ours: tools.Job | None = None, fs: routes_mod.RouteFacts | None = None
+) -> routes_mod.RouteFacts:
+    """Make the kernel match `cfg`: ip rules and one nft batch, rolled back together on failure. `fs`: the
+    routes when the caller has just read them (the reconciler), else read here."""
     _tools_present()
-    fs = _read_routes()
+    if fs is None:
+        fs = _read_routes()
     added: list[str] = []
     if cfg.mode == "private":
         added = iprules.add()

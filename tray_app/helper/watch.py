@@ -298,7 +298,7 @@ class Reconciler:
                 "prefixes)"
             )
         else:
-            main._apply(cfg, f"watch ({why})")
+            main._apply(cfg, f"watch ({why})", fs=fs)  # the routes just read: no second dump
             after = nft.list_ours()
             new = rules_readback.parse_table(after) if after is not None else None
             if new is not None:
