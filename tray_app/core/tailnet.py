@@ -133,13 +133,12 @@ def _location(peer: Mapping[str, Any]) -> Location | None:
     loc = _dict(peer.get("Location"))
     if not loc:
         return None
-    prio = loc.get("Priority")
     return Location(
         _str(loc.get("Country")),
         _str(loc.get("CountryCode")),
         _str(loc.get("City")),
         _str(loc.get("CityCode")),
-        prio if isinstance(prio, int) and not isinstance(prio, bool) else 0,
+        _int(loc.get("Priority")),
     )
 
 
