@@ -77,10 +77,6 @@ def advertise_patch(routes: tuple[str, ...] | None, on: bool) -> dict[str, objec
     return {"AdvertiseRoutes": keep + (list(EXIT_ROUTES) if on else []), "AdvertiseRoutesSet": True}
 
 
-def has_exit_option(b: BypassStatus) -> bool:
-    return bypass_in_place(b) and EXIT_OPTION in b.options
-
-
 def clients_fate(m: MullvadStatus, b: BypassStatus) -> Fate:
     up = m.state in (MullvadState.CONNECTED, MullvadState.CONNECTING)
     shielded = up or m.blocked

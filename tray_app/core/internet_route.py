@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from tray_app.core.model import MullvadState, Snapshot, TailscaleState
-from tray_app.core.tailnet import Peer, Tailnet, best_available
+from tray_app.core.tailnet import Peer, Tailnet, best_available, in_country
 
 OPERATOR_FIX = "sudo tailscale set --operator=$USER"
 
@@ -187,10 +187,7 @@ def plan_best_available(s: Snapshot, t: Tailnet, country: str, allow_lan: bool |
         )
     best = best_available(nodes, country)
     if best is None:
-        known = any(
-            country.strip().lower() in (p.location.country.lower(), p.location.country_code.lower())
-            for p in nodes if p.location
-        )  # fmt: skip
+        known = any(in_country(p, country) for p in nodes)
         return Plan(
             refusal=f"No Mullvad exit node in {country} is online now: pick another country"
             if known

@@ -133,13 +133,12 @@ def _location(peer: Mapping[str, Any]) -> Location | None:
     loc = _dict(peer.get("Location"))
     if not loc:
         return None
-    prio = loc.get("Priority")
     return Location(
         _str(loc.get("Country")),
         _str(loc.get("CountryCode")),
         _str(loc.get("City")),
         _str(loc.get("CityCode")),
-        prio if isinstance(prio, int) and not isinstance(prio, bool) else 0,
+        _int(loc.get("Priority")),
     )
 
 
@@ -272,15 +271,17 @@ def mullvad_groups(nodes: tuple[Peer, ...]) -> list[tuple[str, list[tuple[str, l
     ]
 
 
+def in_country(p: Peer, country: str) -> bool:
+    """`p` is located in `country` (its name or code, any case)."""
+    want = country.strip().lower()
+    return p.location is not None and want in (p.location.country.lower(), p.location.country_code.lower())
+
+
 def best_available(nodes: tuple[Peer, ...], country: str) -> Peer | None:
     """The Mullvad exit node "Best available" picks in `country` (its name or code): the highest
     Location.Priority, as the official clients choose, among the online ones (an offline node carries no
     traffic); ties by name, so the choice is stable. None when none of that country is online."""
-    want = country.strip().lower()
-    found = [
-        p for p in nodes
-        if p.online and p.location is not None and want in (p.location.country.lower(), p.location.country_code.lower())
-    ]  # fmt: skip
+    found = [p for p in nodes if p.online and in_country(p, country)]
     if not found:
         return None
     return min(found, key=lambda p: (-(p.location.priority if p.location else 0), p.name))

@@ -191,13 +191,21 @@ def _decode(data: str | bytes) -> tuple[object, str | None]:
 
 def parse_status(data: str | bytes, origin: str = "tailscaled") -> TailscaleStatus:
     """Parse a `/localapi/v0/status` body or `tailscale status --json` output. Never raises."""
+    return parse_status_doc(data, origin)[0]
+
+
+def parse_status_doc(data: str | bytes, origin: str = "tailscaled") -> tuple[TailscaleStatus, object]:
+    """`parse_status` and the decoded JSON document (None when it is not JSON), so that a caller reading
+    more from the same body (the tailnet's devices) does not decode a status of a few MB twice."""
     doc, error = _decode(data)
     if error is not None:
-        return unavailable(f"could not read the status from {origin}: {error}")
+        return unavailable(f"could not read the status from {origin}: {error}"), None
     try:
-        return status_from_obj(doc)
+        return status_from_obj(doc), doc
     except Exception as exc:  # last resort: a schema change must never take the applet down
-        return unavailable(_short(f"could not read the status from {origin}: {type(exc).__name__}: {exc}"))
+        return unavailable(
+            _short(f"could not read the status from {origin}: {type(exc).__name__}: {exc}")
+        ), doc
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,14 @@ from collections.abc import Callable
 
 from tray_app.core.account_actions import new_profile_prefs
 from tray_app.daemons.localapi import choose_socket
-from tray_app.daemons.tailnet_client import LOGIN_PATH, PREFS_PATH, PROFILES_PATH, START_PATH, TailnetClient
+from tray_app.daemons.tailnet_client import (
+    LOGIN_PATH,
+    PREFS_PATH,
+    PROFILES_PATH,
+    START_PATH,
+    TailnetClient,
+    json_object,
+)
 
 ADD = "add an account"
 LOGOUT = "log out"
@@ -42,12 +49,12 @@ class AccountClient(TailnetClient):
             self._call(method, path, body, then, ADD)
 
         def read_current(data: bytes) -> None:
-            current = _json(data)
+            current = json_object(data)
             self.control_url = str(current.get("ControlURL") or "")
 
             def switched(_d: bytes) -> None:
                 self.switched = True
-                step("GET", PREFS_PATH, None, lambda d: start(_json(d), current))
+                step("GET", PREFS_PATH, None, lambda d: start(json_object(d), current))
 
             step("PUT", PROFILES_PATH, None, switched)
 
@@ -65,16 +72,8 @@ class AccountClient(TailnetClient):
     def with_control_url(self, then: Callable[[str], None]) -> None:
         """The current account's control server (prefs are readable by anyone), "" when unknown."""
         self._call(
-            "GET", PREFS_PATH, None, lambda d: then(str(_json(d).get("ControlURL") or "")), READ_CONTROL
+            "GET", PREFS_PATH, None, lambda d: then(str(json_object(d).get("ControlURL") or "")), READ_CONTROL
         )
 
     def logout(self) -> None:
         self._call("POST", LOGOUT_PATH, None, lambda _d: self.done.emit(LOGOUT), LOGOUT)
-
-
-def _json(data: bytes) -> dict[str, object]:
-    try:
-        obj = json.loads(data)
-    except ValueError:
-        return {}
-    return obj if isinstance(obj, dict) else {}

@@ -55,6 +55,15 @@ def free_path(folder: Path, name: str) -> Path:
     return target
 
 
+def json_object(data: bytes) -> dict[str, object]:
+    """A LocalAPI answer that should be a JSON object; {} when it is not."""
+    try:
+        obj = json.loads(data)
+    except ValueError:
+        return {}
+    return obj if isinstance(obj, dict) else {}
+
+
 class TailnetClient(QObject):
     """Emits `suggestion(id, name)` (id "" when the daemon suggests none), `profiles(tuple[Profile, ...],
     current_id)`, `failed(what, text)`, `done(what)`. Reads that run by themselves (`BACKGROUND`) fail quietly: the caller decides."""
@@ -133,22 +142,15 @@ class TailnetClient(QObject):
         warning, with its link to the fix, when the kernel would not forward for exit-node clients."""
 
         def ok(data: bytes) -> None:
-            try:
-                obj = json.loads(data)
-            except ValueError:
-                obj = None
-            warning = obj.get("Warning") if isinstance(obj, dict) else None
+            warning = json_object(data).get("Warning")
             self.forwarding.emit(warning if isinstance(warning, str) else "")
 
         self._call("GET", "/localapi/v0/check-ip-forwarding", None, ok, CHECK_FORWARDING)
 
     def fetch_suggestion(self) -> None:
         def ok(data: bytes) -> None:
-            try:
-                obj = json.loads(data)
-            except ValueError:
-                return
-            if isinstance(obj, dict) and isinstance(obj.get("ID"), str):
+            obj = json_object(data)
+            if isinstance(obj.get("ID"), str):
                 # {"ID": "", "Name": ""}: no exit node qualifies now (emitted too: an old one is stale)
                 self.suggestion.emit(obj["ID"], str(obj.get("Name") or obj["ID"]))
 

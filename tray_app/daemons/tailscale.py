@@ -31,7 +31,7 @@ from tray_app.core.tailscale_parse import (
     cli_status,
     http_detail,
     parse_bus_line,
-    parse_status,
+    parse_status_doc,
     unavailable,
 )
 from tray_app.daemons.base import Source
@@ -286,8 +286,10 @@ class TailscaleSource(Source):
         if code != 200:
             self._emit(unavailable(http_detail(STATUS_PATH, code, body)))
             return
-        self._emit(parse_status(body))
-        self._emit_tailnet(body)
+        status, doc = parse_status_doc(body)
+        self._emit(status)
+        if doc is not None:  # else parse_status_doc already reported what was wrong
+            self._emit_tailnet(doc)
 
     @property
     def socket_path(self) -> str | None:
@@ -298,11 +300,7 @@ class TailscaleSource(Source):
     def tailnet(self) -> Tailnet | None:
         return self._tailnet
 
-    def _emit_tailnet(self, body: bytes) -> None:
-        try:
-            doc = json.loads(body)
-        except ValueError:
-            return  # parse_status already reported what was wrong
+    def _emit_tailnet(self, doc: object) -> None:
         tailnet = tailnet_from_status(doc, prefs=self._prefs)
         if tailnet != self._tailnet:
             self._tailnet = tailnet
