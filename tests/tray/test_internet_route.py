@@ -225,3 +225,16 @@ def test_readers_never_fail_on_what_a_daemon_may_send(doc: object) -> None:
     assert parse_profiles(doc) == () or isinstance(doc, list)
     assert parse_relay_list(str(doc) + "\n\t\tstray relay line\n\tcity without country (x)\n") == ()
     assert parse_location_constraint(str(doc)) is None
+
+
+def test_route_command_reads_a_malformed_status_as_unavailable(
+    fakes: tuple[FakeMullvad, FakeLocalApi],
+) -> None:
+    """tailscaled answering 200 with a body that is no JSON (truncated): the reason, never a traceback."""
+    _m, api = fakes
+    api.status_raw = b'{"BackendState": "Runn'
+    shown = route(fakes, "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert "Traceback" not in shown.stderr
+    js = json.loads(shown.stdout)
+    assert js["exit_nodes"] == []

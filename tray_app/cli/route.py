@@ -37,7 +37,7 @@ from tray_app.core.internet_route import (
 from tray_app.core.model import BypassState, BypassStatus, MullvadState, Snapshot
 from tray_app.core.mullvad_parse import LOGIN_THEN_CONNECT, NOT_LOGGED_IN
 from tray_app.core.tailnet import Tailnet, best_available, exit_node_label, exit_prefs, tailnet_from_status
-from tray_app.core.tailscale_parse import parse_prefs, parse_status
+from tray_app.core.tailscale_parse import parse_prefs, parse_status_doc
 from tray_app.daemons.mullvad_read import read_status as read_mullvad
 from tray_app.daemons.tailnet_client import SUGGEST_PATH, TailnetError, call_sync, use_exit_node_sync
 from tray_app.rootside.published import read_status as read_published
@@ -62,8 +62,10 @@ def _read(args: argparse.Namespace) -> tuple[Snapshot, Tailnet]:
     # the bypass only where the reconciler publishes it (no pkexec for a look): else unknown, and said so
     published = read_published()
     bypass = published.status if published is not None else None
-    snapshot = Snapshot(mullvad, parse_status(body), bypass or BypassStatus(BypassState.UNKNOWN))
-    return snapshot, tailnet_from_status(json.loads(body), prefs=prefs)
+    # one decode; a body that is no JSON reads as unavailable with the reason, never a traceback
+    status, doc = parse_status_doc(body)
+    snapshot = Snapshot(mullvad, status, bypass or BypassStatus(BypassState.UNKNOWN))
+    return snapshot, tailnet_from_status(doc, prefs=prefs)
 
 
 def _suggestion(args: argparse.Namespace) -> str | None:
