@@ -164,9 +164,7 @@ class Controller(QObject):
         """The user's enable/disable ended; the service has already brought its new state to the monitor."""
         enable = result.verb == Verb.ENABLE
         if result.ok:
-            self.settings.bypass_wanted = enable
-            if enable and self._pending_enable_mode:
-                self.settings.bypass_mode = self._pending_enable_mode
+            self._record_consent(enable)
             return
         problem = result.problem
         if problem is not None and problem.kind is Problem.CANCELLED:
@@ -175,13 +173,17 @@ class Controller(QObject):
         if applied:
             # exit 6: on and saved for boot, only not effective until Mullvad's firewall allows it. The
             # user's consent stands, so the reconciler keeps it right; the message still says why.
-            self.settings.bypass_wanted = True
-            if self._pending_enable_mode:
-                self.settings.bypass_mode = self._pending_enable_mode
+            self._record_consent(True)
             title = "Bypass on, but Mullvad does not let it through"
         else:
             title = "Could not turn on the bypass" if enable else "Could not turn off the bypass"
         self.message.emit(title, result.message)
+
+    def _record_consent(self, enable: bool) -> None:
+        """The helper did what the user asked: remember the choice (and the mode it was enabled with)."""
+        self.settings.bypass_wanted = enable
+        if enable and self._pending_enable_mode:
+            self.settings.bypass_mode = self._pending_enable_mode
 
     # -- Mullvad and Tailscale --------------------------------------------------------------------------
 
