@@ -456,11 +456,6 @@ class RealLab(Lab):
         """The node's own addresses, as `tailscale ip` and its `status` show them."""
         return self.nodes[role].ips
 
-    def set_rp_filter(self, value: int) -> None:
-        self.rp_filter = value
-        keys = ("all", "default", "eth0", t.WG_IF, t.TS_IF, "lo")
-        self.sysctl("host", {f"net.ipv4.conf.{k}.rp_filter": str(value) for k in keys if self._has_conf(k)})
-
     def _has_conf(self, key: str) -> bool:
         return (
             key in ("all", "default")

@@ -448,7 +448,11 @@ class Lab:
     def set_rp_filter(self, value: int) -> None:
         self.rp_filter = value
         keys = ("all", "default", "eth0", t.WG_IF, t.TS_IF, "lo")
-        self.sysctl("host", {f"net.ipv4.conf.{k}.rp_filter": str(value) for k in keys})
+        self.sysctl("host", {f"net.ipv4.conf.{k}.rp_filter": str(value) for k in keys if self._has_conf(k)})
+
+    def _has_conf(self, key: str) -> bool:
+        """Has the host net.ipv4.conf.KEY? The replica builds every interface named above."""
+        return True
 
     # ---- Mullvad ----------------------------------------------------------------------------------------
     def set_mullvad(self, state: str) -> None:
