@@ -124,13 +124,14 @@ class Controller(QObject):
             return
         self._enable_or_disable(on=on)
 
-    def _enable_or_disable(self, *, on: bool) -> None:
+    def _enable_or_disable(self, *, on: bool, exit_via_mullvad: bool | None = None) -> None:
         if self._bypass is None:
             return
         self.user_action.emit(BYPASS_ON if on else BYPASS_OFF)
         if on:
             self._pending_enable_mode = self.settings.bypass_mode
-        self._bypass.toggle(on, EnableOptions(mode=self.settings.bypass_mode) if on else None)
+        options = EnableOptions(mode=self.settings.bypass_mode, exit_via_mullvad=exit_via_mullvad)
+        self._bypass.toggle(on, options if on else None)
 
     def enable_exit_via_mullvad(self) -> None:
         """The one fix for this device's exit-node clients cut off (the bypass off while Mullvad is up): `enable`
@@ -138,9 +139,7 @@ class Controller(QObject):
         if self._bypass is None:
             self.set_bypass(True)  # says the helper is missing
             return
-        self.user_action.emit(BYPASS_ON)
-        self._pending_enable_mode = self.settings.bypass_mode
-        self._bypass.toggle(True, EnableOptions(mode=self.settings.bypass_mode, exit_via_mullvad=True))
+        self._enable_or_disable(on=True, exit_via_mullvad=True)
 
     def restore_bypass(self) -> None:
         """The user asks for the bypass again ("Restore bypass" or "Repair" in a notification, or the menu):
@@ -165,9 +164,7 @@ class Controller(QObject):
         """The user's enable/disable ended; the service has already brought its new state to the monitor."""
         enable = result.verb == Verb.ENABLE
         if result.ok:
-            self.settings.bypass_wanted = enable
-            if enable and self._pending_enable_mode:
-                self.settings.bypass_mode = self._pending_enable_mode
+            self._record_consent(enable)
             return
         problem = result.problem
         if problem is not None and problem.kind is Problem.CANCELLED:
@@ -176,13 +173,17 @@ class Controller(QObject):
         if applied:
             # exit 6: on and saved for boot, only not effective until Mullvad's firewall allows it. The
             # user's consent stands, so the reconciler keeps it right; the message still says why.
-            self.settings.bypass_wanted = True
-            if self._pending_enable_mode:
-                self.settings.bypass_mode = self._pending_enable_mode
+            self._record_consent(True)
             title = "Bypass on, but Mullvad does not let it through"
         else:
             title = "Could not turn on the bypass" if enable else "Could not turn off the bypass"
         self.message.emit(title, result.message)
+
+    def _record_consent(self, enable: bool) -> None:
+        """The helper did what the user asked: remember the choice (and the mode it was enabled with)."""
+        self.settings.bypass_wanted = enable
+        if enable and self._pending_enable_mode:
+            self.settings.bypass_mode = self._pending_enable_mode
 
     # -- Mullvad and Tailscale --------------------------------------------------------------------------
 

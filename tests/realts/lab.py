@@ -133,10 +133,7 @@ class RealLab(Lab):
         workdir.chmod(0o755)  # the sockets are used by an unprivileged user in the operator tests
         lab = cls(workdir, rp_filter, build, firewall)
         lab._own_workdir = True
-        from tests.replica import lab as replica_lab
-
-        replica_lab._LIVE.add(lab)  # closed at interpreter exit like the replica
-        try:
+        with lab._building():  # closed at interpreter exit like the replica, and on a failed step
             lab._build_topology()
             lab._start_wireguard()
             lab._start_services()
@@ -157,9 +154,6 @@ class RealLab(Lab):
                     HelperBypass(lab, bypass[0]).enable(bypass[1])
                 lab.set_mullvad(mullvad_state)
             lab.settle(bypass[1] if bypass else None)
-        except BaseException:
-            lab.close()
-            raise
         return lab
 
     def close(self) -> None:
@@ -455,11 +449,6 @@ class RealLab(Lab):
     def own_ips(self, role: str = "host") -> tuple[str, str]:
         """The node's own addresses, as `tailscale ip` and its `status` show them."""
         return self.nodes[role].ips
-
-    def set_rp_filter(self, value: int) -> None:
-        self.rp_filter = value
-        keys = ("all", "default", "eth0", t.WG_IF, t.TS_IF, "lo")
-        self.sysctl("host", {f"net.ipv4.conf.{k}.rp_filter": str(value) for k in keys if self._has_conf(k)})
 
     def _has_conf(self, key: str) -> bool:
         return (

@@ -31,7 +31,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -153,16 +153,22 @@ class Lab:
         lab = cls(workdir, rp_filter, connmark, cgnat_drop)
         lab._own_workdir = own_workdir
         lab.forwarding = forwarding
-        _LIVE.add(lab)
-        try:
+        with lab._building():
             lab._build_topology()
             lab._start_services()
             lab._tailscale_up()
             lab.set_mullvad(mullvad_state)
-        except BaseException:
-            lab.close()
-            raise
         return lab
+
+    @contextlib.contextmanager
+    def _building(self) -> Iterator[None]:
+        """Around a `build`: the lab is closed at interpreter exit, and at once if a step fails."""
+        _LIVE.add(self)
+        try:
+            yield
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
         if self._closed:
@@ -448,7 +454,11 @@ class Lab:
     def set_rp_filter(self, value: int) -> None:
         self.rp_filter = value
         keys = ("all", "default", "eth0", t.WG_IF, t.TS_IF, "lo")
-        self.sysctl("host", {f"net.ipv4.conf.{k}.rp_filter": str(value) for k in keys})
+        self.sysctl("host", {f"net.ipv4.conf.{k}.rp_filter": str(value) for k in keys if self._has_conf(k)})
+
+    def _has_conf(self, key: str) -> bool:
+        """Has the host net.ipv4.conf.KEY? The replica builds every interface named above."""
+        return True
 
     # ---- Mullvad ----------------------------------------------------------------------------------------
     def set_mullvad(self, state: str) -> None:

@@ -15,9 +15,10 @@ import shutil
 import sys
 from pathlib import Path
 
+from tray_app import APP_ID
 from tray_app.paths import autostart_file
 
-DESKTOP_ID = "mullvad-tailscale-tray"
+DESKTOP_ID = APP_ID
 
 
 def program() -> str:

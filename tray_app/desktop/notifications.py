@@ -21,13 +21,14 @@ from PyQt6.QtDBus import (
     QDBusPendingReply,
 )
 
+from tray_app import APP_ID, DISPLAY_NAME
 from tray_app.core.notify_policy import Notice, Urgency
 
 SERVICE = "org.freedesktop.Notifications"
 PATH = "/org/freedesktop/Notifications"
 IFACE = "org.freedesktop.Notifications"
-APP_NAME = "Mullvad + Tailscale"
-DESKTOP_ENTRY = "mullvad-tailscale-tray"
+APP_NAME = DISPLAY_NAME
+DESKTOP_ENTRY = APP_ID
 
 Fallback = Callable[[str, str, Urgency], None]
 
