@@ -88,11 +88,24 @@ def dunst() -> AbstractContextManager[None]:
     return running(["dunst"], lambda: bus_has_name(name), lambda: not bus_has_name(name))
 
 
+def sni_host_registered() -> bool:
+    """The watcher knows a host: what a tray item needs before it registers."""
+    r = subprocess.run(
+        ["dbus-send", "--session", "--print-reply", "--dest=org.kde.StatusNotifierWatcher",
+         "/StatusNotifierWatcher", "org.freedesktop.DBus.Properties.Get",
+         "string:org.kde.StatusNotifierWatcher", "string:IsStatusNotifierHostRegistered"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    return "boolean true" in r.stdout
+
+
 def sni_host() -> AbstractContextManager[None]:
     name = "org.kde.StatusNotifierWatcher"
     return running(
         ["gtk-sni-tray-standalone", "--top", "--end", "--watcher", "--size", "32", "--color", "#333333"],
-        lambda: bus_has_name(name),
+        # ready = its host half registered too: that half is the one that dies at start (below), so a start
+        # where only the watcher came up is retried here instead of failing the test that waits for a host
+        lambda: bus_has_name(name) and sni_host_registered(),
         lambda: not bus_has_name(name),
         # Its host half sometimes registers before its own watcher half owns the name, gets ServiceUnknown
         # and exits ("Pattern match failure in do expression at app/Main.hs:177"): 2 starts in 30 here.

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.infra.desktop import bus_has_name, running, stop, wait_until
+from tests.infra.desktop import sni_host_registered as desktop_sni_host_registered
 from tests.infra.netns import NetNS
 from tests.infra.require import require, require_root, require_tools
 from tests.tray.bypass_lab import BypassLab
@@ -228,14 +229,7 @@ def sni_host() -> Iterator[None]:
         yield
 
 
-def _sni_host_registered() -> bool:
-    r = subprocess.run(
-        ["dbus-send", "--session", "--print-reply", "--dest=org.kde.StatusNotifierWatcher",
-         "/StatusNotifierWatcher", "org.freedesktop.DBus.Properties.Get",
-         "string:org.kde.StatusNotifierWatcher", "string:IsStatusNotifierHostRegistered"],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    return "boolean true" in r.stdout
+_sni_host_registered = desktop_sni_host_registered
 
 
 @pytest.fixture
